@@ -1,0 +1,17 @@
+"""web-tier: load the stack's settings, build the web tier, export what operators need."""
+
+import pulumi
+
+from components.settings import load_settings
+from components.web_tier import WebTier
+
+settings = load_settings()
+tier = WebTier("web", settings)
+
+pulumi.export("dnsName", tier.dns_name)
+pulumi.export("loadBalancerArn", tier.load_balancer.arn)
+pulumi.export("listenerArns", {key: listener.arn for key, listener in tier.routing.listeners.items()})
+pulumi.export("ruleArns", {key: rule.arn for key, rule in tier.routing.rules.items()})
+pulumi.export("targetGroupArns", {key: pool.target_group.arn for key, pool in tier.pools.items()})
+pulumi.export("autoScalingGroupNames", {key: pool.asg.name for key, pool in tier.pools.items()})
+pulumi.export("rollback", tier.rollback)

@@ -1,0 +1,160 @@
+"""A pool: target group + health check + launch template + Auto Scaling group."""
+
+from __future__ import annotations
+
+import base64
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import PoolSettings
+
+
+def health_check_args(pool: PoolSettings) -> dict:
+    hc = pool.health_check
+    return {
+        "enabled": True,
+        "path": hc.path,
+        "protocol": hc.protocol,
+        "port": hc.port,
+        "matcher": hc.matcher,
+        "interval": hc.interval_seconds,
+        "timeout": hc.timeout_seconds,
+        "healthy_threshold": hc.healthy_threshold,
+        "unhealthy_threshold": hc.unhealthy_threshold,
+    }
+
+
+class Pool(pulumi.ComponentResource):
+    """One pool of identical instances behind one target group.
+
+    The target group's physical name is chosen by the settings (stable, <= 32 chars);
+    weights and health checks are updated in place. The Auto Scaling group replaces
+    unhealthy instances on the ELB's verdict (after a grace period) and scales on
+    requests per target and on CPU.
+    """
+
+    def __init__(self, name: str, *, key: str, settings: PoolSettings, tg_name: str, asg_name: str,
+                 vpc_id: pulumi.Input[str], subnet_ids: Sequence[pulumi.Input[str]],
+                 alb_security_group_id: pulumi.Input[str], alb_arn_suffix: pulumi.Input[str],
+                 tags: dict[str, str], opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("web-tier:pool:Pool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = settings
+
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            name=tg_name,
+            port=s.port,
+            protocol=s.protocol,
+            target_type="instance",
+            vpc_id=vpc_id,
+            health_check=health_check_args(s),
+            slow_start=s.slow_start_seconds,
+            deregistration_delay=s.deregistration_delay_seconds,
+            load_balancing_algorithm_type=s.algorithm,
+            load_balancing_anomaly_mitigation="on" if s.anomaly_mitigation else "off",
+            tags={**tags, "lbguard:pool": key},
+            opts=child,
+        )
+
+        # Instances accept the pool port from the load balancer's group and nothing else.
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-instance-sg", vpc_id=vpc_id,
+            description=f"pool {key}: port {s.port} from the load balancer only",
+            tags={**tags, "Name": f"{name}-instance-sg"}, opts=child)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-alb", security_group_id=self.security_group.id, ip_protocol="tcp",
+            from_port=s.port, to_port=s.port, referenced_security_group_id=alb_security_group_id,
+            description="traffic and health checks from the load balancer", opts=child)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-pool", security_group_id=alb_security_group_id, ip_protocol="tcp",
+            from_port=s.port, to_port=s.port, referenced_security_group_id=self.security_group.id,
+            description=f"load balancer to pool {key}", opts=child)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-https-out", security_group_id=self.security_group.id, ip_protocol="tcp",
+            from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
+            description="HTTPS out through the NAT (packages, SSM, AWS APIs)", opts=child)
+
+        user_data = base64.b64encode(s.user_data.encode()).decode() if s.user_data else None
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            image_id=s.ami,
+            instance_type=s.instance_type,
+            vpc_security_group_ids=[self.security_group.id],
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",  # IMDSv2 only
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[{
+                "device_name": "/dev/xvda",
+                "ebs": {"volume_size": s.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
+                        "delete_on_termination": "true"},
+            }],
+            monitoring={"enabled": True},
+            user_data=user_data,
+            update_default_version=True,
+            tag_specifications=[{"resource_type": "instance", "tags": {**tags, "Name": f"{name}", "lbguard:pool": key}}],
+            tags=tags,
+            opts=child,
+        )
+
+        refresh = s.instance_refresh
+        self.asg = aws.autoscaling.Group(
+            f"{name}-asg",
+            name=asg_name,
+            min_size=s.min_size,
+            max_size=s.max_size,
+            desired_capacity=s.desired_capacity,
+            vpc_zone_identifiers=list(subnet_ids),
+            target_group_arns=[self.target_group.arn],
+            health_check_type="ELB",
+            health_check_grace_period=s.health_check_grace_seconds,
+            launch_template={"id": self.launch_template.id,
+                             "version": self.launch_template.latest_version.apply(str)},
+            instance_refresh={
+                "strategy": "Rolling",
+                "preferences": {
+                    "min_healthy_percentage": refresh.min_healthy_percentage,
+                    "instance_warmup": str(refresh.instance_warmup_seconds),
+                    "auto_rollback": refresh.auto_rollback,
+                },
+            },
+            tags=[{"key": k, "value": v, "propagate_at_launch": False} for k, v in
+                  {**tags, "lbguard:pool": key, "lbguard:rps-per-instance": f"{s.capacity_rps:g}"}.items()],
+            opts=child,
+        )
+
+        # ALBRequestCountPerTarget needs "app/<lb>/<id>/targetgroup/<tg>/<id>": built here.
+        self.resource_label = pulumi.Output.concat(alb_arn_suffix, "/", self.target_group.arn_suffix)
+        aws.autoscaling.Policy(
+            f"{name}-requests-per-target",
+            autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration={
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "ALBRequestCountPerTarget",
+                    "resource_label": self.resource_label,
+                },
+                "target_value": s.requests_per_target_per_minute,
+            },
+            opts=child,
+        )
+        aws.autoscaling.Policy(
+            f"{name}-cpu",
+            autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration={
+                "predefined_metric_specification": {"predefined_metric_type": "ASGAverageCPUUtilization"},
+                "target_value": s.cpu_target_percent,
+            },
+            opts=child,
+        )
+        self.register_outputs({
+            "targetGroupArn": self.target_group.arn,
+            "autoScalingGroupName": self.asg.name,
+            "launchTemplateId": self.launch_template.id,
+        })

@@ -1,0 +1,499 @@
+"""The stack's settings: every config key, parsed once into one validated model.
+
+Stack files (``stacks/Pulumi.<stack>.yaml``) hold one structured value per area
+(``web-tier:network``, ``web-tier:pools``, ...); keys are camelCase there and
+snake_case here. A bad value raises :class:`SettingsError` whose message is one line:
+the key path as written in the stack file, the rule, and the value received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from lbguard.model import LbguardError
+from lbguard.traffic import MAX_TARGET_GROUPS_PER_FORWARD, MAX_WEIGHT
+
+PROJECT = "web-tier"
+TARGET_GROUP_NAME_MAX = 32
+LB_NAME_MAX = 32
+
+# Config keys (bare, without the project prefix) -> the settings field they fill.
+CONFIG_KEYS = {
+    "network": "network",
+    "loadBalancer": "load_balancer",
+    "listeners": "listeners",
+    "pools": "pools",
+    "routing": "routing",
+    "peakRequestsPerSecond": "peak_requests_per_second",
+    "observability": "observability",
+    "rollback": "rollback",
+    "tags": "tags",
+}
+
+
+class SettingsError(LbguardError):
+    """A stack setting that is wrong; ``str()`` is one line."""
+
+    one_line = True
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
+    )
+
+
+KEY_RE = r"^[a-z][a-z0-9-]{0,19}$"
+
+
+# ------------------------------------------------------------------ network
+
+
+class NetworkSettings(_Model):
+    """Either create a VPC (``cidr``, ``azCount``) or use one (``vpcId`` + subnet ids)."""
+
+    cidr: str = "10.0.0.0/16"
+    az_count: int = Field(2, ge=2, le=3)
+    nat_gateways: Literal["single", "per-az"] = "single"
+    vpc_id: str | None = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    public_subnet_ids: list[str] = Field(default_factory=list)
+    private_subnet_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = ipaddress.ip_network(v)
+        except ValueError:
+            raise ValueError(f"must be an IPv4 CIDR block like 10.0.0.0/16, got {v!r}") from None
+        if net.version != 4 or not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"must be an IPv4 block with a /16 to /20 prefix, got {v!r}")
+        return v
+
+    @field_validator("public_subnet_ids", "private_subnet_ids")
+    @classmethod
+    def _subnets(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not re.match(r"^subnet-[0-9a-f]{8,17}$", s):
+                raise ValueError(f"subnet ids look like subnet-0123abcd, got {s!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _existing_or_new(self) -> "NetworkSettings":
+        if self.vpc_id is None and (self.public_subnet_ids or self.private_subnet_ids):
+            raise ValueError("publicSubnetIds/privateSubnetIds need vpcId as well")
+        if self.vpc_id is not None:
+            if len(self.public_subnet_ids) < 2 or len(self.private_subnet_ids) < 2:
+                raise ValueError("an existing VPC needs at least 2 publicSubnetIds and 2 privateSubnetIds (one per AZ)")
+        return self
+
+    @property
+    def create_vpc(self) -> bool:
+        return self.vpc_id is None
+
+
+# ------------------------------------------------------------------ pools
+
+
+class HealthCheckSettings(_Model):
+    path: str = Field("/health", pattern=r"^/[\x21-\x7e]{0,1023}$")
+    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    port: str = "traffic-port"
+    matcher: str = Field("200", pattern=r"^[0-9]{3}((-|,)[0-9]{3})*$")
+    interval_seconds: int = Field(15, ge=5, le=300)
+    timeout_seconds: int = Field(5, ge=2, le=120)
+    healthy_threshold: int = Field(3, ge=2, le=10)
+    unhealthy_threshold: int = Field(3, ge=2, le=10)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: str) -> str:
+        if v != "traffic-port" and not (v.isdigit() and 1 <= int(v) <= 65535):
+            raise ValueError(f"must be 'traffic-port' or a port 1..65535, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> "HealthCheckSettings":
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError(
+                f"timeoutSeconds ({self.timeout_seconds}) must be less than intervalSeconds ({self.interval_seconds})"
+            )
+        return self
+
+
+class InstanceRefreshSettings(_Model):
+    min_healthy_percentage: int = Field(90, ge=0, le=100)
+    instance_warmup_seconds: int = Field(120, ge=0, le=3600)
+    auto_rollback: bool = True
+
+
+class PoolSettings(_Model):
+    ami: str = Field(..., pattern=r"^ami-[0-9a-f]{8,17}$")
+    instance_type: str = Field("t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    min_size: int = Field(2, ge=0, le=500)
+    desired_capacity: int = Field(2, ge=0, le=500)
+    max_size: int = Field(4, ge=1, le=500)
+    capacity_rps: float = Field(..., gt=0, le=1_000_000, description="requests/s one instance serves")
+    port: int = Field(80, ge=1, le=65535)
+    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    health_check: HealthCheckSettings = HealthCheckSettings()
+    slow_start_seconds: int = 0
+    deregistration_delay_seconds: int = Field(60, ge=0, le=3600)
+    algorithm: Literal["round_robin", "least_outstanding_requests", "weighted_random"] = "least_outstanding_requests"
+    anomaly_mitigation: bool = False
+    health_check_grace_seconds: int = Field(300, ge=0, le=7200)
+    cpu_target_percent: float = Field(50, gt=0, le=100)
+    request_target_utilisation: float = Field(0.7, gt=0, le=1)
+    instance_refresh: InstanceRefreshSettings = InstanceRefreshSettings()
+    user_data: str | None = None
+    root_volume_gib: int = Field(20, ge=8, le=16384)
+
+    @field_validator("slow_start_seconds")
+    @classmethod
+    def _slow_start(cls, v: int) -> int:
+        if v != 0 and not 30 <= v <= 900:
+            raise ValueError(f"slow start must be between 30 and 900 seconds, or 0 to disable it, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "PoolSettings":
+        if not self.min_size <= self.desired_capacity <= self.max_size:
+            raise ValueError(
+                f"sizes must satisfy minSize <= desiredCapacity <= maxSize, got "
+                f"{self.min_size} <= {self.desired_capacity} <= {self.max_size}"
+            )
+        if self.anomaly_mitigation and self.algorithm != "weighted_random":
+            raise ValueError(f"anomalyMitigation needs algorithm weighted_random, got {self.algorithm!r}")
+        if self.anomaly_mitigation and self.slow_start_seconds:
+            raise ValueError("slowStartSeconds cannot be used with anomalyMitigation (AWS refuses the combination)")
+        return self
+
+    @property
+    def requests_per_target_per_minute(self) -> float:
+        """Target value for ALBRequestCountPerTarget (a per-minute Sum per target)."""
+        return round(self.capacity_rps * 60 * self.request_target_utilisation, 1)
+
+
+# ------------------------------------------------------------------ load balancer + listeners
+
+
+class LoadBalancerSettings(_Model):
+    internal: bool = False
+    deletion_protection: bool = True
+    drop_invalid_headers: bool = True
+    desync_mitigation: Literal["monitor", "defensive", "strictest"] = "defensive"
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000)
+    http2: bool = True
+
+
+TLS_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+}
+
+
+class ListenerSettings(_Model):
+    """HTTPS on 443 plus an HTTP listener on 80 that redirects to it.
+
+    ``insecureHttpOnly: true`` is the explicit opt-out: one plain HTTP listener on 80
+    serving the routing, no certificate.
+    """
+
+    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    https_port: int = Field(443, ge=1, le=65535)
+    http_port: int = Field(80, ge=1, le=65535)
+    http_redirect: bool = True
+    insecure_http_only: bool = False
+
+    @field_validator("ssl_policy")
+    @classmethod
+    def _ssl(cls, v: str) -> str:
+        if v not in TLS_POLICIES:
+            raise ValueError(f"must be a TLS 1.2+ ELB security policy (e.g. ELBSecurityPolicy-TLS13-1-2-2021-06), got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _tls(self) -> "ListenerSettings":
+        if not self.insecure_http_only and self.certificate_arn is None:
+            raise ValueError("certificateArn is required for HTTPS (set insecureHttpOnly: true to opt out of TLS explicitly)")
+        if self.insecure_http_only and self.certificate_arn is not None:
+            raise ValueError("insecureHttpOnly: true cannot be combined with certificateArn")
+        if self.https_port == self.http_port:
+            raise ValueError(f"httpsPort and httpPort must differ, both are {self.http_port}")
+        return self
+
+
+# ------------------------------------------------------------------ routing
+
+
+class ForwardSettings(_Model):
+    """Weighted forward: pool key -> weight (0..999), at most 5 pools."""
+
+    weights: dict[str, int]
+    stickiness_seconds: int = Field(0, ge=0, le=604800)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, int]) -> dict[str, int]:
+        if not v:
+            raise ValueError("needs at least one pool")
+        if len(v) > MAX_TARGET_GROUPS_PER_FORWARD:
+            raise ValueError(f"at most {MAX_TARGET_GROUPS_PER_FORWARD} pools per forward, got {len(v)}")
+        for k, w in v.items():
+            if not 0 <= w <= MAX_WEIGHT:
+                raise ValueError(f"weight of {k!r} must be 0..{MAX_WEIGHT}, got {w}")
+        if sum(v.values()) <= 0:
+            raise ValueError(f"weights must have a positive sum, got {v}")
+        return v
+
+
+class FixedResponseSettings(_Model):
+    status_code: int = Field(404, ge=200, le=599)
+    content_type: Literal["text/plain", "text/css", "text/html", "application/javascript", "application/json"] = "text/plain"
+    message_body: str = Field("", max_length=1024)
+
+
+class ActionSettings(_Model):
+    forward: ForwardSettings | None = None
+    fixed_response: FixedResponseSettings | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ActionSettings":
+        if (self.forward is None) == (self.fixed_response is None):
+            raise ValueError("give exactly one of forward or fixedResponse")
+        return self
+
+
+class ConditionSettings(_Model):
+    host: list[str] = Field(default_factory=list, max_length=5)
+    path: list[str] = Field(default_factory=list, max_length=5)
+    headers: dict[str, list[str]] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(default_factory=list)
+    source_ips: list[str] = Field(default_factory=list)
+
+    @field_validator("source_ips")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            try:
+                ipaddress.ip_network(c)
+            except ValueError:
+                raise ValueError(f"source IPs must be CIDR blocks, got {c!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _some(self) -> "ConditionSettings":
+        n = (len(self.host) + len(self.path) + sum(len(v) for v in self.headers.values())
+             + len(self.query) + len(self.methods) + len(self.source_ips))
+        if n == 0:
+            raise ValueError("a rule needs at least one condition (host, path, headers, query, methods or sourceIps)")
+        if n > 5:
+            raise ValueError(f"ALB allows at most 5 condition values per rule, got {n}")
+        return self
+
+
+class RuleSettings(ActionSettings):
+    priority: int = Field(..., ge=1, le=50000)
+    conditions: ConditionSettings
+    expected_share: float | None = Field(None, gt=0, le=1, description="fraction of the listener's requests this rule attracts")
+
+
+class RoutingSettings(_Model):
+    default: ActionSettings
+    rules: dict[str, RuleSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _priorities(self) -> "RoutingSettings":
+        seen: dict[int, str] = {}
+        for key, rule in self.rules.items():
+            if not re.match(KEY_RE, key):
+                raise ValueError(f"rule key {key!r} must match {KEY_RE}")
+            if rule.priority in seen:
+                raise ValueError(f"rules {seen[rule.priority]!r} and {key!r} share priority {rule.priority}")
+            seen[rule.priority] = key
+        return self
+
+    def forwards(self) -> dict[str, ForwardSettings]:
+        """Route id ("default" or "rule:<key>") -> its forward, for forwarding actions."""
+        out = {}
+        if self.default.forward:
+            out["default"] = self.default.forward
+        for key, rule in self.rules.items():
+            if rule.forward:
+                out[f"rule:{key}"] = rule.forward
+        return out
+
+
+# ------------------------------------------------------------------ observability + rollback
+
+
+class SubscriptionSettings(_Model):
+    protocol: Literal["email", "https"]
+    endpoint: str
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> "SubscriptionSettings":
+        if self.protocol == "email" and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", self.endpoint):
+            raise ValueError(f"email subscription needs an email address, got {self.endpoint!r}")
+        if self.protocol == "https" and not self.endpoint.startswith("https://"):
+            raise ValueError(f"https subscription needs an https:// URL, got {self.endpoint!r}")
+        return self
+
+
+class ObservabilitySettings(_Model):
+    access_logs: bool = True
+    log_bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="existing bucket; None = create one")
+    log_retention_days: int = Field(90, ge=1, le=3650)
+    alarm_subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
+    alarm_period_seconds: Literal[60, 120, 300] = 60
+    alarm_evaluation_periods: int = Field(3, ge=1, le=10)
+    alarm_datapoints: int = Field(2, ge=1, le=10)
+    share_skew_max_deviation: float = Field(0.15, gt=0, lt=1)
+    share_skew_min_requests: int = Field(60, ge=0)
+    target_5xx_rate_percent: float = Field(5, gt=0, le=100)
+    elb_5xx_count: int = Field(10, ge=1)
+    p99_latency_seconds: float = Field(2.0, gt=0, le=60)
+    imbalance_ratio: float = Field(2.0, gt=1, le=100)
+
+    @model_validator(mode="after")
+    def _datapoints(self) -> "ObservabilitySettings":
+        if self.alarm_datapoints > self.alarm_evaluation_periods:
+            raise ValueError(
+                f"alarmDatapoints ({self.alarm_datapoints}) must not exceed alarmEvaluationPeriods ({self.alarm_evaluation_periods})"
+            )
+        return self
+
+
+class RollbackSettings(_Model):
+    automatic: bool = False
+    cooldown_seconds: int = Field(900, ge=60, le=86400)
+
+
+# ------------------------------------------------------------------ the whole stack
+
+
+class WebTierSettings(_Model):
+    project: str = PROJECT
+    stack: str = "dev"
+    network: NetworkSettings = NetworkSettings()
+    load_balancer: LoadBalancerSettings = LoadBalancerSettings()
+    listeners: ListenerSettings
+    pools: dict[str, PoolSettings]
+    routing: RoutingSettings
+    peak_requests_per_second: float = Field(..., gt=0, le=10_000_000)
+    observability: ObservabilitySettings = ObservabilitySettings()
+    rollback: RollbackSettings = RollbackSettings()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("pools")
+    @classmethod
+    def _pool_keys(cls, v: dict[str, PoolSettings]) -> dict[str, PoolSettings]:
+        if not v:
+            raise ValueError("at least one pool is required")
+        for key in v:
+            if not re.match(KEY_RE, key):
+                raise ValueError(f"pool key {key!r} must match {KEY_RE} (lowercase, digits, '-', at most 20 chars)")
+        return v
+
+    @model_validator(mode="after")
+    def _pool_refs(self) -> "WebTierSettings":
+        for route, fwd in self.routing.forwards().items():
+            for key in fwd.weights:
+                if key not in self.pools:
+                    where = "routing.default" if route == "default" else f"routing.rules.{route[5:]}"
+                    raise ValueError(f"{where}.forward names pool {key!r}, which is not in pools ({', '.join(sorted(self.pools))})")
+        return self
+
+    # ---- derived names (stable: they depend on keys, never on list positions)
+
+    def target_group_name(self, pool_key: str) -> str:
+        """Physical target-group name: <= 32 chars, stable across in-place edits.
+
+        The suffix hashes only what forces AWS to replace a target group (port,
+        protocol, network), so a replacement gets a fresh name (no
+        DuplicateTargetGroupName) and weight or health-check edits keep it.
+        """
+        pool = self.pools[pool_key]
+        identity = json.dumps([self.project, self.stack, pool_key, pool.port, pool.protocol,
+                               self.network.vpc_id or self.network.cidr])
+        suffix = hashlib.sha256(identity.encode()).hexdigest()[:6]
+        head = f"{self.stack}-{pool_key}"[: TARGET_GROUP_NAME_MAX - len(suffix) - 1].rstrip("-")
+        return f"{head}-{suffix}"
+
+    def load_balancer_name(self) -> str:
+        return f"{self.project}-{self.stack}"[:LB_NAME_MAX].rstrip("-")
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _format_error(err: ValidationError, stack_file: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    key = f"{PROJECT}:{loc}" if loc else PROJECT
+    msg = first["msg"]
+    msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    received = first.get("input")
+    shown = "" if first["type"] == "value_error" or isinstance(received, dict) else f" (got {json.dumps(received, default=str)[:80]})"
+    more = len(err.errors()) - 1
+    tail = f" [+{more} more]" if more else ""
+    return f"{stack_file}: {key}: {msg}{shown}{tail}"
+
+
+def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "stack config") -> WebTierSettings:
+    """Validate already-decoded config values (bare camelCase keys -> values)."""
+    data: dict[str, Any] = {"stack": stack}
+    for key, value in raw.items():
+        if key not in CONFIG_KEYS:
+            raise SettingsError(
+                f"{stack_file}: {PROJECT}:{key}: unknown setting (known: {', '.join(sorted(CONFIG_KEYS))})"
+            )
+        data[key] = value
+    try:
+        return WebTierSettings.model_validate(data)
+    except ValidationError as err:
+        raise SettingsError(_format_error(err, stack_file)) from None
+
+
+def load_settings(config: Any = None, *, stack: str | None = None) -> WebTierSettings:
+    """Read every project config key from ``pulumi.Config`` and validate once."""
+    import pulumi
+
+    config = config or pulumi.Config(PROJECT)
+    stack = stack or pulumi.get_stack()
+    raw: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raw[key] = value
+    # Keys that are set but not declared are caught too: pulumi passes every config
+    # value of the project namespace through the environment.
+    import pulumi.runtime.config as rc
+
+    everything = {**rc.get_config_env(), **rc.CONFIG.get()}
+    for full_key, value in everything.items():
+        ns, _, bare = full_key.partition(":")
+        if ns == PROJECT and bare not in CONFIG_KEYS:
+            raw[bare] = value
+    return parse_settings(raw, stack=stack, stack_file=f"stacks/Pulumi.{stack}.yaml")

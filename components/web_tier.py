@@ -1,0 +1,52 @@
+"""The web tier: network, load balancer, pools, routing, and the rollback snapshot."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.load_balancer import LoadBalancer
+from components.network import Network
+from components.pool import Pool
+from components.routing import Routing
+from components.settings import WebTierSettings
+from lbguard.snapshot import build_snapshot, camelize
+
+
+class WebTier(pulumi.ComponentResource):
+    def __init__(self, name: str, settings: WebTierSettings, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("web-tier:index:WebTier", name, None, opts)
+        s = settings
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"project": s.project, "stack": s.stack, "managed-by": "pulumi", **s.tags}
+
+        self.network = Network(f"{name}-net", s.network, tags, opts=child)
+        self.load_balancer = LoadBalancer(
+            f"{name}-lb", lb_name=s.load_balancer_name(), settings=s.load_balancer, listeners=s.listeners,
+            vpc_id=self.network.vpc_id, vpc_cidr=self.network.vpc_cidr,
+            subnet_ids=self.network.public_subnet_ids, peak_rps=s.peak_requests_per_second,
+            tags=tags, opts=child)
+
+        self.pools: dict[str, Pool] = {}
+        for key, pool in s.pools.items():
+            self.pools[key] = Pool(
+                f"{name}-pool-{key}", key=key, settings=pool, tg_name=s.target_group_name(key),
+                asg_name=f"{s.project}-{s.stack}-{key}", vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                alb_security_group_id=self.load_balancer.security_group.id,
+                alb_arn_suffix=self.load_balancer.arn_suffix, tags=tags, opts=child)
+        tg_arns = {k: p.target_group.arn for k, p in self.pools.items()}
+
+        self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
+                               listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags, opts=child)
+
+        self.rollback = pulumi.Output.all(
+            lb=pulumi.Output.all(arn=self.load_balancer.arn, name=self.load_balancer.alb.name),
+            tgs=pulumi.Output.all(**{k: pulumi.Output.all(arn=p.target_group.arn, name=p.target_group.name)
+                                     for k, p in self.pools.items()}),
+            listeners=pulumi.Output.from_input(self.routing.plan),
+        ).apply(lambda v: build_snapshot(project=s.project, stack=s.stack, load_balancer=v["lb"],
+                                         target_groups=v["tgs"], listeners=camelize(v["listeners"])))
+        self.dns_name = self.load_balancer.dns_name
+        self.register_outputs({"dnsName": self.dns_name, "rollback": self.rollback})

@@ -1,0 +1,206 @@
+"""The traffic-share model: who receives what fraction of requests.
+
+This is the one place that turns routing (weights) and capacity (healthy instances,
+requests/s each instance can serve) into shares and loads. Components, the policy
+pack, preflight, diff, diagnose, alarms and rollback all call it; nothing else
+computes a share.
+
+How ALB distributes traffic, as modelled here:
+
+* A forward action splits requests between its target groups in proportion to their
+  weights: ``share = w / sum(w)``. Weights are integers 0..999, at most 5 groups.
+* Inside a target group requests are spread evenly over its healthy targets
+  (round robin; least-outstanding-requests only evens out load further).
+* If every target of a target group is unhealthy the ALB *fails open*: it keeps
+  sending that group its weighted share, to unhealthy targets, and those requests
+  fail. There is no failover to the other groups of the forward.
+* What fraction of a listener's requests a rule attracts cannot be known from
+  configuration. A route is therefore evaluated as if it could receive all of the
+  listener's traffic (``traffic_fraction`` = 1.0), which is exactly what happened on
+  June 1 when a catch-all rule took everything; settings may give a smaller expected
+  fraction for a rule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+MAX_WEIGHT = 999
+MAX_TARGET_GROUPS_PER_FORWARD = 5
+
+
+class WeightError(ValueError):
+    """Weights that ALB would refuse (or that send nothing anywhere)."""
+
+
+def validate_weights(weights: Mapping[str, float]) -> None:
+    if not weights:
+        raise WeightError("a forward needs at least one target group")
+    if len(weights) > MAX_TARGET_GROUPS_PER_FORWARD:
+        raise WeightError(
+            f"a forward may name at most {MAX_TARGET_GROUPS_PER_FORWARD} target groups, got {len(weights)}"
+        )
+    for key, w in weights.items():
+        if w != int(w) or not 0 <= w <= MAX_WEIGHT:
+            raise WeightError(f"weight of {key} must be an integer 0..{MAX_WEIGHT}, got {w}")
+    if sum(weights.values()) <= 0:
+        raise WeightError("weights sum to 0: the forward sends traffic nowhere")
+
+
+def shares(weights: Mapping[str, float]) -> dict[str, float]:
+    """Fraction of a forward's requests that each target group receives."""
+    validate_weights(weights)
+    total = float(sum(weights.values()))
+    return {key: w / total for key, w in weights.items()}
+
+
+def weight_spread(weights: Mapping[str, float]) -> float:
+    """Largest difference between two target groups' shares (0 = perfectly even)."""
+    s = shares(weights)
+    return max(s.values()) - min(s.values())
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Capacity behind one target group."""
+
+    instances: int  # healthy instances when all is well (ASG minimum or registered targets)
+    rps_per_instance: float | None = None  # requests/s one instance serves; None = unknown
+    azs: int = 1  # availability zones the instances are spread over (evenly)
+
+    def lost_in_one_az(self) -> int:
+        """Instances lost when the AZ holding most of this pool goes away."""
+        if self.instances <= 0:
+            return 0
+        return math.ceil(self.instances / max(1, min(self.azs, self.instances)))
+
+
+@dataclass(frozen=True)
+class Route:
+    """One forward: a listener's default action or a rule's action."""
+
+    id: str
+    weights: Mapping[str, float]  # target-group key -> weight
+    traffic_fraction: float = 1.0  # of the listener's requests; 1.0 = worst case
+
+
+@dataclass(frozen=True)
+class PoolLoad:
+    pool: str
+    share: float  # of the listener's requests sent to this pool by the route
+    healthy: int
+    per_instance_share: float  # of the listener's requests, per healthy instance (inf if none)
+    rps: float | None  # requests/s at peak
+    capacity_rps: float | None
+    utilisation: float | None  # rps / capacity (inf if no capacity left)
+    failing: bool  # fail-open: share goes to unhealthy targets and fails
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    healthy: Mapping[str, int]  # pool -> healthy instances in this scenario
+    description: str = ""
+
+
+@dataclass
+class RouteResult:
+    route: str
+    scenario: str
+    loads: dict[str, PoolLoad] = field(default_factory=dict)
+
+    @property
+    def failed_fraction(self) -> float:
+        return sum(l.share for l in self.loads.values() if l.failing)
+
+    @property
+    def max_instance_share(self) -> float:
+        vals = [l.per_instance_share for l in self.loads.values() if l.share > 0 and not l.failing]
+        return max(vals, default=0.0)
+
+    @property
+    def worst_utilisation(self) -> float | None:
+        vals = [l.utilisation for l in self.loads.values() if l.share > 0 and l.utilisation is not None]
+        return max(vals, default=None)
+
+
+def evaluate(route: Route, pools: Mapping[str, Pool], healthy: Mapping[str, int] | None = None,
+             peak_rps: float | None = None, scenario: str = "all-healthy") -> RouteResult:
+    """Load on each pool of ``route`` with ``healthy`` instances per pool."""
+    result = RouteResult(route=route.id, scenario=scenario)
+    for key, share in shares(route.weights).items():
+        pool = pools.get(key, Pool(instances=0))
+        n = pool.instances if healthy is None else healthy.get(key, pool.instances)
+        listener_share = share * route.traffic_fraction
+        per_instance = listener_share / n if n > 0 else (math.inf if listener_share > 0 else 0.0)
+        rps = None if peak_rps is None else listener_share * peak_rps
+        cap = None if pool.rps_per_instance is None else n * pool.rps_per_instance
+        if rps is None or cap is None:
+            util = None
+        elif cap > 0:
+            util = rps / cap
+        else:
+            util = math.inf if rps > 0 else 0.0
+        result.loads[key] = PoolLoad(
+            pool=key, share=listener_share, healthy=n, per_instance_share=per_instance,
+            rps=rps, capacity_rps=cap, utilisation=util, failing=(n == 0 and listener_share > 0),
+        )
+    return result
+
+
+def scenarios(pools: Mapping[str, Pool], names: Iterable[str] | None = None,
+              include: Iterable[str] = ("all-healthy", "instance-lost", "az-lost", "pool-down")) -> list[Scenario]:
+    """The failure scenarios a change must survive, over the pools in ``names``."""
+    keys = sorted(names if names is not None else pools)
+    base = {k: pools[k].instances if k in pools else 0 for k in keys}
+    want = set(include)
+    out: list[Scenario] = []
+    if "all-healthy" in want:
+        out.append(Scenario("all-healthy", dict(base), "every instance healthy"))
+    if "instance-lost" in want:
+        for k in keys:
+            if base[k] > 0:
+                out.append(Scenario(f"instance-lost:{k}", {**base, k: base[k] - 1}, f"one instance of {k} lost"))
+    if "az-lost" in want:
+        # Pools are spread evenly, so losing any one AZ costs each pool its per-AZ count.
+        lost = {k: (pools[k].lost_in_one_az() if k in pools else 0) for k in keys}
+        if keys:
+            out.append(Scenario("az-lost", {k: base[k] - lost[k] for k in keys}, "one availability zone lost"))
+    if "pool-down" in want and len(keys) > 1:
+        for k in keys:
+            out.append(Scenario(f"pool-down:{k}", {**base, k: 0}, f"every target of {k} unhealthy (ALB fails open)"))
+    return out
+
+
+def simulate(route: Route, pools: Mapping[str, Pool], peak_rps: float | None = None,
+             include: Iterable[str] = ("all-healthy", "instance-lost", "az-lost", "pool-down")) -> list[RouteResult]:
+    """``evaluate`` under every scenario for the pools the route forwards to."""
+    return [
+        evaluate(route, pools, sc.healthy, peak_rps, sc.name)
+        for sc in scenarios(pools, route.weights.keys(), include)
+    ]
+
+
+def worst(results: Iterable[RouteResult], key: str = "max_instance_share") -> RouteResult | None:
+    """The result with the largest value of ``key`` (a RouteResult property)."""
+    best: RouteResult | None = None
+    best_v = -math.inf
+    for r in results:
+        v = getattr(r, key)
+        if v is not None and v > best_v:
+            best, best_v = r, v
+    return best
+
+
+def skew_bounds(weights: Mapping[str, float], max_deviation: float) -> dict[str, tuple[float, float]]:
+    """Observed-share band per target group that is *not* skewed.
+
+    ``max_deviation`` is absolute (0.15 = 15 percentage points). The share-skew alarms
+    use these bounds, so alarms and policies agree on what "intended" means.
+    """
+    return {
+        key: (max(0.0, s - max_deviation), min(1.0, s + max_deviation))
+        for key, s in shares(weights).items()
+    }
