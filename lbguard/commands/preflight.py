@@ -1,0 +1,83 @@
+"""`lbguard preflight`: run the Pulumi program and the policy pack offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lbguard.commands.common import (PACKAGE_ROOT, console, project_dir_option, resolve_project_dir,
+                                     stack_option, table, write_json)
+from lbguard.model import LbguardError, ProgramRun, Violation
+
+
+def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, policy_config: Path | None,
+                  use_pack: bool = True) -> tuple[ProgramRun, list[Violation]]:
+    """Program in the in-process AWS emulator, then the pack as the engine runs it."""
+    from lbguard.emulator import emulated_aws, load_stack_config, run_program
+
+    _, config = load_stack_config(project_dir, stack)
+    with emulated_aws(config.get("aws:region", "us-east-1")):
+        run = run_program(project_dir, stack)
+    violations: list[Violation] = []
+    if use_pack:
+        from lbguard.policy_runner import pack_config_for_stack, run_pack
+
+        pack = (policy_pack or PACKAGE_ROOT / "policies").resolve()
+        if not (pack / "PulumiPolicy.yaml").is_file():
+            raise LbguardError(f"--policy-pack {pack}: no PulumiPolicy.yaml there")
+        if policy_config is None:
+            policy_config = pack_config_for_stack(pack, stack)
+        elif not policy_config.is_file():
+            raise LbguardError(f"--policy-pack-config {policy_config}: file not found")
+        violations = run_pack(pack, run, config_file=policy_config)
+    return run, violations
+
+
+def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:
+    return {
+        "stack": run.stack,
+        "project": run.project,
+        "resources": [dict(r.to_json(), inputs=r.inputs) for r in run.resources],
+        "outputs": run.outputs,
+        "violations": [v.to_json() for v in violations],
+    }
+
+
+def _short(value, limit: int = 90) -> str:
+    text = value if isinstance(value, str) else __import__("json").dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@click.command()
+@stack_option
+@project_dir_option
+@click.option("--policy-pack", type=click.Path(path_type=Path), default=None,
+              help="policy pack directory (default: this project's policies/)")
+@click.option("--policy-pack-config", type=click.Path(path_type=Path), default=None,
+              help="pack config file (default: policies/config/<stack>.json if present)")
+@click.option("--no-policy", is_flag=True, help="run the program only")
+@click.option("--json", "json_path", default=None, help="write the result as JSON to FILE ('-' for stdout)")
+def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pack_config: Path | None,
+              no_policy: bool, json_path: str | None) -> int:
+    """Run the stack's program and policy pack offline: no AWS account, no Pulumi CLI."""
+    project_dir = resolve_project_dir(cwd)
+    run, violations = run_preflight(project_dir, stack, policy_pack=policy_pack,
+                                    policy_config=policy_pack_config, use_pack=not no_policy)
+    if json_path:
+        write_json(json_path, preflight_document(run, violations))
+    if json_path != "-":
+        out = console()
+        custom = [r for r in run.resources if r.custom]
+        out.print(table(f"{run.project}/{run.stack}: {len(custom)} resources",
+                        ["type", "name", "emulated"],
+                        [[r.type, r.name, "yes" if r.emulated else "NO (echoed)"] for r in custom]))
+        out.print(table("outputs", ["name", "value"], [[k, _short(v)] for k, v in run.outputs.items()]))
+        if violations:
+            out.print(table("policy violations", ["policy", "level", "resource", "message"],
+                            [[v.policy, v.enforcement_level, v.name or v.urn, v.message] for v in violations]))
+        mandatory = sum(v.enforcement_level == "mandatory" for v in violations)
+        not_emulated = len(run.not_emulated)
+        out.print(f"{len(custom)} resources ({not_emulated} not emulated), {len(violations)} violations "
+                  f"({mandatory} mandatory)")
+    return 1 if any(v.enforcement_level == "mandatory" for v in violations) else 0
