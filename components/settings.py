@@ -418,7 +418,8 @@ class WebTierSettings(_Model):
             for key in fwd.weights:
                 if key not in self.pools:
                     where = "routing.default" if route == "default" else f"routing.rules.{route[5:]}"
-                    raise ValueError(f"{where}.forward names pool {key!r}, which is not in pools ({', '.join(sorted(self.pools))})")
+                    raise ValueError(f"@{where}.forward.weights.{key}: names pool {key!r}, which is not in pools "
+                                     f"({', '.join(sorted(self.pools))})")
         return self
 
     # ---- derived names (stable: they depend on keys, never on list positions)
@@ -447,9 +448,11 @@ class WebTierSettings(_Model):
 def _format_error(err: ValidationError, stack_file: str) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    key = f"{PROJECT}:{loc}" if loc else PROJECT
     msg = first["msg"]
     msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    if msg.startswith("@"):  # a cross-field rule that knows the exact key path
+        loc, _, msg = msg[1:].partition(": ")
+    key = f"{PROJECT}:{loc}" if loc else PROJECT
     received = first.get("input")
     shown = "" if first["type"] == "value_error" or isinstance(received, dict) else f" (got {json.dumps(received, default=str)[:80]})"
     more = len(err.errors()) - 1
