@@ -38,7 +38,8 @@ def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:
     return {
         "stack": run.stack,
         "project": run.project,
-        "resources": [dict(r.to_json(), inputs=r.inputs) for r in run.resources],
+        "resources": [dict(r.to_json(), parent=r.parent, inputs=r.inputs,
+                            propertyDependencies=r.property_dependencies) for r in run.resources],
         "outputs": run.outputs,
         "violations": [v.to_json() for v in violations],
     }
