@@ -39,8 +39,7 @@ server = aws.ec2.Instance("perf-server", ami="ami-0c7217cdde317cfec", instance_t
 elb.TargetGroupAttachment("perf-server", target_group_arn=legacy.arn, target_id=server.id, port=80)
 
 listener = elb.Listener("http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
-                        default_actions=[{"type": "forward", "forward": {"target_groups": [
-                            {"arn": web.arn, "weight": 50}, {"arn": legacy.arn, "weight": 50}]}}])
+                        default_actions=[{"type": "forward", "target_group_arn": web.arn}])
 
 # The change: "a new routing rule intended to improve performance".
 rule = elb.ListenerRule("performance", listener_arn=listener.arn, priority=1,
