@@ -1,0 +1,84 @@
+"""Stack config as the Pulumi CLI would hand it to the program."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lbguard.model import LbguardError
+
+SECRET_PLACEHOLDER = "lbguard-offline-secret"
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise LbguardError(f"{what} {path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LbguardError(f"{what} {path}: not valid YAML{where}") from None
+
+
+def _as_config_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def load_project(project_dir: Path) -> dict:
+    path = project_dir / "Pulumi.yaml"
+    if not path.is_file():
+        raise LbguardError(f"{project_dir}: no Pulumi.yaml (not a Pulumi project)")
+    doc = _read_yaml(path, "project file")
+    if not isinstance(doc, dict) or not doc.get("name"):
+        raise LbguardError(f"{path}: needs a 'name'")
+    return doc
+
+
+def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str], list[str]]:
+    """(project name, config "ns:key" -> string value, secret keys).
+
+    Project-level declarations in ``Pulumi.yaml`` supply defaults; the stack file
+    (under ``stackConfigDir``) overrides. Bare keys belong to the project namespace.
+    ``secure:`` values cannot be decrypted offline: a placeholder is used, marked secret.
+    """
+    project_dir = Path(project_dir)
+    project = load_project(project_dir)
+    name = project["name"]
+
+    def full(key: str) -> str:
+        return key if ":" in key else f"{name}:{key}"
+
+    config: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, dict) and ("type" in decl or "description" in decl or "default" in decl or "value" in decl):
+            if "default" in decl:
+                config[full(key)] = _as_config_string(decl["default"])
+            elif "value" in decl:
+                config[full(key)] = _as_config_string(decl["value"])
+        else:
+            config[full(key)] = _as_config_string(decl)
+
+    stack_dir = project_dir / project.get("stackConfigDir", ".")
+    stack_file = stack_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise LbguardError(f"stack '{stack}' not found: {stack_file} does not exist")
+    doc = _read_yaml(stack_file, "stack file")
+    values = (doc or {}).get("config") or {}
+    if not isinstance(values, dict):
+        raise LbguardError(f"{stack_file}: 'config' must be a mapping")
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full(key)] = SECRET_PLACEHOLDER
+            secrets.append(full(key))
+        else:
+            config[full(key)] = _as_config_string(value)
+    return name, config, secrets
