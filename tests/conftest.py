@@ -28,7 +28,7 @@ class ScratchProject:
 
     def __init__(self, path: Path):
         self.path = path
-        (path / "stacks").mkdir()
+        (path / "stacks").mkdir(parents=True)
         for name in ("Pulumi.yaml", "__main__.py"):
             shutil.copy(ROOT / name, path / name)
         (path / "components").symlink_to(ROOT / "components", target_is_directory=True)

@@ -7,6 +7,7 @@ import os
 import runpy
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -120,7 +121,9 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     main = _main_file(project_dir)
     region = config.get("aws:region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
-    with _LOCK, _in_project(project_dir):
+    with _LOCK, _in_project(project_dir), warnings.catch_warnings():
+        # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
+        warnings.simplefilter("ignore")
         mocks = AwsEmulator(region=region)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(config, secret_keys)
