@@ -89,8 +89,10 @@ def validate_snapshot(doc: Any, source: str = "snapshot") -> dict:
         for j, rule in enumerate(lst.get("rules", [])):
             where = f"listeners[{i}].rules[{j}]"
             need(isinstance(rule.get("arn"), str), where, "needs an arn")
-            need(isinstance(rule.get("priority"), int) and 1 <= rule["priority"] <= 50000, f"{where}.priority",
-                 f"must be an integer 1..50000, got {rule.get('priority')!r}")
+            prio = rule.get("priority")
+            # The engine's wire format turns integers into floats (10 -> 10.0): accept integral numbers.
+            need(isinstance(prio, (int, float)) and not isinstance(prio, bool) and float(prio).is_integer()
+                 and 1 <= prio <= 50000, f"{where}.priority", f"must be an integer 1..50000, got {prio!r}")
             need(rule["priority"] not in prios, f"{where}.priority", f"duplicate priority {rule['priority']}")
             prios.add(rule["priority"])
             need(isinstance(rule.get("actions"), list) and rule["actions"], f"{where}.actions", "must be a non-empty list")

@@ -1,0 +1,1 @@
+"""Policies of the lb-safety pack, grouped by domain."""
