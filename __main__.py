@@ -14,4 +14,5 @@ pulumi.export("listenerArns", {key: listener.arn for key, listener in tier.routi
 pulumi.export("ruleArns", {key: rule.arn for key, rule in tier.routing.rules.items()})
 pulumi.export("targetGroupArns", {key: pool.target_group.arn for key, pool in tier.pools.items()})
 pulumi.export("autoScalingGroupNames", {key: pool.asg.name for key, pool in tier.pools.items()})
+pulumi.export("logBucket", tier.logs.bucket_name if tier.logs else None)
 pulumi.export("rollback", tier.rollback)

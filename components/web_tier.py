@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.load_balancer import LoadBalancer
+from components.logs import LogBucket
 from components.network import Network
 from components.pool import Pool
 from components.routing import Routing
@@ -22,11 +23,21 @@ class WebTier(pulumi.ComponentResource):
         tags = {"project": s.project, "stack": s.stack, "managed-by": "pulumi", **s.tags}
 
         self.network = Network(f"{name}-net", s.network, tags, opts=child)
+        access_logs = connection_logs = None
+        lb_opts = child
+        self.logs: LogBucket | None = None
+        if s.observability.access_logs:
+            self.logs = LogBucket(f"{name}-logs", settings=s.observability, stack=s.stack, tags=tags, opts=child)
+            access_logs = {"bucket": self.logs.bucket_name, "prefix": self.logs.prefix, "enabled": True}
+            connection_logs = {"bucket": self.logs.bucket_name, "prefix": self.logs.connection_prefix, "enabled": True}
+            # ELB checks it may write to the bucket when logging is switched on.
+            if self.logs.policy is not None:
+                lb_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.logs.policy])
         self.load_balancer = LoadBalancer(
             f"{name}-lb", lb_name=s.load_balancer_name(), settings=s.load_balancer, listeners=s.listeners,
             vpc_id=self.network.vpc_id, vpc_cidr=self.network.vpc_cidr,
             subnet_ids=self.network.public_subnet_ids, peak_rps=s.peak_requests_per_second,
-            tags=tags, opts=child)
+            access_logs=access_logs, connection_logs=connection_logs, tags=tags, opts=lb_opts)
 
         self.pools: dict[str, Pool] = {}
         for key, pool in s.pools.items():
