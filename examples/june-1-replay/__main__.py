@@ -1,5 +1,5 @@
 """June 1, 2024, replayed: a new catch-all rule forwards 100% of traffic to a target
-group with a single instance, while six healthy instances sit behind the other group.
+group with a single instance, while ten healthy instances sit behind the other group.
 
 Raw pulumi_aws resources on purpose: the policy pack must catch this without the
 project's components (which would refuse such settings).
@@ -19,16 +19,16 @@ subnets = [
 sg = aws.ec2.SecurityGroup("alb-sg", vpc_id=vpc.id, description="alb")
 
 alb = elb.LoadBalancer("web", load_balancer_type="application", security_groups=[sg.id],
-                       subnets=[s.id for s in subnets], tags={"lbguard:peak-rps": "1200"})
+                       subnets=[s.id for s in subnets], tags={"lbguard:peak-rps": "800"})
 health = {"enabled": True, "path": "/health", "matcher": "200", "interval": 15, "timeout": 5,
           "healthy_threshold": 3, "unhealthy_threshold": 3}
 web = elb.TargetGroup("web", port=80, protocol="HTTP", vpc_id=vpc.id, health_check=health)
 legacy = elb.TargetGroup("legacy", port=80, protocol="HTTP", vpc_id=vpc.id, health_check=health)
 
-# The web pool: six instances in an Auto Scaling group.
+# The web pool: ten instances in an Auto Scaling group.
 template = aws.ec2.LaunchTemplate("web", image_id="ami-0c7217cdde317cfec", instance_type="t3.small",
                                   metadata_options={"http_tokens": "required", "http_endpoint": "enabled"})
-aws.autoscaling.Group("web", min_size=6, max_size=12, desired_capacity=6,
+aws.autoscaling.Group("web", min_size=10, max_size=20, desired_capacity=10,
                       vpc_zone_identifiers=[s.id for s in subnets], target_group_arns=[web.arn],
                       health_check_type="ELB", launch_template={"id": template.id, "version": "$Latest"},
                       tags=[{"key": "lbguard:rps-per-instance", "value": "200", "propagate_at_launch": False}])

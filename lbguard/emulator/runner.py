@@ -69,29 +69,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _purge_modules(project_dir: Path) -> None:
-    """Forget modules imported from the project so the next run imports them afresh."""
-    root = str(project_dir.resolve())
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None) or ""
-        if path and os.path.realpath(path).startswith(root + os.sep) and "site-packages" not in path:
-            del sys.modules[name]
-    for name in [n for n in sys.modules if n == "components" or n.startswith("components.")]:
-        del sys.modules[name]
-
-
 @contextlib.contextmanager
 def _in_project(project_dir: Path) -> Iterator[None]:
+    """cwd and sys.path as the language host sets them; modules the program imports
+    from its directory are forgotten afterwards, so the next run imports them afresh."""
     old_cwd, old_path = os.getcwd(), list(sys.path)
+    before = set(sys.modules)
     os.chdir(project_dir)
     sys.path.insert(0, str(project_dir))
-    _purge_modules(project_dir)
     try:
         yield
     finally:
         os.chdir(old_cwd)
         sys.path[:] = old_path
-        _purge_modules(project_dir)
+        root = str(project_dir) + os.sep
+        for name in set(sys.modules) - before:
+            path = getattr(sys.modules[name], "__file__", None) or ""
+            if path and os.path.realpath(path).startswith(root) and "site-packages" not in path:
+                del sys.modules[name]
 
 
 def _one_line(err: BaseException) -> str:

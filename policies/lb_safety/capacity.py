@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from lb_safety.common import num, pct, schema, stack_topology
+from lb_safety.common import scenario_label, valid_forwards, num, pct, schema, stack_topology
 from lbguard import traffic
 
 
@@ -14,7 +14,7 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
     degraded_max = num(cfg.get("degradedMaxUtilisation"), 1.0)
     topo = stack_topology(args, peak_rps=num(cfg.get("peakRequestsPerSecond")),
                           default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
-    for fwd in topo.forwards:
+    for fwd in valid_forwards(topo):
         if topo.peak_rps is None:
             report(f"{fwd.id}: capacity could not be evaluated: no peak requests/s known. Tag the load balancer "
                    f"'lbguard:peak-rps' or set peakRequestsPerSecond in the pack config.", fwd.resource_urn)
@@ -33,7 +33,7 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
                 if load.share <= 0 or load.utilisation is None or load.utilisation <= limit + 1e-9:
                     continue
                 cap = "no capacity left" if not load.capacity_rps else f"capacity {load.capacity_rps:g} req/s"
-                report(f"{fwd.id}: in scenario '{result.scenario}' target group {topo.label(pool)} takes "
+                report(f"{fwd.id}: in scenario '{scenario_label(topo, result.scenario)}' target group {topo.label(pool)} takes "
                        f"{pct(load.share)} of {topo.peak_rps:g} req/s = {load.rps:g} req/s on {load.healthy} "
                        f"instance(s), {cap}: utilisation {pct(load.utilisation)} > {pct(limit)}. Raise its minimum "
                        f"size, spread it over more AZs, or lower its weight.", fwd.resource_urn)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, StackValidationArgs
 
-from lbguard import topology
+from lbguard import topology, traffic
 
 
 def tokens(kind: str) -> tuple[str, ...]:
@@ -62,6 +62,24 @@ def stack_topology(args: StackValidationArgs, **kw) -> topology.Topology:
                       {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()})
          for r in args.resources if r.resource_type != "pulumi:pulumi:Stack"),
         **kw)
+
+
+def valid_forwards(topo: topology.Topology) -> list[topology.Forward]:
+    """Forwards whose weights ALB would accept (even-target-weights reports the others)."""
+    out = []
+    for fwd in topo.forwards:
+        try:
+            traffic.validate_weights(fwd.weights)
+        except traffic.WeightError:
+            continue
+        out.append(fwd)
+    return out
+
+
+def scenario_label(topo: topology.Topology, scenario: str) -> str:
+    """'instance-lost:<target-group arn>' -> 'instance-lost:<pool>'."""
+    kind, _, tg = scenario.partition(":")
+    return f"{kind}:{topo.label(tg)}" if tg else kind
 
 
 def stack_outputs(args: StackValidationArgs) -> tuple[str, dict] | None:

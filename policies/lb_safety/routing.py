@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import (LISTENER, LISTENER_RULE, forward_actions, forward_weights, num, pct, plain,
+from lb_safety.common import (scenario_label, valid_forwards, LISTENER, LISTENER_RULE, forward_actions, forward_weights, num, pct, plain,
                               schema, stack_outputs, stack_topology)
 from lbguard import matching, shapes, traffic
 
@@ -73,7 +73,7 @@ def _funnel(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = args.get_config()
     limit = num(cfg.get("maxInstanceShare"), 0.5)
     topo = stack_topology(args)
-    for fwd in topo.forwards:
+    for fwd in valid_forwards(topo):
         results = traffic.simulate(fwd.route(), topo.pools(), include=("all-healthy", "instance-lost"))
         for tg_id, share in traffic.shares(fwd.weights).items():
             if share > 0 and topo.target_groups[tg_id].instances == 0:
@@ -85,7 +85,7 @@ def _funnel(args: StackValidationArgs, report: ReportViolation) -> None:
             continue
         pool, load = max(((k, l) for k, l in worst.loads.items() if l.share > 0 and not l.failing),
                          key=lambda kv: kv[1].per_instance_share)
-        report(f"{fwd.id} funnels traffic: in scenario '{worst.scenario}' each of the {load.healthy} healthy "
+        report(f"{fwd.id} funnels traffic: in scenario '{scenario_label(topo, worst.scenario)}' each of the {load.healthy} healthy "
                f"instance(s) of {topo.label(pool)} receives {pct(load.per_instance_share)} of the listener's traffic "
                f"(limit {pct(limit)}). Spread the forward over more target groups or instances so that no single "
                f"instance carries more than {pct(limit)}, also with one instance lost.", fwd.resource_urn)
