@@ -203,6 +203,10 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             for u in r.property_dependencies.get("vpcZoneIdentifiers", []):
                 if u in subnet_az:
                     azs.add(subnet_az[u])
+        if not azs:
+            # Subnets outside the stack (an existing VPC): count one AZ per subnet, as
+            # subnets for an ASG are laid out one per AZ.
+            azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
         for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])):
             tg.instances += int(_float(r.props.get("minSize")) or 0)
             tg.rps_per_instance = tg.rps_per_instance if rps is None else rps

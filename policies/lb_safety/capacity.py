@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from lb_safety.common import scenario_label, valid_forwards, num, pct, schema, stack_topology
+from lb_safety.common import num, pct, scenario_label, schema, stack_topology, valid_forwards
 from lbguard import traffic
 
 
@@ -14,6 +14,7 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
     degraded_max = num(cfg.get("degradedMaxUtilisation"), 1.0)
     topo = stack_topology(args, peak_rps=num(cfg.get("peakRequestsPerSecond")),
                           default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
+    pools = topo.pools()
     for fwd in valid_forwards(topo):
         if topo.peak_rps is None:
             report(f"{fwd.id}: capacity could not be evaluated: no peak requests/s known. Tag the load balancer "
@@ -26,7 +27,7 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
                    f"{', '.join(unknown)}. Tag the Auto Scaling group 'lbguard:rps-per-instance' or set "
                    f"defaultRpsPerInstance in the pack config.", fwd.resource_urn)
             continue
-        for result in traffic.simulate(fwd.route(), topo.pools(), topo.peak_rps,
+        for result in traffic.simulate(fwd.route(), pools, topo.peak_rps,
                                        include=("all-healthy", "instance-lost", "az-lost")):
             limit = 1.0 - headroom if result.scenario == "all-healthy" else degraded_max
             for pool, load in result.loads.items():

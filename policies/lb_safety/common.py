@@ -90,4 +90,6 @@ def stack_outputs(args: StackValidationArgs) -> tuple[str, dict] | None:
 
 
 def pct(x: float) -> str:
+    if x == float("inf"):
+        return "unbounded"
     return f"{x * 100:.0f}%" if x * 100 == round(x * 100) else f"{x * 100:.1f}%"

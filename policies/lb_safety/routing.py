@@ -5,8 +5,8 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import (scenario_label, valid_forwards, LISTENER, LISTENER_RULE, forward_actions, forward_weights, num, pct, plain,
-                              schema, stack_outputs, stack_topology)
+from lb_safety.common import (LISTENER, LISTENER_RULE, forward_actions, forward_weights, num, pct, plain,
+                              scenario_label, schema, stack_outputs, stack_topology, valid_forwards)
 from lbguard import matching, shapes, traffic
 
 # ------------------------------------------------------------------ even-target-weights
@@ -73,8 +73,9 @@ def _funnel(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = args.get_config()
     limit = num(cfg.get("maxInstanceShare"), 0.5)
     topo = stack_topology(args)
+    pools = topo.pools()
     for fwd in valid_forwards(topo):
-        results = traffic.simulate(fwd.route(), topo.pools(), include=("all-healthy", "instance-lost"))
+        results = traffic.simulate(fwd.route(), pools, include=("all-healthy", "instance-lost"))
         for tg_id, share in traffic.shares(fwd.weights).items():
             if share > 0 and topo.target_groups[tg_id].instances == 0:
                 report(f"{fwd.id} sends {pct(share * fwd.traffic_fraction)} of the listener's traffic to target group "
