@@ -6,6 +6,7 @@ from typing import Optional
 
 import pulumi
 
+from components.alarms import Alarms
 from components.load_balancer import LoadBalancer
 from components.logs import LogBucket
 from components.network import Network
@@ -51,6 +52,10 @@ class WebTier(pulumi.ComponentResource):
 
         self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
                                listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags, opts=child)
+
+        self.alarms = Alarms(f"{name}-alarms", settings=s, lb_suffix=self.load_balancer.arn_suffix,
+                             tg_suffixes={k: p.target_group.arn_suffix for k, p in self.pools.items()},
+                             region=pulumi.Config("aws").get("region"), opts=child)
 
         self.rollback = pulumi.Output.all(
             lb=pulumi.Output.all(arn=self.load_balancer.arn, name=self.load_balancer.alb.name),

@@ -2,6 +2,7 @@
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
+from lb_safety.alarms import alarm_coverage
 from lb_safety.autoscaling import asg_elb_health_check, asg_multi_az
 from lb_safety.capacity import capacity_covers_share
 from lb_safety.health import target_group_health_check
@@ -17,7 +18,7 @@ PolicyPack(
     policies=[
         # The outage class: mandatory by default.
         even_target_weights, no_traffic_funnel, capacity_covers_share, rollback_output_required,
-        target_group_health_check, listener_rule_shadowing,
+        target_group_health_check, listener_rule_shadowing, alarm_coverage,
         # AWS FSBP controls: advisory by default, mandatory in config/prod.json.
         alb_https_redirect, alb_tls_policy, alb_drop_invalid_headers, alb_access_logs, alb_deletion_protection,
         alb_desync_mitigation, alb_multi_az, asg_elb_health_check, asg_multi_az, launch_template_imdsv2,

@@ -111,6 +111,8 @@ CASES = {
         mutate(run, "web-lb-in-443-ipv4", _set(["fromPort"], 22)), "web-lb-in-443-ipv4", _set(["toPort"], 22))),
     "instance-ingress-from-alb-only": ("web-pool-api-from-alb", lambda run: mutate(
         run, "web-pool-api-from-alb", lambda p: (p.pop("referencedSecurityGroupId"), p.__setitem__("cidrIpv4", "10.0.0.0/8")))),
+    "alarm-coverage": ("web-pool-green-tg", lambda run: mutate(
+        run, "web-alarms-green-unhealthy-hosts", _set(["alarmActions"], []))),
     "access-log-bucket-secure": ("web-logs-bucket", lambda run: mutate(
         run, "web-logs-public-access", _set(["blockPublicPolicy"], False))),
 }
