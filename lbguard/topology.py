@@ -183,8 +183,10 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
         found = [tg_by_ref[v] for v in values if _known(v) and v in tg_by_ref]
         if len(found) == len([v for v in values]) and values:
             return found
+        # A property dependency says which resources a property uses, not in which
+        # position: it identifies the target group only when there is one.
         deps = [tg_by_ref[u] for u in res.property_dependencies.get(prop, []) if u in tg_by_ref]
-        if deps and len(deps) == len(values):
+        if len(deps) == 1 and len(values) == 1:
             return deps
         if values:
             unresolved.append((res.urn, f"{prop} names target groups that cannot be resolved"))
@@ -310,5 +312,9 @@ def from_run(run, *, use_outputs: bool = True, **kw) -> Topology:
 
 def from_preflight(doc: Mapping[str, Any], **kw) -> Topology:
     """Topology of a preflight JSON document (resources carry their inputs)."""
-    return build((Res(r["urn"], r["type"], r["name"], r.get("inputs") or {}, r.get("propertyDependencies") or {})
+    def props(r: Mapping[str, Any]) -> dict:
+        extra = {k: r[k] for k in ("arn", "id") if r.get(k)}
+        return {**(r.get("inputs") or {}), **extra}
+
+    return build((Res(r["urn"], r["type"], r["name"], props(r), r.get("propertyDependencies") or {})
                   for r in doc.get("resources", [])), **kw)

@@ -38,8 +38,9 @@ def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:
     return {
         "stack": run.stack,
         "project": run.project,
-        "resources": [dict(r.to_json(), parent=r.parent, inputs=r.inputs,
-                            propertyDependencies=r.property_dependencies) for r in run.resources],
+        "resources": [dict(r.to_json(), parent=r.parent, id=r.id, arn=r.outputs.get("arn"),
+                           arnSuffix=r.outputs.get("arnSuffix"), inputs=r.inputs,
+                           propertyDependencies=r.property_dependencies) for r in run.resources],
         "outputs": run.outputs,
         "violations": [v.to_json() for v in violations],
     }
