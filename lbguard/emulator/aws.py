@@ -17,6 +17,7 @@ import io
 import json
 import os
 import secrets
+import threading
 import zipfile
 from typing import Any, Callable, Mapping
 
@@ -78,14 +79,18 @@ class AwsEmulator(pulumi.runtime.Mocks):
     def __init__(self, region: str = "us-east-1"):
         self.region = region
         self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
         self.not_emulated: set[tuple[str, str]] = set()
         self.unknown_invokes: list[str] = []
         self.certificates: dict[str, str] = {}  # certificate ARN in the program -> ARN held by the emulator
 
     def client(self, service: str):
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
+        # Registrations arrive on several threads; building a client (loading its
+        # service model) is slow, so build each one once.
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=self.region)
+            return self._clients[service]
 
     # -------------------------------------------------------------- Mocks API
 

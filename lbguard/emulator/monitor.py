@@ -1,0 +1,88 @@
+"""The recording resource monitor: every registration as the engine would see it."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+from lbguard.model import RecordedResource
+
+if TYPE_CHECKING:
+    from lbguard.emulator.aws import AwsEmulator
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that keeps every registration (type, name, URN, parent, dependencies,
+    property dependencies, inputs, custom, provider) in registration order.
+
+    ``Mocks.new_resource`` only sees type, name and inputs; the dependency graph is only
+    visible here. Stack outputs never reach the monitor (the runner reads them from the
+    root stack resource).
+    """
+
+    def __init__(self, mocks: "AwsEmulator"):
+        super().__init__(mocks)
+        self.records: list[RecordedResource] = []
+        self.by_urn: dict[str, RecordedResource] = {}
+        self.invokes: list[tuple[str, dict]] = []  # (token, args) in call order
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        inputs = {} if request.type == "pulumi:pulumi:Stack" else rpc_props(request.object)
+        rec = RecordedResource(
+            urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent or None, dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            inputs=inputs, provider=request.provider or None, protect=bool(request.protect),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+        )
+        with self._lock:
+            self.records.append(rec)
+            self.by_urn[urn] = rec
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            rec.id = response.id or None
+            rec.outputs = rpc_props(response.object)
+            rec.emulated = not request.custom or self.mocks.emulates(request.type, request.importId or None)
+        return response
+
+    def ReadResource(self, request):  # noqa: N802 - gRPC name
+        """``Resource.get(...)``: recorded, echoed, never emulated (nothing is created)."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        rec = RecordedResource(urn=urn, type=request.type, name=request.name, custom=True,
+                               parent=request.parent or None, dependencies=list(request.dependencies),
+                               inputs=rpc_props(request.properties), provider=request.provider or None,
+                               id=request.id or None, emulated=False)
+        with self._lock:
+            self.records.append(rec)
+            self.by_urn[urn] = rec
+        response = super().ReadResource(request)
+        rec.outputs = rpc_props(response.properties)
+        return response
+
+    def Invoke(self, request):  # noqa: N802 - gRPC name
+        if request.tok != "pulumi:pulumi:getResource":
+            with self._lock:
+                self.invokes.append((request.tok, rpc_props(request.args)))
+        return super().Invoke(request)
+
+
+def rpc_props(struct) -> dict:
+    """Deserialize a protobuf Struct of properties into plain Python values."""
+    pulumi_mocks._ensure_event_loop()
+    return plain(rpc.deserialize_properties(struct))
+
+
+def plain(value: Any) -> Any:
+    """Engine values as plain JSON-able Python: integral floats become ints."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
