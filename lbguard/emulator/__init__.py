@@ -3,11 +3,19 @@
     with emulated_aws("us-east-1"):
         run = run_program(Path("."), "dev")
         boto3.client("elbv2").describe_load_balancers()   # what "AWS" now holds
+
+``run_program`` drives the program through the Pulumi Python SDK's mock runtime
+(``preview=False``, so every ``apply`` runs); :class:`AwsEmulator` creates each custom
+resource through the real boto3 API and returns what AWS reads back;
+:class:`RecordingMonitor` records every registration with its dependencies.
 """
 
-from lbguard.emulator.aws import HANDLERS, AwsEmulator
-from lbguard.emulator.runner import RecordingMonitor, emulated_aws, load_stack_config, run_program
+from lbguard.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
+from lbguard.emulator.monitor import RecordingMonitor
+from lbguard.emulator.runner import emulated_aws, load_stack_config, run_program
 
 EMULATED_TYPES = sorted(set(HANDLERS) | {t.replace("aws:lb/", "aws:alb/", 1) for t in HANDLERS if t.startswith("aws:lb/")})
+EMULATED_INVOKES = sorted(INVOKES)
 
-__all__ = ["AwsEmulator", "EMULATED_TYPES", "RecordingMonitor", "emulated_aws", "load_stack_config", "run_program"]
+__all__ = ["AwsEmulator", "DEFAULT_AMI", "ELB_ACCOUNTS", "EMULATED_INVOKES", "EMULATED_TYPES", "RecordingMonitor",
+           "emulated_aws", "load_stack_config", "run_program"]

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import boto3
 import pulumi
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from lbguard import shapes
@@ -75,22 +76,38 @@ def _auto_name(logical: str, max_len: int = 255, lower: bool = False, sep: str =
     return name.lower() if lower else name
 
 
+# A fixed AMI moto knows; used where the program asks AWS for one (``getAmi``) and for
+# instances launched from a template without an image. ``describe_images`` is slow in moto.
+DEFAULT_AMI = "ami-12c6146b"
+
+
 class AwsEmulator(pulumi.runtime.Mocks):
+    """Pulumi mocks backed by boto3 (moto in-process, or the server at ``AWS_ENDPOINT_URL``).
+
+    The Pulumi runtime calls ``new_resource`` / ``call`` from a thread pool; calls are
+    serialized here (moto is not built for concurrent writers, and GIL contention made
+    concurrent calls slower than serial ones).
+    """
+
     def __init__(self, region: str = "us-east-1"):
         self.region = region
         self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.not_emulated: set[tuple[str, str]] = set()
         self.unknown_invokes: list[str] = []
         self.certificates: dict[str, str] = {}  # certificate ARN in the program -> ARN held by the emulator
 
     def client(self, service: str):
-        # Registrations arrive on several threads; building a client (loading its
-        # service model) is slow, so build each one once.
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = boto3.client(service, region_name=self.region)
-            return self._clients[service]
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region, config=_BOTO_CONFIG)
+        return self._clients[service]
+
+    @staticmethod
+    def emulates(typ: str, import_id: str | None = None) -> bool:
+        """Whether a custom resource of ``typ`` is created in AWS (providers hold no AWS state)."""
+        if typ.startswith("pulumi:providers:"):
+            return True
+        return import_id is None and typ.replace("aws:alb/", "aws:lb/", 1) in HANDLERS
 
     # -------------------------------------------------------------- Mocks API
 
@@ -100,43 +117,134 @@ class AwsEmulator(pulumi.runtime.Mocks):
             return "", {}  # component resource: nothing in AWS
         if typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider", dict(args.inputs)
-        handler = HANDLERS.get(typ.replace("aws:alb/", "aws:lb/", 1))
         inputs = _floats_to_ints(dict(args.inputs))
+        if args.resource_id:  # import / read of an existing resource: nothing to create
+            self.not_emulated.add((typ, args.name))
+            return args.resource_id, inputs
+        handler = HANDLERS.get(typ.replace("aws:alb/", "aws:lb/", 1))
         if handler is None:
             self.not_emulated.add((typ, args.name))
             return f"{args.name}-{secrets.token_hex(4)}", inputs
-        rid, outputs = handler(self, args, inputs)
+        with self._lock:
+            rid, outputs = handler(self, args, inputs)
         return rid, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         tok = args.token
-        a = args.args or {}
-        if tok in ("aws:index/getRegion:getRegion",):
-            r = a.get("region") or self.region
-            return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com", "description": r}
-        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/lbguard", "userId": "AIDALBGUARD",
-                    "id": ACCOUNT}
-        if tok == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
-        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            zones = self.client("ec2").describe_availability_zones()["AvailabilityZones"]
-            zones = [z for z in zones if z.get("State", "available") == "available"]
-            return {"names": [z["ZoneName"] for z in zones], "zoneIds": [z["ZoneId"] for z in zones],
-                    "id": self.region, "state": "available", "groupNames": [self.region]}
-        if tok == "aws:elb/getServiceAccount:getServiceAccount":
-            r = a.get("region") or self.region
-            acct = ELB_ACCOUNTS.get(r)
-            if acct is None:
-                raise ValueError(f"no ELB service account for region {r}: use the log-delivery service principal")
-            return {"id": acct, "arn": f"arn:aws:iam::{acct}:root", "region": r}
-        if tok == "aws:ec2/getVpc:getVpc":
-            kw = {"VpcIds": [a["id"]]} if a.get("id") else {"Filters": [{"Name": "isDefault", "Values": ["true"]}]}
-            vpc = self.client("ec2").describe_vpcs(**kw)["Vpcs"][0]
-            return {"id": vpc["VpcId"], "cidrBlock": vpc["CidrBlock"], "arn": _arn("ec2", f"vpc/{vpc['VpcId']}", self.region),
-                    "default": vpc.get("IsDefault", False)}
-        self.unknown_invokes.append(tok)
-        return {}
+        fn = INVOKES.get(tok)
+        if fn is None:
+            self.unknown_invokes.append(tok)
+            return {}
+        with self._lock:
+            return fn(self, _floats_to_ints(dict(args.args or {})))
+
+
+_BOTO_CONFIG = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+
+Invoke = Callable[[AwsEmulator, dict], dict]
+INVOKES: dict[str, Invoke] = {}
+
+
+def invoke(*tokens: str):
+    def register(fn: Invoke) -> Invoke:
+        for t in tokens:
+            INVOKES[t] = fn
+        return fn
+    return register
+
+
+@invoke("aws:index/getRegion:getRegion")
+def _get_region(em: AwsEmulator, a: dict) -> dict:
+    r = a.get("region") or a.get("name") or em.region
+    return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com", "description": r}
+
+
+@invoke("aws:index/getCallerIdentity:getCallerIdentity")
+def _get_caller_identity(em: AwsEmulator, a: dict) -> dict:
+    ident = em.client("sts").get_caller_identity()
+    return {"accountId": ident["Account"], "arn": ident["Arn"], "userId": ident["UserId"], "id": ident["Account"]}
+
+
+@invoke("aws:index/getPartition:getPartition")
+def _get_partition(em: AwsEmulator, a: dict) -> dict:
+    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+
+
+@invoke("aws:index/getAvailabilityZones:getAvailabilityZones")
+def _get_azs(em: AwsEmulator, a: dict) -> dict:
+    zones = em.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    state = a.get("state")
+    zones = [z for z in zones if not state or z.get("State", "available") == state]
+    excluded = set(a.get("excludeNames") or []), set(a.get("excludeZoneIds") or [])
+    zones = [z for z in zones if z["ZoneName"] not in excluded[0] and z["ZoneId"] not in excluded[1]]
+    return {"names": [z["ZoneName"] for z in zones], "zoneIds": [z["ZoneId"] for z in zones],
+            "id": em.region, "state": state, "groupNames": [em.region]}
+
+
+@invoke("aws:elb/getServiceAccount:getServiceAccount", "aws:lb/getServiceAccount:getServiceAccount")
+def _get_elb_service_account(em: AwsEmulator, a: dict) -> dict:
+    r = a.get("region") or em.region
+    acct = ELB_ACCOUNTS.get(r)
+    if acct is None:
+        raise ValueError(f"no ELB service account for region {r}: use the log-delivery service principal")
+    return {"id": acct, "arn": f"arn:aws:iam::{acct}:root", "region": r}
+
+
+@invoke("aws:ec2/getVpc:getVpc")
+def _get_vpc(em: AwsEmulator, a: dict) -> dict:
+    kw = {"VpcIds": [a["id"]]} if a.get("id") else {"Filters": [{"Name": "isDefault", "Values": ["true"]}]}
+    vpc = em.client("ec2").describe_vpcs(**kw)["Vpcs"][0]
+    return {"id": vpc["VpcId"], "cidrBlock": vpc["CidrBlock"], "arn": _arn("ec2", f"vpc/{vpc['VpcId']}", em.region),
+            "default": vpc.get("IsDefault", False), "ownerId": vpc.get("OwnerId", ACCOUNT)}
+
+
+@invoke("aws:ec2/getAmi:getAmi")
+def _get_ami(em: AwsEmulator, a: dict) -> dict:
+    # The program's filters cannot be honoured without describe_images (slow in moto):
+    # answer with one fixed image moto knows.
+    return {"id": DEFAULT_AMI, "imageId": DEFAULT_AMI, "architecture": "x86_64", "name": "lbguard-emulator-image",
+            "arn": f"arn:aws:ec2:{em.region}::image/{DEFAULT_AMI}", "rootDeviceName": "/dev/xvda"}
+
+
+def _policy_list(value: Any) -> Any:
+    value = list(value or [])
+    return value[0] if len(value) == 1 else value
+
+
+@invoke("aws:iam/getPolicyDocument:getPolicyDocument")
+def _get_policy_document(em: AwsEmulator, a: dict) -> dict:
+    """The IAM JSON the provider renders (single-element lists collapse to strings, as it does)."""
+    doc: dict[str, Any] = {"Version": a.get("version") or "2012-10-17"}
+    if a.get("policyId"):
+        doc["Id"] = a["policyId"]
+    statements = []
+    for st in a.get("statements") or []:
+        out: dict[str, Any] = {}
+        if st.get("sid"):
+            out["Sid"] = st["sid"]
+        out["Effect"] = st.get("effect") or "Allow"
+        for src, dst in (("actions", "Action"), ("notActions", "NotAction"),
+                         ("resources", "Resource"), ("notResources", "NotResource")):
+            if st.get(src):
+                out[dst] = _policy_list(st[src])
+        for src, dst in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
+            if st.get(src):
+                principals: dict[str, Any] = {}
+                for p in st[src]:
+                    if p["type"] == "*" and list(p.get("identifiers") or []) == ["*"]:
+                        principals = "*"  # type: ignore[assignment]
+                        break
+                    principals.setdefault(p["type"], []).extend(p.get("identifiers") or [])
+                out[dst] = principals if principals == "*" else {k: _policy_list(v) for k, v in principals.items()}
+        if st.get("conditions"):
+            cond: dict[str, dict] = {}
+            for c in st["conditions"]:
+                cond.setdefault(c["test"], {})[c["variable"]] = _policy_list(c.get("values"))
+            out["Condition"] = cond
+        statements.append(out)
+    doc["Statement"] = statements
+    text = json.dumps(doc, indent=2)
+    return {"json": text, "minifiedJson": json.dumps(doc, separators=(",", ":")), "id": str(abs(hash(text)))}
 
 
 def _floats_to_ints(value: Any) -> Any:
@@ -375,7 +483,13 @@ def _launch_template(em, args, i):
 @handles("aws:ec2/instance:Instance")
 def _instance(em, args, i):
     ec2 = em.client("ec2")
-    kw = _drop_none({"ImageId": i.get("ami"), "InstanceType": i.get("instanceType"), "MinCount": 1, "MaxCount": 1,
+    lt = i.get("launchTemplate") or {}
+    kw = _drop_none({"ImageId": i.get("ami") or (None if lt else DEFAULT_AMI), "InstanceType": i.get("instanceType"),
+                     "MinCount": 1, "MaxCount": 1,
+                     "LaunchTemplate": _drop_none({"LaunchTemplateId": lt.get("id"), "LaunchTemplateName": lt.get("name"),
+                                                   "Version": str(lt["version"]) if lt.get("version") else None}) or None,
+                     "IamInstanceProfile": {"Name": i["iamInstanceProfile"]} if i.get("iamInstanceProfile") else None,
+                     "Monitoring": {"Enabled": _bool(i["monitoring"])} if "monitoring" in i else None,
                      "SubnetId": i.get("subnetId"), "SecurityGroupIds": i.get("vpcSecurityGroupIds"),
                      "UserData": i.get("userData"), "KeyName": i.get("keyName")})
     mo = i.get("metadataOptions")
@@ -434,7 +548,7 @@ def _load_balancer(em, args, i):
     for p, prefix in _LOG_ATTRS.items():
         logs = i.get(p)
         if logs:
-            attrs += [{"Key": f"{prefix}.enabled", "Value": _attr_str(logs.get("enabled", True), "bool")},
+            attrs += [{"Key": f"{prefix}.enabled", "Value": _attr_str(logs.get("enabled", False), "bool")},
                       {"Key": f"{prefix}.bucket", "Value": logs.get("bucket", "")},
                       {"Key": f"{prefix}.prefix", "Value": logs.get("prefix") or ""}]
     if attrs:
@@ -571,9 +685,10 @@ def _listener(em, args, i):
     arn = lst["ListenerArn"]
     held = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]
     certs = held.get("Certificates") or []
+    stand_ins = {v: k for k, v in em.certificates.items()}  # report the ARN the program named
     return arn, {"id": arn, "arn": arn, "port": held.get("Port"), "protocol": held.get("Protocol"),
                  "sslPolicy": held.get("SslPolicy"), "loadBalancerArn": held["LoadBalancerArn"],
-                 "certificateArn": certs[0]["CertificateArn"] if certs else None,
+                 "certificateArn": stand_ins.get(certs[0]["CertificateArn"], certs[0]["CertificateArn"]) if certs else None,
                  "defaultActions": [shapes.action_from_api(a) for a in held["DefaultActions"]]}
 
 
@@ -827,7 +942,7 @@ def _log_group(em, args, i):
 def _parameter(em, args, i):
     ssm = em.client("ssm")
     name = i.get("name") or args.name
-    kw = _drop_none({"Name": name, "Type": i.get("type", "String"), "Value": i["value"],
+    kw = _drop_none({"Name": name, "Type": i.get("type", "String"), "Value": i.get("value", i.get("insecureValue")),
                      "Description": i.get("description"), "Tier": i.get("tier"), "DataType": i.get("dataType"),
                      "Overwrite": _bool(i.get("overwrite")) if "overwrite" in i else None,
                      "Tags": _tags_list(i.get("tags"))})
@@ -884,6 +999,11 @@ def _instance_profile(em, args, i):
     return name, {"id": name, "name": name, "arn": p["Arn"]}
 
 
+class _WholeZip(Exception):
+    def __init__(self, path: str):
+        self.path = path
+
+
 def _zip_archive(archive: Any) -> bytes:
     """A Pulumi archive (AssetArchive / FileArchive) as zip bytes, as the provider uploads it."""
     buf = io.BytesIO()
@@ -893,6 +1013,12 @@ def _zip_archive(archive: Any) -> bytes:
                 zf.writestr(name, item.text)
             elif isinstance(item, pulumi.FileAsset):
                 zf.write(item.path, name)
+            elif isinstance(item, pulumi.FileArchive) and os.path.isfile(item.path):
+                if not name:  # a .zip/.jar file uploaded as it is
+                    raise _WholeZip(item.path)
+                with zipfile.ZipFile(item.path) as src:
+                    for entry in src.infolist():
+                        zf.writestr(f"{name}/{entry.filename}", src.read(entry))
             elif isinstance(item, pulumi.FileArchive):
                 base = item.path
                 for root, _, files in os.walk(base):
@@ -904,7 +1030,11 @@ def _zip_archive(archive: Any) -> bytes:
                     add(f"{name}/{sub}" if name else sub, asset)
             else:
                 raise ValueError(f"unsupported Lambda code asset {type(item).__name__}")
-        add("", archive)
+        try:
+            add("", archive)
+        except _WholeZip as whole:
+            with open(whole.path, "rb") as f:
+                return f.read()
     return buf.getvalue()
 
 
@@ -918,10 +1048,15 @@ def _function(em, args, i):
         "FunctionName": name, "Runtime": i.get("runtime"), "Role": i["role"], "Handler": i.get("handler"),
         "Code": code, "Timeout": _int(i.get("timeout")), "MemorySize": _int(i.get("memorySize")),
         "Description": i.get("description"), "Environment": {"Variables": env} if env else None,
-        "ReservedConcurrentExecutions": None, "Tags": i.get("tags")}))
-    return name, {"id": name, "name": name, "arn": fn["FunctionArn"], "invokeArn":
-                  f"arn:aws:apigateway:{em.region}:lambda:path/2015-03-31/functions/{fn['FunctionArn']}/invocations",
-                  "version": fn.get("Version", "$LATEST"), "code": None}
+        "Architectures": i.get("architectures"), "Tags": i.get("tags")}))
+    held = em.client("lambda").get_function(FunctionName=name)["Configuration"]
+    return name, {"id": name, "name": name, "arn": held["FunctionArn"], "invokeArn":
+                  f"arn:aws:apigateway:{em.region}:lambda:path/2015-03-31/functions/{held['FunctionArn']}/invocations",
+                  "qualifiedArn": f"{held['FunctionArn']}:{held.get('Version', '$LATEST')}",
+                  "version": held.get("Version", "$LATEST"), "sourceCodeHash": held.get("CodeSha256"),
+                  "codeSha256": held.get("CodeSha256"), "sourceCodeSize": held.get("CodeSize"),
+                  "runtime": held.get("Runtime"), "handler": held.get("Handler"), "role": held.get("Role"),
+                  "timeout": held.get("Timeout"), "memorySize": held.get("MemorySize"), "code": None}
 
 
 @handles("aws:lambda/permission:Permission")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import runpy
@@ -12,68 +13,62 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from lbguard.emulator.aws import AwsEmulator
 from lbguard.emulator.config import load_stack_config as _load_full
+from lbguard.emulator.monitor import RecordingMonitor, plain
 from lbguard.model import LbguardError, ProgramRun, RecordedResource
 
+__all__ = ["RecordingMonitor", "emulated_aws", "load_stack_config", "run_program", "DEFAULT_TIMEOUT"]
+
 _LOCK = threading.Lock()  # the Pulumi runtime is process-global: one program at a time
+DEFAULT_TIMEOUT = 120.0  # seconds; LBGUARD_PROGRAM_TIMEOUT overrides
+# Never purged between runs: the emulator's own package (LbguardError must stay one class)
+# and test harness modules that happen to live in a project directory.
+_KEEP = {__name__.split(".")[0], "tests", "conftest", "__main__"}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that keeps every registration as the engine would see it."""
-
-    def __init__(self, mocks: "AwsEmulator"):
-        super().__init__(mocks)
-        self.records: list[RecordedResource] = []
-        self.by_urn: dict[str, RecordedResource] = {}
-
-    def RegisterResource(self, request):  # noqa: N802 - gRPC name
-        urn = self.make_urn(request.parent, request.type, request.name)
-        inputs = {} if request.type == "pulumi:pulumi:Stack" else rpc_props(request.object)
-        rec = RecordedResource(
-            urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
-            parent=request.parent or None, dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            inputs=inputs, provider=request.provider or None, protect=bool(request.protect),
-            delete_before_replace=bool(request.deleteBeforeReplace),
-        )
-        self.records.append(rec)
-        self.by_urn[urn] = rec
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            rec.id = response.id or None
-            rec.outputs = rpc_props(response.object)
-        return response
+# ------------------------------------------------------------------ project modules
 
 
-def rpc_props(struct) -> dict:
-    """Deserialize a protobuf Struct of properties into plain Python values."""
-    pulumi_mocks._ensure_event_loop()
-    value = rpc.deserialize_properties(struct)
-    return _plain(value)
+def _program_modules(project_dir: Path) -> set[str]:
+    """Top-level module names the program can import from its own directory."""
+    names = set()
+    try:
+        entries = list(project_dir.iterdir())
+    except OSError:
+        return names
+    for entry in entries:
+        if entry.suffix == ".py" and entry.is_file():
+            names.add(entry.stem)
+        elif entry.is_dir() and entry.name.isidentifier() and ((entry / "__init__.py").is_file() or any(entry.glob("*.py"))):
+            names.add(entry.name)
+    return names - _KEEP
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def _purge(project_dir: Path, names: set[str], extra: set[str] = frozenset()) -> None:
+    """Forget modules the program imported from its directory so the next run imports them afresh."""
+    root = str(project_dir) + os.sep
+    for name, module in list(sys.modules.items()):
+        top = name.split(".", 1)[0]
+        if top in _KEEP:
+            continue
+        path = getattr(module, "__file__", None) or ""
+        in_site = "site-packages" in path or "dist-packages" in path
+        if (top in names and not in_site) or (name in extra and path.startswith(root) and not in_site):
+            del sys.modules[name]
 
 
 @contextlib.contextmanager
 def _in_project(project_dir: Path) -> Iterator[None]:
-    """cwd and sys.path as the language host sets them; modules the program imports
-    from its directory are forgotten afterwards, so the next run imports them afresh."""
+    """cwd and sys.path as the language host sets them; the program's own modules are
+    purged before and after the run (a second run must import them afresh)."""
     old_cwd, old_path = os.getcwd(), list(sys.path)
+    names = _program_modules(project_dir)
+    _purge(project_dir, names)
     before = set(sys.modules)
     os.chdir(project_dir)
     sys.path.insert(0, str(project_dir))
@@ -82,18 +77,18 @@ def _in_project(project_dir: Path) -> Iterator[None]:
     finally:
         os.chdir(old_cwd)
         sys.path[:] = old_path
-        root = str(project_dir) + os.sep
-        for name in set(sys.modules) - before:
-            path = getattr(sys.modules[name], "__file__", None) or ""
-            if path and os.path.realpath(path).startswith(root) and "site-packages" not in path:
-                del sys.modules[name]
+        _purge(project_dir, names, extra=set(sys.modules) - before)
+
+
+# ------------------------------------------------------------------ errors
 
 
 def _one_line(err: BaseException) -> str:
     if isinstance(err, LbguardError) or getattr(type(err), "one_line", False):
-        return str(err).splitlines()[0] if str(err) else type(err).__name__
+        text = str(err).strip()
+        return text.splitlines()[0] if text else type(err).__name__
     text = " ".join(str(err).split())
-    return f"program failed: {type(err).__name__}: {text[:400]}"
+    return f"program failed: {type(err).__name__}: {text[:400]}".rstrip(": ")
 
 
 def _main_file(project_dir: Path, project: dict | None = None) -> Path:
@@ -103,61 +98,133 @@ def _main_file(project_dir: Path, project: dict | None = None) -> Path:
     return main
 
 
-def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, str] | None = None) -> ProgramRun:
+# ------------------------------------------------------------------ runtime state
+
+
+def _reset_runtime() -> None:
+    """Forget the root stack, outstanding RPCs/outputs and config of the previous program."""
+    set_root_resource(None)
+    SETTINGS.rpc_manager.clear()
+    with SETTINGS.lock:
+        SETTINGS.outputs.clear()
+    pulumi.runtime.set_all_config({}, [])
+    # set_mocks replaces the settings' context; drop monitor and engine so nothing talks
+    # to a finished run's mocks.
+    pulumi_settings.SETTINGS.monitor = None
+    pulumi_settings.SETTINGS.engine = None
+
+
+async def _resolve(value: Any) -> Any:
+    """A stack output as plain JSON (resources become their URN, assets their path/text)."""
+    if isinstance(value, pulumi.Resource):
+        return await value.urn.future()
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await _resolve(v) for v in value]
+    if isinstance(value, (pulumi.FileAsset, pulumi.FileArchive)):
+        return value.path
+    if isinstance(value, pulumi.StringAsset):
+        return value.text
+    return plain(value)
+
+
+async def _program_and_outputs(main: Path) -> tuple[dict, set[str]]:
+    root = pulumi.runtime.get_root_resource()
+    await run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__"))
+    outputs: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, value in dict(root.outputs).items():
+        out = pulumi.Output.from_input(value)
+        outputs[key] = await _resolve(await out.future(with_unknowns=False))
+        if await out.is_secret():
+            secret.add(key)
+    return outputs, secret
+
+
+# ------------------------------------------------------------------ public API
+
+
+def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, str] | None = None,
+                timeout: float | None = None) -> ProgramRun:
     """Run ``project_dir``'s program for ``stack``; every AWS resource lands in the emulator.
 
     The caller provides the AWS side: an active ``moto.mock_aws()`` (see
     :func:`lbguard.emulator.emulated_aws`) or ``AWS_ENDPOINT_URL`` pointing at a
-    moto server.
+    moto server. Any failure of the program (also inside ``apply`` callbacks) raises
+    :class:`LbguardError` with one line; the original exception is its ``__cause__``.
+    The run is bounded by ``timeout`` seconds (default ``LBGUARD_PROGRAM_TIMEOUT`` or 120).
     """
     project_dir = Path(project_dir).resolve()
     name, config, secret_keys = _load_full(project_dir, stack)
-    config.update(config_overrides or {})
+    for key, value in (config_overrides or {}).items():
+        config[key if ":" in key else f"{name}:{key}"] = value
     main = _main_file(project_dir)
     region = config.get("aws:region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if timeout is None:
+        timeout = float(os.environ.get("LBGUARD_PROGRAM_TIMEOUT") or DEFAULT_TIMEOUT)
 
     with _LOCK, _in_project(project_dir), warnings.catch_warnings():
         # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
         warnings.simplefilter("ignore")
         mocks = AwsEmulator(region=region)
         monitor = RecordingMonitor(mocks)
+        _reset_runtime()
         pulumi.runtime.set_all_config(config, secret_keys)
-        set_root_resource(None)
-        pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, monitor=monitor)
-        SETTINGS.rpc_manager.clear()
-        SETTINGS.outputs.clear()
-        root = pulumi.runtime.get_root_resource()
         try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
-            outputs, secret_outputs = {}, set()
-            for key, value in dict(root.outputs).items():
-                out = pulumi.Output.from_input(value)
-                outputs[key] = _plain(_sync_await(out.future()))
-                if _sync_await(out.is_secret()):
-                    secret_outputs.add(key)
+            try:
+                previous = asyncio.get_event_loop_policy().get_event_loop()
+            except RuntimeError:
+                previous = None
+            # set_mocks creates the root stack's futures on the current loop: make it ours.
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, monitor=monitor)
+                outputs, secret_outputs = _run_on(loop, main, timeout)
+            finally:
+                asyncio.set_event_loop(previous)
+        except asyncio.TimeoutError as err:
+            raise LbguardError(f"program did not settle within {timeout:g}s (an output or resource never "
+                               f"resolved)") from err
         except LbguardError as err:
             raise LbguardError(_one_line(err)) from err
         except Exception as err:  # noqa: BLE001 - any program failure becomes one line
             raise LbguardError(_one_line(err)) from err
         finally:
-            set_root_resource(None)
-            SETTINGS.rpc_manager.clear()
-            SETTINGS.outputs.clear()
-            pulumi.runtime.set_all_config({}, [])
+            _reset_runtime()
 
+    records = list(monitor.records)
     stack_urn = f"urn:pulumi:{stack}::{name}::pulumi:pulumi:Stack::{name}-{stack}"
-    for rec in monitor.records:
-        if rec.type == "pulumi:pulumi:Stack":
-            rec.outputs = outputs
-        rec.emulated = (rec.type, rec.name) not in mocks.not_emulated
-    if not any(r.type == "pulumi:pulumi:Stack" for r in monitor.records):
-        monitor.records.insert(0, RecordedResource(urn=stack_urn, type="pulumi:pulumi:Stack",
-                                                   name=f"{name}-{stack}", custom=False, outputs=outputs))
-    return ProgramRun(project=name, stack=stack, resources=monitor.records, outputs=outputs,
-                      secret_outputs=secret_outputs)
+    root = next((r for r in records if r.type == "pulumi:pulumi:Stack"), None)
+    if root is None:
+        root = RecordedResource(urn=stack_urn, type="pulumi:pulumi:Stack", name=f"{name}-{stack}", custom=False)
+        records.insert(0, root)
+    root.outputs = outputs
+    run = ProgramRun(project=name, stack=stack, resources=records, outputs=outputs, secret_outputs=secret_outputs)
+    # Extra detail for diagnostics (not part of the dataclass contract).
+    run.invokes = list(monitor.invokes)  # type: ignore[attr-defined]
+    run.unknown_invokes = list(mocks.unknown_invokes)  # type: ignore[attr-defined]
+    run.certificate_stand_ins = dict(mocks.certificates)  # type: ignore[attr-defined]
+    return run
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, main: Path, timeout: float) -> tuple[dict, set[str]]:
+    """Run the program on ``loop`` (already current), bounded by ``timeout``; close the loop after."""
+    try:
+        return loop.run_until_complete(asyncio.wait_for(_program_and_outputs(main), timeout))
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.wait(pending, timeout=5))
+        loop.close()  # the default executor shuts down without waiting for a stuck mock call
 
 
 def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
+    """(project name, full config map ``"proj:key" -> string``) as the CLI hands it to the program."""
     name, config, _ = _load_full(Path(project_dir), stack)
     return name, config
 
@@ -166,10 +233,10 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
 def emulated_aws(region: str = "us-east-1") -> Iterator[None]:
     """Fake credentials, and an in-process moto unless ``AWS_ENDPOINT_URL`` names a server."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                            "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+                                            "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SECURITY_TOKEN")}
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=region)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
+    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(var, None)
     try:
         if os.environ.get("AWS_ENDPOINT_URL"):
             yield
