@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.alarms import Alarms
+from components.known_good import KnownGood
 from components.load_balancer import LoadBalancer
 from components.logs import LogBucket
 from components.network import Network
@@ -64,5 +65,11 @@ class WebTier(pulumi.ComponentResource):
             listeners=pulumi.Output.from_input(self.routing.plan),
         ).apply(lambda v: build_snapshot(project=s.project, stack=s.stack, load_balancer=v["lb"],
                                          target_groups=v["tgs"], listeners=camelize(v["listeners"])))
+        names = self.alarms.alarm_names
+        self.known_good = KnownGood(
+            f"{name}-known-good", settings=s, snapshot=self.rollback, lb_arn_suffix=self.load_balancer.arn_suffix,
+            alarm_topic_arn=self.alarms.topic.arn,
+            trigger_alarms=names["shareSkew"] + names["unhealthyHosts"] + names["target5xxRate"] + names["elb5xx"],
+            opts=child)
         self.dns_name = self.load_balancer.dns_name
         self.register_outputs({"dnsName": self.dns_name, "rollback": self.rollback})

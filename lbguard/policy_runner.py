@@ -76,8 +76,14 @@ def _struct(props: dict) -> struct_pb2.Struct:
     return s
 
 
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
 def _jsonable(value: Any) -> Any:
+    """Props as the engine sends them to analyzers: secrets unwrapped, plain JSON."""
     if isinstance(value, dict):
+        if _SECRET_SIG in value:
+            return _jsonable(value.get("value"))
         return {str(k): _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]

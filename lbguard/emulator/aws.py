@@ -247,8 +247,15 @@ def _get_policy_document(em: AwsEmulator, a: dict) -> dict:
     return {"json": text, "minifiedJson": json.dumps(doc, separators=(",", ":")), "id": str(abs(hash(text)))}
 
 
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
 def _floats_to_ints(value: Any) -> Any:
+    """Engine wire values to what the API takes: integral floats -> int, secrets unwrapped
+    (the provider sees secret inputs in plain text too)."""
     if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
+            return _floats_to_ints(value.get("value"))
         return {k: _floats_to_ints(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_floats_to_ints(v) for v in value]

@@ -1,0 +1,106 @@
+"""The routing snapshot in SSM, and the opt-in automatic rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import WebTierSettings
+from lbguard import state
+
+STANDARD_TIER_LIMIT = 4096  # bytes; larger values need the Advanced tier
+LBGUARD_DIR = Path(__file__).resolve().parents[1] / "lbguard"
+LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "rollback.py", "state.py", "lambda_handler.py")
+
+
+def parameter_tier(value: str) -> str:
+    return "Advanced" if len(value.encode()) > STANDARD_TIER_LIMIT else "Standard"
+
+
+def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, known_good_arn: str,
+                             last_run_arn: str, log_group_arn: str) -> dict:
+    """Least privilege for the auto-rollback function: this load balancer's listeners
+    and rules, read access to describe them, its own parameters and log group."""
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RestoreRouting", "Effect": "Allow",
+             "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule",
+                        "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"],
+             "Resource": [f"{elb}:listener/{lb_arn_suffix}/*", f"{elb}:listener-rule/{lb_arn_suffix}/*"]},
+            {"Sid": "ReadRouting", "Effect": "Allow",
+             "Action": ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                        "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
+             "Resource": "*"},
+            {"Sid": "ReadKnownGood", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": [known_good_arn]},
+            {"Sid": "CoolDown", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+             "Resource": [last_run_arn]},
+            {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": [f"{log_group_arn}:*"]},
+        ],
+    }
+
+
+class KnownGood(pulumi.ComponentResource):
+    """Writes the current routing snapshot to ``/<project>/<stack>/routing/current``.
+
+    ``lbguard promote`` copies a verified snapshot to ``.../known-good`` (parameter
+    versions keep the history). With ``rollback.automatic``, a Lambda built from
+    lbguard's own rollback code restores known-good when the stack's skew,
+    unhealthy-host or 5XX alarms fire, at most once per cool-down.
+    """
+
+    def __init__(self, name: str, *, settings: WebTierSettings, snapshot: pulumi.Output, lb_arn_suffix: pulumi.Input[str],
+                 alarm_topic_arn: pulumi.Input[str], trigger_alarms: list[str],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("web-tier:rollback:KnownGood", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = settings
+        value = snapshot.apply(lambda snap: json.dumps(snap, sort_keys=True, separators=(",", ":")))
+        self.current = aws.ssm.Parameter(
+            f"{name}-current", name=state.current_param(s.project, s.stack), type="String", value=value,
+            tier=value.apply(parameter_tier), description=f"{s.project}/{s.stack}: routing snapshot of the last deploy",
+            opts=child)
+        self.function = None
+        if s.rollback.automatic:
+            self._automatic(name, s, lb_arn_suffix, alarm_topic_arn, trigger_alarms)
+        self.register_outputs({"currentParameter": self.current.name})
+
+    def _automatic(self, name: str, s: WebTierSettings, lb_arn_suffix, alarm_topic_arn, trigger_alarms) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        fn_name = f"{s.project}-{s.stack}-auto-rollback"
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=90,
+                                            opts=child)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                           "Action": "sts:AssumeRole"}]}), opts=child)
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        ssm_arn = pulumi.Output.concat("arn:aws:ssm:", region, ":", account, ":parameter")
+        known_good = state.known_good_param(s.project, s.stack)
+        last_run = state.last_auto_rollback_param(s.project, s.stack)
+        self.policy_document = pulumi.Output.all(region, account, lb_arn_suffix, ssm_arn, log_group.arn).apply(
+            lambda v: rollback_policy_document(region=v[0], account=v[1], lb_arn_suffix=v[2],
+                                               known_good_arn=f"{v[3]}{known_good}", last_run_arn=f"{v[3]}{last_run}",
+                                               log_group_arn=v[4]))
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id,
+                                    policy=self.policy_document.apply(json.dumps), opts=child)
+        code = pulumi.AssetArchive({f"lbguard/{m}": pulumi.FileAsset(str(LBGUARD_DIR / m)) for m in LAMBDA_MODULES})
+        self.function = aws.lambda_.Function(
+            f"{name}-function", name=fn_name, runtime="python3.12", handler="lbguard.lambda_handler.handler",
+            role=role.arn, code=code, timeout=60, memory_size=256,
+            environment={"variables": {"LBGUARD_PROJECT": s.project, "LBGUARD_STACK": s.stack,
+                                       "LBGUARD_COOLDOWN_SECONDS": str(s.rollback.cooldown_seconds),
+                                       "LBGUARD_TRIGGER_ALARMS": ",".join(trigger_alarms)}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]))
+        permission = aws.lambda_.Permission(f"{name}-invoke", function=self.function.name, action="lambda:InvokeFunction",
+                                            principal="sns.amazonaws.com", source_arn=alarm_topic_arn, opts=child)
+        aws.sns.TopicSubscription(f"{name}-subscription", topic=alarm_topic_arn, protocol="lambda",
+                                  endpoint=self.function.arn,
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
