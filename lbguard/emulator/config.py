@@ -24,6 +24,16 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise LbguardError(f"{what} {path}: not valid YAML{where}") from None
 
 
+_DECLARATION_FIELDS = {"type", "description", "default", "value", "secret", "items"}
+# Types a Pulumi.yaml declaration can give a key, as the CLI checks them.
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+}
+
+
 def _as_config_string(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -58,12 +68,19 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
 
     config: dict[str, str] = {}
     secrets: list[str] = []
+    declared: dict[str, str | None] = {}  # key -> declared type; None: no default, no type
+    required: set[str] = set()
     for key, decl in (project.get("config") or {}).items():
-        if isinstance(decl, dict) and ("type" in decl or "description" in decl or "default" in decl or "value" in decl):
+        if isinstance(decl, dict) and set(decl) & _DECLARATION_FIELDS:
+            declared[full(key)] = decl.get("type")
             if "default" in decl:
                 config[full(key)] = _as_config_string(decl["default"])
             elif "value" in decl:
                 config[full(key)] = _as_config_string(decl["value"])
+            elif decl.get("type"):
+                required.add(full(key))
+            if decl.get("secret"):
+                secrets.append(full(key))
         else:
             config[full(key)] = _as_config_string(decl)
 
@@ -75,10 +92,22 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
     values = (doc or {}).get("config") or {}
     if not isinstance(values, dict):
         raise LbguardError(f"{stack_file}: 'config' must be a mapping")
+    try:
+        shown = stack_file.relative_to(project_dir)
+    except ValueError:
+        shown = stack_file
     for key, value in values.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full(key)] = SECRET_PLACEHOLDER
             secrets.append(full(key))
-        else:
-            config[full(key)] = _as_config_string(value)
-    return name, config, secrets
+            continue
+        kind = declared.get(full(key))
+        if kind and not _TYPE_CHECKS.get(kind, lambda v: True)(value):
+            raise LbguardError(f"{shown}: {full(key)}: must be of type {kind} as declared in Pulumi.yaml "
+                               f"(got {value!r})")
+        config[full(key)] = _as_config_string(value)
+    missing = sorted(k for k in required if k not in config)
+    if missing:
+        raise LbguardError(f"{shown}: missing configuration value {missing[0]} (declared in Pulumi.yaml "
+                           f"without a default)")
+    return name, config, sorted(set(secrets))

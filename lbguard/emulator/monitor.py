@@ -30,6 +30,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.invokes: list[tuple[str, dict]] = []  # (token, args) in call order
         self._lock = threading.Lock()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: a child of the root stack has no parent type in
+        its qualified type (``...::aws:lb/listener:Listener::https``); a component's child has
+        ``Component$Child``."""
+        if parent and parent.split("::")[2].split("$")[-1] == "pulumi:pulumi:Stack":
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
     def RegisterResource(self, request):  # noqa: N802 - gRPC name
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs = {} if request.type == "pulumi:pulumi:Stack" else rpc_props(request.object)
