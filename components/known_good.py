@@ -12,13 +12,8 @@ import pulumi_aws as aws
 from components.settings import WebTierSettings
 from lbguard import state
 
-STANDARD_TIER_LIMIT = 4096  # bytes; larger values need the Advanced tier
 LBGUARD_DIR = Path(__file__).resolve().parents[1] / "lbguard"
 LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "rollback.py", "state.py", "lambda_handler.py")
-
-
-def parameter_tier(value: str) -> str:
-    return "Advanced" if len(value.encode()) > STANDARD_TIER_LIMIT else "Standard"
 
 
 def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, known_good_arn: str,
@@ -61,10 +56,10 @@ class KnownGood(pulumi.ComponentResource):
         super().__init__("web-tier:rollback:KnownGood", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         s = settings
-        value = snapshot.apply(lambda snap: json.dumps(snap, sort_keys=True, separators=(",", ":")))
+        encoded = snapshot.apply(state.encode_snapshot)
         self.current = aws.ssm.Parameter(
-            f"{name}-current", name=state.current_param(s.project, s.stack), type="String", value=value,
-            tier=value.apply(parameter_tier), description=f"{s.project}/{s.stack}: routing snapshot of the last deploy",
+            f"{name}-current", name=state.current_param(s.project, s.stack), type="String",
+            value=encoded.apply(lambda e: e[0]), tier=encoded.apply(lambda e: e[1]), description=f"{s.project}/{s.stack}: routing snapshot of the last deploy",
             opts=child)
         self.function = None
         if s.rollback.automatic:
@@ -95,6 +90,7 @@ class KnownGood(pulumi.ComponentResource):
         self.function = aws.lambda_.Function(
             f"{name}-function", name=fn_name, runtime="python3.12", handler="lbguard.lambda_handler.handler",
             role=role.arn, code=code, timeout=60, memory_size=256,
+            reserved_concurrent_executions=1,  # two alarms at once must not both pass the cool-down check
             environment={"variables": {"LBGUARD_PROJECT": s.project, "LBGUARD_STACK": s.stack,
                                        "LBGUARD_COOLDOWN_SECONDS": str(s.rollback.cooldown_seconds),
                                        "LBGUARD_TRIGGER_ALARMS": ",".join(trigger_alarms)}},

@@ -144,7 +144,7 @@ def diagnose(live: LiveRouting, *, max_instance_share: float = 0.5, current: dic
             listener_arn = call.params.get("ListenerArn") or next(
                 (l for l, arns in state.rules_by_listener.items() if rule_arn in arns), None)
             out.append(finding(kind, "warning", listener_arn, rule_arn,
-                               f"live differs from the {kind.split('-from-')[1]} snapshot: {call.description}"))
+                               f"live differs from the {kind.split('-from-')[1]} snapshot; to restore: {call.description}"))
     return out
 
 

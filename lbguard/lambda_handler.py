@@ -49,7 +49,8 @@ def handler(event, context=None, *, ssm=None, elbv2=None, now=None) -> dict:
         return _log({"action": "none", "reason": f"cool-down: last automatic rollback {now - last:.0f}s ago",
                      "alarms": fired})
     try:
-        snapshot = json.loads(ssm.get_parameter(Name=state.known_good_param(project, stack))["Parameter"]["Value"])
+        name = state.known_good_param(project, stack)
+        snapshot = state.decode_snapshot(ssm.get_parameter(Name=name)["Parameter"]["Value"], name)
     except ssm.exceptions.ParameterNotFound:
         return _log({"action": "none", "reason": "no known-good snapshot (run lbguard promote)", "alarms": fired})
     try:

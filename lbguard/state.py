@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import ipaddress
 import json
 import os
@@ -23,6 +25,27 @@ def last_auto_rollback_param(project: str, stack: str) -> str:
     return f"/{project}/{stack}/routing/last-auto-rollback"
 
 
+STANDARD_LIMIT = 4096  # bytes an SSM Standard parameter holds; Advanced holds 8 KB
+
+
+def encode_snapshot(snapshot: dict) -> tuple[str, str]:
+    """(value, tier) for SSM: plain JSON when it fits Standard, else gzip+base64 ("gz:")."""
+    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) <= STANDARD_LIMIT:
+        return text, "Standard"
+    packed = "gz:" + base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+    return packed, "Standard" if len(packed) <= STANDARD_LIMIT else "Advanced"
+
+
+def decode_snapshot(value: str, where: str) -> dict:
+    try:
+        if value.startswith("gz:"):
+            value = gzip.decompress(base64.b64decode(value[3:])).decode()
+        return json.loads(value)
+    except (ValueError, OSError):
+        raise LbguardError(f"{where}: does not hold a routing snapshot") from None
+
+
 def sandbox_file(project_dir: Path, stack: str) -> Path:
     return Path(project_dir) / ".lbguard" / f"sandbox-{stack}.json"
 
@@ -37,15 +60,23 @@ def load_sandbox(project_dir: Path, stack: str) -> dict | None:
 def use_endpoint(project_dir: Path, stack: str) -> str | None:
     """The endpoint to talk to: AWS_ENDPOINT_URL, else the sandbox's (exported for boto3)."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        sandbox = load_sandbox(project_dir, stack)
-        if sandbox and sandbox.get("endpoint"):
-            endpoint = sandbox["endpoint"]
-            os.environ["AWS_ENDPOINT_URL"] = endpoint
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-            os.environ.setdefault("AWS_DEFAULT_REGION", sandbox.get("region", "us-east-1"))
+    sandbox = load_sandbox(project_dir, stack) or {}
+    if not endpoint and sandbox.get("endpoint"):
+        endpoint = sandbox["endpoint"]
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    if endpoint and is_local(endpoint) and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        # A local emulator takes any credentials; never look for real ones.
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", sandbox.get("region", "us-east-1"))
     return endpoint
+
+
+def is_local(endpoint: str) -> bool:
+    host = urlparse(endpoint).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def require_local_endpoint(endpoint: str | None) -> str:
@@ -53,11 +84,6 @@ def require_local_endpoint(endpoint: str | None) -> str:
     if not endpoint:
         raise LbguardError("drills run only against a local emulator: AWS_ENDPOINT_URL is not set "
                            "(start one with `lbguard sandbox`)")
-    host = urlparse(endpoint).hostname or ""
-    try:
-        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = False
-    if not local:
+    if not is_local(endpoint):
         raise LbguardError(f"drills run only against a local emulator: {endpoint} is not on 127.0.0.0/8, ::1 or localhost")
     return endpoint

@@ -1,0 +1,84 @@
+"""Shared plumbing of the live commands (promote, rollback, diagnose, drill)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lbguard import rollback, state
+from lbguard.commands.common import resolve_project_dir
+from lbguard.emulator.config import load_project
+from lbguard.model import LbguardError
+
+
+@dataclass
+class Context:
+    project_dir: Path
+    project: str
+    stack: str
+    endpoint: str | None
+    region: str
+
+    def client(self, service: str):
+        # The endpoint is passed explicitly: a service-specific endpoint variable or the
+        # config file must not redirect a drill checked against AWS_ENDPOINT_URL.
+        if service == "elbv2":
+            return rollback.client(region=self.region, endpoint_url=self.endpoint)
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint, config=rollback.RETRY_CONFIG)
+
+    def parameter(self, name: str) -> dict | None:
+        try:
+            value = self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ParameterNotFound":
+                return None
+            raise
+        return state.decode_snapshot(value, f"SSM parameter {name}")
+
+    def current(self) -> dict | None:
+        return self.parameter(state.current_param(self.project, self.stack))
+
+    def known_good(self) -> dict | None:
+        return self.parameter(state.known_good_param(self.project, self.stack))
+
+
+def context(stack: str, cwd: Path | None) -> Context:
+    project_dir = resolve_project_dir(cwd)
+    project = load_project(project_dir)["name"]
+    endpoint = state.use_endpoint(project_dir, stack)
+    sandbox = state.load_sandbox(project_dir, stack) or {}
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or sandbox.get("region") or "us-east-1"
+    return Context(project_dir, project, stack, endpoint, region)
+
+
+def aws_errors(fn):
+    """Turn AWS/connection errors into one line (exit 2)."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as err:
+            e = err.response.get("Error", {})
+            raise LbguardError(f"AWS: {err.operation_name}: {e.get('Code')}: {e.get('Message')}") from None
+        except BotoCoreError as err:
+            raise LbguardError(f"AWS: {err}") from None
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def emit(json_path: str | None, doc: dict) -> None:
+    if json_path:
+        from lbguard.commands.common import write_json
+
+        write_json(json_path, doc)
+
+
+def echo(json_path: str | None, text: str) -> None:
+    if json_path != "-":
+        click.echo(text)
