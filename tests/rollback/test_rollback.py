@@ -1,0 +1,292 @@
+"""Sandbox, promote, drill, diagnose, rollback: against a real moto server process."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import boto3
+import botocore.retries.standard
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
+
+from components.known_good import rollback_policy_document
+from lbguard import rollback as rb
+from lbguard import shapes, state
+from lbguard.cli import main
+from lbguard.commands.sandbox import free_port, start_moto_server
+from lbguard.lambda_handler import handler
+from lbguard.model import LbguardError
+from tests.conftest import ScratchProject
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    proc = start_moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sandbox(server, tmp_path_factory):
+    """The dev stack applied into the server, then promoted to known-good."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AWS_ENDPOINT_URL", server)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    project = ScratchProject(tmp_path_factory.mktemp("sb") / "project")
+    r = cli("sandbox", "--stack", "dev", "--cwd", str(project.path))
+    assert r.exit_code == 0, r.output
+    outputs = json.loads(r.stdout)
+    assert cli("promote", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
+    yield project, outputs
+    mp.undo()
+
+
+def cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def elbv2():
+    return boto3.client("elbv2", region_name="us-east-1")
+
+
+def known_good(project):
+    value = boto3.client("ssm", region_name="us-east-1").get_parameter(Name="/web-tier/dev/routing/known-good")
+    return state.decode_snapshot(value["Parameter"]["Value"], "known-good")
+
+
+def assert_live_equals(snapshot):
+    client = elbv2()
+    for lst in snapshot["listeners"]:
+        held = client.describe_listeners(ListenerArns=[lst["arn"]])["Listeners"][0]
+        assert shapes.canonical_actions(held["DefaultActions"]) == shapes.canonical_actions(lst["defaultActions"])
+        rules = {r["RuleArn"]: r for r in client.describe_rules(ListenerArn=lst["arn"])["Rules"] if not r["IsDefault"]}
+        assert set(rules) == {r["arn"] for r in lst["rules"]}
+        for r in lst["rules"]:
+            assert int(rules[r["arn"]]["Priority"]) == r["priority"]
+            assert shapes.canonical_actions(rules[r["arn"]]["Actions"]) == shapes.canonical_actions(r["actions"])
+            assert shapes.canonical_conditions(rules[r["arn"]]["Conditions"]) == shapes.canonical_conditions(r["conditions"])
+
+
+def test_drill_diagnose_rollback_end_to_end(sandbox):
+    project, outputs = sandbox
+    cwd = ("--stack", "dev", "--cwd", str(project.path))
+    promoted = known_good(project)
+    assert promoted == outputs["rollback"]
+
+    drill = cli("drill", "--scenario", "funnel", *cwd, "--json", "-")
+    assert drill.exit_code == 0, drill.output
+    culprit = json.loads(drill.stdout)["changes"][-1].split("(")[1].split(")")[0]
+
+    diag = cli("diagnose", *cwd, "--json", "-")
+    assert diag.exit_code == 1, diag.output
+    findings = json.loads(diag.stdout)["findings"]
+    funnel = [f for f in findings if f["kind"] == "funnel"]
+    assert funnel and funnel[0]["ruleArn"] == culprit and funnel[0]["severity"] == "critical"
+    assert "receives 100%" in funnel[0]["message"]
+    assert any(f["kind"] == "drift-from-known-good" and f["ruleArn"] == culprit for f in findings)
+
+    first = cli("rollback", *cwd, "--json", "-")
+    assert first.exit_code == 0, first.output
+    doc = json.loads(first.stdout)
+    assert doc["verified"] is True and doc["writeCalls"] == 1
+    assert doc["changes"][0]["call"] == "DeleteRule" and doc["changes"][0]["params"]["RuleArn"] == culprit
+    assert_live_equals(promoted)
+
+    second = cli("rollback", *cwd, "--json", "-")
+    assert json.loads(second.stdout) == {"writeCalls": 0, "changes": [], "notApplied": [], "error": None,
+                                         "verified": True, "differences": []}
+    assert cli("diagnose", *cwd).exit_code == 0
+
+
+def test_rollback_restores_weights_priorities_and_default_actions(sandbox):
+    project, outputs = sandbox
+    promoted = known_good(project)
+    https = next(l for l in promoted["listeners"] if l["key"] == "https")
+    client = elbv2()
+    api, maint = https["rules"]
+    # Break three things at once: a swap of priorities, rule weights, the default forward.
+    client.set_rule_priorities(RulePriorities=[{"RuleArn": api["arn"], "Priority": 30}])
+    client.set_rule_priorities(RulePriorities=[{"RuleArn": maint["arn"], "Priority": 10}])
+    client.set_rule_priorities(RulePriorities=[{"RuleArn": api["arn"], "Priority": 20}])
+    skew = copy.deepcopy(https["defaultActions"])
+    skew[0]["ForwardConfig"]["TargetGroups"][0]["Weight"] = 99
+    client.modify_listener(ListenerArn=https["arn"], DefaultActions=skew)
+    client.modify_rule(RuleArn=api["arn"], Actions=skew)
+    result = rb.rollback(rb.client(region="us-east-1"), promoted)
+    assert result.verified and [c.op for c in result.applied] == [
+        "SetRulePriorities", "SetRulePriorities", "ModifyRule", "ModifyListener"]
+    assert_live_equals(promoted)
+    assert rb.rollback(rb.client(region="us-east-1"), promoted).applied == []
+
+
+def test_stale_snapshot_is_refused_without_writes(sandbox):
+    project, outputs = sandbox
+    promoted = known_good(project)
+    client = elbv2()
+    vpc = client.describe_target_groups(TargetGroupArns=[promoted["targetGroups"]["blue"]["arn"]])["TargetGroups"][0]["VpcId"]
+    ghost = client.create_target_group(Name="ghost", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    client.delete_target_group(TargetGroupArn=ghost)
+    stale = copy.deepcopy(promoted)
+    https = next(l for l in stale["listeners"] if l["key"] == "https")
+    https["defaultActions"][0]["ForwardConfig"]["TargetGroups"][1]["TargetGroupArn"] = ghost
+    path = project.path / "stale.json"
+    path.write_text(json.dumps(stale))
+    # Something to restore, so a write would be visible.
+    skew = copy.deepcopy(promoted["listeners"][0]["defaultActions"])
+    client.modify_listener(ListenerArn=https["arn"], DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+        "StatusCode": "503", "ContentType": "text/plain"}}])
+    r = cli("rollback", "--stack", "dev", "--cwd", str(project.path), "--snapshot", str(path))
+    assert r.exit_code == 2
+    assert "stale snapshot: target group ghost no longer exists; nothing was changed" in r.stderr
+    held = client.describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
+    assert held[0]["Type"] == "fixed-response"  # untouched
+    rb.rollback(rb.client(region="us-east-1"), promoted)
+    assert_live_equals(promoted)
+    del skew
+
+
+def _throttle_first(n):
+    """A before-send hook answering the first n sends with 400 Throttling."""
+    count = {"n": 0}
+
+    class Raw:
+        def __init__(self, body):
+            self.body = body
+
+        def stream(self, **_):
+            yield self.body
+
+    def hook(request, **_):
+        if count["n"] < n:
+            count["n"] += 1
+            body = (b'<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>'
+                    b'<Message>Rate exceeded</Message></Error></ErrorResponse>')
+            return AWSResponse(request.url, 400, {}, Raw(body))
+        return None
+    return hook, count
+
+
+def test_throttling_and_failure_part_way_converge(sandbox, monkeypatch):
+    project, outputs = sandbox
+    promoted = known_good(project)
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
+    client = elbv2()
+    https = next(l for l in promoted["listeners"] if l["key"] == "https")
+    api = https["rules"][0]
+    skew = copy.deepcopy(https["defaultActions"])
+    skew[0]["ForwardConfig"]["TargetGroups"][0]["Weight"] = 7
+    client.modify_listener(ListenerArn=https["arn"], DefaultActions=skew)
+    client.modify_rule(RuleArn=api["arn"], Actions=skew)
+
+    # 1. The first three writes are throttled: botocore's standard retry mode absorbs them.
+    throttled = rb.client(region="us-east-1")
+    hook, count = _throttle_first(3)
+    throttled.meta.events.register("before-send.elastic-load-balancing-v2.ModifyRule", hook)
+    # 2. ...and ModifyListener then fails for good: the run stops part-way.
+    def fail(**_):
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "ModifyListener")
+    throttled.meta.events.register("before-call.elastic-load-balancing-v2.ModifyListener", fail)
+    result = rb.rollback(throttled, promoted)
+    assert count["n"] == 3
+    assert [c.op for c in result.applied] == ["ModifyRule"]
+    assert result.failed.op == "ModifyListener" and "injected" in result.error and not result.verified
+    assert result.to_json()["notApplied"][0]["call"] == "ModifyListener"
+    for lst in promoted["listeners"]:  # never without a default action
+        assert client.describe_listeners(ListenerArns=[lst["arn"]])["Listeners"][0]["DefaultActions"]
+
+    # A re-run converges.
+    again = rb.rollback(rb.client(region="us-east-1"), promoted)
+    assert [c.op for c in again.applied] == ["ModifyListener"] and again.verified
+    assert_live_equals(promoted)
+
+
+def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
+    project, outputs = sandbox
+    promoted = known_good(project)
+    monkeypatch.setenv("LBGUARD_PROJECT", "web-tier")
+    monkeypatch.setenv("LBGUARD_STACK", "dev")
+    monkeypatch.setenv("LBGUARD_COOLDOWN_SECONDS", "900")
+    monkeypatch.setenv("LBGUARD_TRIGGER_ALARMS", "web-tier-dev-share-skew-https-default")
+    assert cli("drill", "--scenario", "uneven", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
+    event = {"Records": [{"Sns": {"Message": json.dumps({
+        "AlarmName": "web-tier-dev-share-skew-https-default", "NewStateValue": "ALARM"})}}]}
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    out = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_000.0)
+    assert out["action"] == "rollback" and out["verified"] is True and out["writeCalls"] == 1
+    assert out["changes"][0]["call"] == "ModifyListener"
+    assert_live_equals(promoted)
+    assert ssm.get_parameter(Name="/web-tier/dev/routing/last-auto-rollback")["Parameter"]["Value"] == "10000.0"
+    # Within the cool-down: nothing, even with a fresh drill.
+    assert cli("drill", "--scenario", "uneven", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
+    again = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_300.0)
+    assert again["action"] == "none" and "cool-down" in again["reason"]
+    # An OK notification or another alarm does nothing either.
+    ok = {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "x", "NewStateValue": "ALARM"})}}]}
+    assert handler(ok, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=99_999.0)["action"] == "none"
+    rb.rollback(rb.client(region="us-east-1"), promoted)
+
+
+def test_drill_refuses_non_local_endpoints(sandbox, monkeypatch):
+    project, _ = sandbox
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://elasticloadbalancing.us-east-1.amazonaws.com")
+    r = cli("drill", "--stack", "dev", "--cwd", str(project.path))
+    assert r.exit_code == 2 and "only against a local emulator" in r.stderr
+    with pytest.raises(LbguardError):
+        state.require_local_endpoint("http://10.0.0.5:5000")
+    assert state.require_local_endpoint("http://localhost:5000")
+
+
+def test_rollback_policy_document_exact():
+    doc = rollback_policy_document(region="us-east-1", account="123456789012", lb_arn_suffix="app/web-tier-prod/abc",
+                                   known_good_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/known-good",
+                                   last_run_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/last-auto-rollback",
+                                   log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-prod-auto-rollback")
+    elb = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    assert doc == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "RestoreRouting", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"],
+         "Resource": [f"{elb}:listener/app/web-tier-prod/abc/*", f"{elb}:listener-rule/app/web-tier-prod/abc/*"]},
+        {"Sid": "ReadRouting", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
+         "Resource": "*"},
+        {"Sid": "ReadKnownGood", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+         "Resource": ["arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/known-good"]},
+        {"Sid": "CoolDown", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+         "Resource": ["arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/last-auto-rollback"]},
+        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-prod-auto-rollback:*"]}]}
+
+
+def test_automatic_rollback_function_as_aws_holds_it(scratch):
+    from lbguard.emulator import emulated_aws, run_program
+
+    cfg = scratch.config("dev")
+    cfg["web-tier:rollback"] = {"automatic": True, "cooldownSeconds": 600}
+    scratch.write("dev", cfg)
+    with emulated_aws("us-east-1"):
+        run = run_program(scratch.path, "dev")
+        iam, lam, sns = (boto3.client(s, region_name="us-east-1") for s in ("iam", "lambda", "sns"))
+        fn = lam.get_function(FunctionName="web-tier-dev-auto-rollback")["Configuration"]
+        role = fn["Role"].rsplit("/", 1)[-1]
+        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        held = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+        subs = sns.list_subscriptions_by_topic(TopicArn=run.outputs["alarmTopicArn"])["Subscriptions"]
+    lb_suffix = run.outputs["loadBalancerArn"].split(":loadbalancer/")[1]
+    assert held == rollback_policy_document(
+        region="us-east-1", account="123456789012", lb_arn_suffix=lb_suffix,
+        known_good_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/dev/routing/known-good",
+        last_run_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/dev/routing/last-auto-rollback",
+        log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-dev-auto-rollback")
+    assert fn["Handler"] == "lbguard.lambda_handler.handler"
+    env = fn["Environment"]["Variables"]
+    assert env["LBGUARD_COOLDOWN_SECONDS"] == "600" and "web-tier-dev-share-skew-https-default" in env["LBGUARD_TRIGGER_ALARMS"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", fn["FunctionArn"])]
