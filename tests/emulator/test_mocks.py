@@ -78,6 +78,10 @@ def test_load_balancer_attributes_and_outputs(web):
     assert out["zoneId"] == lb["CanonicalHostedZoneId"]
     assert out["idleTimeout"] == 45 and out["enableHttp2"] is False and out["desyncMitigationMode"] == "strictest"
     assert out["accessLogs"] == {"bucket": "emu-web-dev-logs", "prefix": "alb", "enabled": True}
+    assert (attrs["connection_logs.s3.enabled"], attrs["connection_logs.s3.bucket"]) == ("false", "emu-web-dev-logs")
+    assert attrs["routing.http.preserve_host_header.enabled"] == "true"
+    assert attrs["routing.http.xff_header_processing.mode"] == "preserve"
+    assert out["connectionLogs"]["enabled"] is False and out["preserveHostHeader"] is True
 
 
 def test_target_group_health_checks_every_field(web):
@@ -194,7 +198,8 @@ def test_auto_scaling_groups_and_policies(web):
     tg = web.out["targetGroupArns"]
     for key in ("blue", "green"):
         g = groups[f"emu-web-dev-{key}"]
-        assert g["TargetGroupARNs"] == [tg[key]]
+        # blue also carries the extra group through an aws.autoscaling.Attachment
+        assert g["TargetGroupARNs"] == [tg[key]] + ([web.out["extraTargetGroup"]] if key == "blue" else [])
         assert sorted(g["VPCZoneIdentifier"].split(",")) == sorted(web.out["subnetIds"])
         assert (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) == (2, 4, 2)
         assert (g["HealthCheckType"], g["HealthCheckGracePeriod"]) == ("ELB", 90)
@@ -251,3 +256,15 @@ def test_unknown_type_is_echoed_not_emulated(web):
     assert queue.emulated is False and queue.id and queue.outputs["name"] == "emu-web-dev-queue"
     assert [r.name for r in web.run.not_emulated] == ["not-emulated"]
     assert web.client("sqs").list_queues().get("QueueUrls", []) == []
+
+
+def test_target_group_attachment_and_instance_from_launch_template(web):
+    health = web.client("elbv2").describe_target_health(TargetGroupArn=web.out["extraTargetGroup"])
+    targets = {d["Target"]["Id"]: d["Target"]["Port"] for d in health["TargetHealthDescriptions"]}
+    assert targets.pop(web.out["canary"]) == 9001
+    # The rest are the blue ASG's two instances, registered through the ASG attachment.
+    blue = web.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["emu-web-dev-blue"])
+    assert targets == {i["InstanceId"]: 9000 for i in blue["AutoScalingGroups"][0]["Instances"]} and len(targets) == 2
+    inst = web.client("ec2").describe_instances(InstanceIds=[web.out["canary"]])["Reservations"][0]["Instances"][0]
+    assert inst["ImageId"] == "ami-12c6146b" and inst["InstanceType"] == "t3.small"  # from the template
+    assert inst["SubnetId"] == web.out["subnetIds"][0]

@@ -45,6 +45,8 @@ lb = aws.lb.LoadBalancer(
     security_groups=[alb_sg.id], drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
     idle_timeout=45, enable_deletion_protection=True, enable_http2=False,
     access_logs={"bucket": logs.bucket, "prefix": "alb", "enabled": True},
+    connection_logs={"bucket": logs.bucket, "prefix": "conn"},  # enabled defaults to false, as in the provider
+    preserve_host_header=True, xff_header_processing_mode="preserve",
     opts=pulumi.ResourceOptions(depends_on=[bucket_policy]))
 
 health = {
@@ -104,6 +106,12 @@ for key in ("blue", "green"):
                 "resource_label": pulumi.Output.concat(lb.arn_suffix, "/", tgs[key].arn_suffix)},
             "target_value": 250})
 
+# A third target group outside the listener: an ASG attachment and a single instance.
+extra = aws.lb.TargetGroup("extra", name="emu-web-dev-extra", port=9000, protocol="HTTP", vpc_id=vpc.id)
+aws.autoscaling.Attachment("blue-extra", autoscaling_group_name=groups["blue"].name, lb_target_group_arn=extra.arn)
+canary = aws.ec2.Instance("canary", launch_template={"id": lt.id, "version": "$Latest"}, subnet_id=subnets[0].id)
+aws.lb.TargetGroupAttachment("canary", target_group_arn=extra.arn, target_id=canary.id, port=9001)
+
 topic = aws.sns.Topic("alarms", name="emu-web-dev-alarms")
 aws.cloudwatch.MetricAlarm(
     "blue-share", name="emu-web-dev-blue-share", comparison_operator="GreaterThanThreshold",
@@ -134,6 +142,8 @@ pulumi.export("groupNames", [g.name for g in groups.values()])
 pulumi.export("securityGroups", {"alb": alb_sg.id, "app": app_sg.id})
 pulumi.export("subnetIds", [s.id for s in subnets])
 pulumi.export("launchTemplateId", lt.id)
+pulumi.export("extraTargetGroup", extra.arn)
+pulumi.export("canary", canary.id)
 pulumi.export("weights", weights)
 pulumi.export("dbPassword", cfg.require_secret("dbPassword"))
 pulumi.export("accountId", account)
