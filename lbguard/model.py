@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# How the Pulumi wire format marks a secret value: {SIG_KEY: SECRET_SIG, "value": ...}.
+SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
 class LbguardError(Exception):
     """An error the CLI reports as one line and exit code 2."""
 

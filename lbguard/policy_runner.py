@@ -32,7 +32,7 @@ import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
-from lbguard.model import LbguardError, ProgramRun, RecordedResource, Violation
+from lbguard.model import LbguardError, ProgramRun, RecordedResource, Violation, is_secret
 
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
           "disabled": analyzer_pb2.DISABLED, "remediate": analyzer_pb2.REMEDIATE}
@@ -76,13 +76,10 @@ def _struct(props: dict) -> struct_pb2.Struct:
     return s
 
 
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-
 def _jsonable(value: Any) -> Any:
     """Props as the engine sends them to analyzers: secrets unwrapped, plain JSON."""
     if isinstance(value, dict):
-        if _SECRET_SIG in value:
+        if is_secret(value):
             return _jsonable(value.get("value"))
         return {str(k): _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple, set)):

@@ -27,6 +27,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from lbguard import shapes
+from lbguard.model import is_secret
 
 ACCOUNT = "123456789012"
 # Account ids AWS documents for ALB access-log delivery in regions opened before 2022.
@@ -247,14 +248,11 @@ def _get_policy_document(em: AwsEmulator, a: dict) -> dict:
     return {"json": text, "minifiedJson": json.dumps(doc, separators=(",", ":")), "id": str(abs(hash(text)))}
 
 
-_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-
-
 def _floats_to_ints(value: Any) -> Any:
     """Engine wire values to what the API takes: integral floats -> int, secrets unwrapped
     (the provider sees secret inputs in plain text too)."""
     if isinstance(value, dict):
-        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
+        if is_secret(value):
             return _floats_to_ints(value.get("value"))
         return {k: _floats_to_ints(v) for k, v in value.items()}
     if isinstance(value, list):
