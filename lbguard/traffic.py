@@ -125,6 +125,14 @@ class RouteResult:
         vals = [l.utilisation for l in self.loads.values() if l.share > 0 and l.utilisation is not None]
         return max(vals, default=None)
 
+    @property
+    def serving_utilisation(self) -> float | None:
+        """Worst utilisation of the pools that still serve: a failed-open pool's requests fail
+        (``failed_fraction``) rather than load anyone."""
+        vals = [l.utilisation for l in self.loads.values()
+                if l.share > 0 and not l.failing and l.utilisation is not None]
+        return max(vals, default=None)
+
 
 def evaluate(route: Route, pools: Mapping[str, Pool], healthy: Mapping[str, int] | None = None,
              peak_rps: float | None = None, scenario: str = "all-healthy") -> RouteResult:
@@ -192,6 +200,37 @@ def worst(results: Iterable[RouteResult], key: str = "max_instance_share") -> Ro
         if v is not None and v > best_v:
             best, best_v = r, v
     return best
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The worst a route gets under one kind of scenario (all-healthy, instance-lost, ...)."""
+
+    kind: str
+    scenario: str  # the scenario of that kind with the worst serving utilisation (or the first)
+    utilisation: float | None  # worst serving utilisation at peak; None = capacity unknown
+    failed_fraction: float  # largest share of requests failing (fail-open) in this kind
+    max_instance_share: float  # largest per-instance share of a serving pool in this kind
+
+    @property
+    def headroom(self) -> float | None:
+        """Capacity left at peak (negative = over capacity)."""
+        return None if self.utilisation is None else 1.0 - self.utilisation
+
+
+def headroom_by_scenario(results: Iterable[RouteResult]) -> dict[str, Headroom]:
+    """``simulate`` results folded per scenario kind (the part of the name before ':')."""
+    grouped: dict[str, list[RouteResult]] = {}
+    for r in results:
+        grouped.setdefault(r.scenario.split(":", 1)[0], []).append(r)
+    out: dict[str, Headroom] = {}
+    for kind, rs in grouped.items():
+        known = [r for r in rs if r.serving_utilisation is not None]
+        worst_r = max(known, key=lambda r: r.serving_utilisation) if known else rs[0]
+        out[kind] = Headroom(kind=kind, scenario=worst_r.scenario, utilisation=worst_r.serving_utilisation,
+                             failed_fraction=max(r.failed_fraction for r in rs),
+                             max_instance_share=max(r.max_instance_share for r in rs))
+    return out
 
 
 def skew_bounds(weights: Mapping[str, float], max_deviation: float) -> dict[str, tuple[float, float]]:

@@ -101,3 +101,38 @@ def test_removing_capacity_never_lowers_utilisation(weights, data):
     for k in weights:
         assert fewer.loads[k].utilisation >= base.loads[k].utilisation
         assert fewer.loads[k].per_instance_share >= base.loads[k].per_instance_share
+
+
+def test_headroom_by_scenario_june_first():
+    # dev's api rule after the June 1 change: 100% to blue (2 x 150 req/s), 200 req/s at peak.
+    pools = {"blue": Pool(2, 150, azs=2), "green": Pool(2, 150, azs=2)}
+    h = traffic.headroom_by_scenario(traffic.simulate(Route("api", {"blue": 100, "green": 0}), pools, 200))
+    assert list(h) == ["all-healthy", "instance-lost", "az-lost", "pool-down"]
+    assert h["all-healthy"].utilisation == pytest.approx(200 / 300)
+    assert h["all-healthy"].headroom == pytest.approx(1 / 3)
+    assert (h["instance-lost"].scenario, h["instance-lost"].utilisation) == ("instance-lost:blue", pytest.approx(200 / 150))
+    assert h["instance-lost"].headroom == pytest.approx(-1 / 3) and h["instance-lost"].max_instance_share == 1.0
+    # pool-down:green leaves blue serving everything; pool-down:blue fails every request open.
+    assert (h["pool-down"].scenario, h["pool-down"].utilisation) == ("pool-down:green", pytest.approx(200 / 300))
+    assert h["pool-down"].failed_fraction == 1.0 and h["all-healthy"].failed_fraction == 0.0
+
+
+def test_headroom_unknown_capacity():
+    h = traffic.headroom_by_scenario(traffic.simulate(Route("r", {"a": 1}), {"a": Pool(2)}, 100))
+    assert h["all-healthy"].utilisation is None and h["all-healthy"].headroom is None
+    assert h["instance-lost"].max_instance_share == 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights_st, st.data())
+def test_failure_scenarios_never_beat_all_healthy(weights, data):
+    pools = {k: Pool(data.draw(st.integers(1, 20)), data.draw(st.floats(1, 1000)), azs=data.draw(st.integers(1, 3)))
+             for k in weights}
+    h = traffic.headroom_by_scenario(traffic.simulate(Route("r", weights), pools, 1000))
+    healthy = h["all-healthy"]
+    assert healthy.failed_fraction == 0.0
+    for kind in ("instance-lost", "az-lost"):
+        # Losing capacity either loads the survivors more or fails a pool open outright.
+        if h[kind].failed_fraction == 0.0:
+            assert h[kind].utilisation >= healthy.utilisation
+            assert h[kind].max_instance_share >= healthy.max_instance_share
