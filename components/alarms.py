@@ -146,6 +146,7 @@ class Alarms(pulumi.ComponentResource):
 
 def dashboard_body(settings: WebTierSettings, lb: str, tgs: dict[str, str], skew_routes: dict[str, dict[str, int]],
                    region: str) -> dict:
+    max_deviation = settings.observability.share_skew_max_deviation
     """Intended vs observed share per forward, healthy hosts, 5XX, latency, requests per target."""
     widgets = []
 
@@ -164,8 +165,12 @@ def dashboard_body(settings: WebTierSettings, lb: str, tgs: dict[str, str], skew
         metrics += [[{"expression": f"100 * m{i} / ({total})", "label": f"{k} observed %", "id": f"s{i}"}]
                     for i, k in enumerate(keys)]
         intended = traffic.shares(weights)
+        # The band each pool's observed share may move in before the share-skew alarm fires.
+        bands = traffic.skew_bounds(weights, max_deviation)
         widget(f"{route}: observed vs intended share", metrics,
-               [{"label": f"{k} intended", "value": round(100 * intended[k], 2)} for k in keys])
+               [{"label": f"{k} intended", "value": round(100 * intended[k], 2)} for k in keys]
+               + [[{"label": f"{k} alarm band", "value": round(100 * bands[k][0], 2)}, {"value": round(100 * bands[k][1], 2)}]
+                  for k in keys])
     widget("healthy hosts", [[NAMESPACE, "HealthyHostCount", "LoadBalancer", lb, "TargetGroup", tgs[k], {"label": k}]
                              for k in tgs], stat="Minimum")
     widget("5XX", [[NAMESPACE, "HTTPCode_Target_5XX_Count", "LoadBalancer", lb, "TargetGroup", tgs[k], {"label": k}]

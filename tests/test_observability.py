@@ -127,8 +127,10 @@ def test_dashboard_references_real_resources(dev):
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert titles[:2] == ["https/default: observed vs intended share", "https/api: observed vs intended share"]
     share = body["widgets"][0]["properties"]
-    assert share["annotations"]["horizontal"] == [{"label": "blue intended", "value": 50.0},
-                                                  {"label": "green intended", "value": 50.0}]
+    assert share["annotations"]["horizontal"] == [
+        {"label": "blue intended", "value": 50.0}, {"label": "green intended", "value": 50.0},
+        [{"label": "blue alarm band", "value": 35.0}, {"value": 65.0}],
+        [{"label": "green alarm band", "value": 35.0}, {"value": 65.0}]]
     text = json.dumps(body)
     assert lb in text and all(t in text for t in tgs.values())
     assert {"healthy hosts", "5XX", "p99 latency (s)", "requests per target"} <= set(titles)

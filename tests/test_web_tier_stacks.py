@@ -65,3 +65,22 @@ def test_editing_weights_or_health_checks_changes_no_name(scratch):
     https = next(l for l in after.outputs["rollback"]["listeners"] if l["key"] == "https")
     assert shapes.forward_weights(https["defaultActions"][0]) == {tg["blue"]: 20, tg["green"]: 80}
     assert [r["priority"] for r in https["rules"]] == [15, 20]
+
+
+def test_existing_vpc_and_subnets(scratch):
+    with emulated_aws("us-east-1"):
+        ec2 = boto3.client("ec2", "us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"us-east-1{'ab'[i % 2]}")
+                   ["Subnet"]["SubnetId"] for i in range(4)]
+        cfg = scratch.config("dev")
+        cfg["web-tier:network"] = {"vpcId": vpc, "publicSubnetIds": subnets[:2], "privateSubnetIds": subnets[2:]}
+        scratch.write("dev", cfg)
+        run = run_program(scratch.path, "dev")
+        elbv2 = boto3.client("elbv2", "us-east-1")
+        lb = elbv2.describe_load_balancers(LoadBalancerArns=[run.outputs["loadBalancerArn"]])["LoadBalancers"][0]
+        asg = boto3.client("autoscaling", "us-east-1").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[run.outputs["autoScalingGroupNames"]["blue"]])["AutoScalingGroups"][0]
+    assert not [r for r in run.resources if r.type == "aws:ec2/vpc:Vpc"]
+    assert lb["VpcId"] == vpc and sorted(z["SubnetId"] for z in lb["AvailabilityZones"]) == sorted(subnets[:2])
+    assert sorted(asg["VPCZoneIdentifier"].split(",")) == sorted(subnets[2:])

@@ -224,3 +224,22 @@ def test_policy_that_raises(tmp_path, prod_run):
         run_pack(tmp_path, prod_run, timeout=30)
     assert "Analyze failed" in str(err.value).splitlines()[0]
     assert "policy bug" in str(err.value)
+
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-string sentinel
+
+
+def test_unknown_values_in_a_preview_are_reported_not_passed(pack, prod_run):
+    """A new stack in a real preview: ARNs are unknown. Stack policies must say they could
+    not be evaluated (advisory), never pass silently."""
+    run = copy.deepcopy(prod_run)
+    for r in run.resources:
+        if r.type.startswith("aws:lb/"):
+            for props in (r.inputs, r.outputs):
+                if "arn" in props:
+                    props["arn"] = UNKNOWN
+    found = {(v.policy, v.enforcement_level): v.message for v in evaluate(pack, run)}
+    for policy in ("no-traffic-funnel", "capacity-covers-share", "rollback-output-required"):
+        assert (policy, "mandatory") not in found
+        msg = found[(policy, "advisory")]
+        assert f"can't run policy '{policy}'" in msg and "during preview" in msg
