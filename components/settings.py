@@ -345,39 +345,59 @@ class RoutingSettings(_Model):
 
 
 class SubscriptionSettings(_Model):
-    protocol: Literal["email", "https"]
-    endpoint: str
+    """Who hears the alarms: an email address or an https endpoint (SNS confirms both)."""
+
+    protocol: Literal["email", "https"] = Field(..., description="email or https")
+    endpoint: str = Field(..., min_length=3, max_length=2048, description="address or https:// URL")
 
     @model_validator(mode="after")
     def _endpoint(self) -> "SubscriptionSettings":
         if self.protocol == "email" and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", self.endpoint):
             raise ValueError(f"email subscription needs an email address, got {self.endpoint!r}")
-        if self.protocol == "https" and not self.endpoint.startswith("https://"):
+        if self.protocol == "https" and not re.match(r"^https://[^\s/]+\.[^\s]+$", self.endpoint):
             raise ValueError(f"https subscription needs an https:// URL, got {self.endpoint!r}")
         return self
 
 
 class ObservabilitySettings(_Model):
-    access_logs: bool = True
-    log_bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="existing bucket; None = create one")
-    log_retention_days: int = Field(90, ge=1, le=3650)
-    alarm_subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
-    alarm_period_seconds: Literal[60, 120, 300] = 60
-    alarm_evaluation_periods: int = Field(3, ge=1, le=10)
-    alarm_datapoints: int = Field(2, ge=1, le=10)
-    share_skew_max_deviation: float = Field(0.15, gt=0, lt=1)
-    share_skew_min_requests: int = Field(60, ge=0)
-    target_5xx_rate_percent: float = Field(5, gt=0, le=100)
-    elb_5xx_count: int = Field(10, ge=1)
-    p99_latency_seconds: float = Field(2.0, gt=0, le=60)
-    imbalance_ratio: float = Field(2.0, gt=1, le=100)
+    """Logs, alarms and the dashboard (``web-tier:observability``); docs/observability.md has the table.
+
+    ALB publishes CloudWatch metrics once a minute, so 60 s is the fastest honest
+    alarm period; an alarm fires when ``alarmDatapoints`` of the last
+    ``alarmEvaluationPeriods`` periods breach.
+    """
+
+    access_logs: bool = Field(True, description="access + connection logs on every load balancer")
+    log_bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                                   description="existing bucket (its policy must admit ALB log delivery); None = create one")
+    log_retention_days: int = Field(90, ge=1, le=3650, description="days before log objects expire")
+    alarm_subscriptions: list[SubscriptionSettings] = Field(default_factory=list, max_length=10,
+                                                            description="email/https subscribers of the alarm topic")
+    alarm_period_seconds: Literal[60, 120, 300] = Field(60, description="alarm period; ALB's metrics are 60 s")
+    alarm_evaluation_periods: int = Field(3, ge=1, le=10, description="periods an alarm looks back over (N)")
+    alarm_datapoints: int = Field(2, ge=1, le=10, description="breaching periods out of N that fire it (M)")
+    share_skew_max_deviation: float = Field(
+        0.15, gt=0, lt=0.5,
+        description="absolute share deviation tolerated per target group (0.15 = 15 points); below 0.5 so that a "
+                    "funnel of an even two-way split always leaves the band")
+    share_skew_min_requests: int = Field(60, ge=0, le=1_000_000,
+                                         description="requests a period below which shares are not judged")
+    target_5xx_rate_percent: float = Field(5, gt=0, le=100, description="target 5XX responses, % of requests")
+    elb_5xx_count: int = Field(10, ge=1, le=1_000_000, description="5XX the load balancer itself returns, per period")
+    p99_latency_seconds: float = Field(2.0, gt=0, le=60, description="p99 TargetResponseTime, seconds")
+    imbalance_ratio: float = Field(2.0, gt=1, le=100,
+                                   description="busiest pool's RequestCountPerTarget over the mean across pools")
 
     @model_validator(mode="after")
-    def _datapoints(self) -> "ObservabilitySettings":
+    def _consistent(self) -> "ObservabilitySettings":
         if self.alarm_datapoints > self.alarm_evaluation_periods:
             raise ValueError(
-                f"alarmDatapoints ({self.alarm_datapoints}) must not exceed alarmEvaluationPeriods ({self.alarm_evaluation_periods})"
+                f"@observability.alarmDatapoints: must not exceed alarmEvaluationPeriods "
+                f"({self.alarm_evaluation_periods}), got {self.alarm_datapoints}"
             )
+        if self.log_bucket is not None and not self.access_logs:
+            raise ValueError("@observability.logBucket: is only used with accessLogs: true "
+                             f"(accessLogs is false, logBucket is {self.log_bucket!r})")
         return self
 
 
