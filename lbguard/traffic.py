@@ -243,3 +243,13 @@ def skew_bounds(weights: Mapping[str, float], max_deviation: float) -> dict[str,
         key: (max(0.0, s - max_deviation), min(1.0, s + max_deviation))
         for key, s in shares(weights).items()
     }
+
+
+def blind_funnels(weights: Mapping[str, float], max_deviation: float) -> list[str]:
+    """Target groups that could take *all* of a forward's requests while every group's
+    observed share stays inside its :func:`skew_bounds` band: funnels onto these are
+    invisible to a share-skew alarm (e.g. weights 90/10 with 0.15: all onto the 90).
+    """
+    bounds = skew_bounds(weights, max_deviation)
+    return [key for key in bounds
+            if all(lo <= (1.0 if other == key else 0.0) <= hi for other, (lo, hi) in bounds.items())]
