@@ -3,10 +3,16 @@
 Pure functions over preflight JSON documents (see ``lbguard preflight --json``). All
 shares and utilisations come from :mod:`lbguard.traffic` over the topology that
 :mod:`lbguard.topology` builds, the same path the policy pack takes.
+
+A *route* is one listener's default action or one of its rules, identified as
+``<listener name>/<rule name>`` or ``<listener name>/default`` (the ids topology gives
+forwards), so the same route in two runs compares by name, never by ARN.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any, Mapping
 
@@ -15,49 +21,112 @@ from lbguard.model import LbguardError
 
 MARKER = "<!-- lbguard-diff -->"
 SCENARIOS = ("all-healthy", "instance-lost", "az-lost", "pool-down")
+_SECRET_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 def check_document(doc: Any, where: str) -> dict:
-    if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list) or "stack" not in doc:
-        raise LbguardError(f"{where}: not a preflight result (expected the JSON of `lbguard preflight --json`)")
+    """``doc`` if it has the shape of ``lbguard preflight --json`` output, else one-line error."""
+    def bad(why: str) -> LbguardError:
+        return LbguardError(f"{where}: not a preflight result ({why}; expected the JSON of `lbguard preflight --json`)")
+
+    if not isinstance(doc, dict):
+        raise bad(f"top level is a {type(doc).__name__}, not an object")
+    if not isinstance(doc.get("stack"), str) or not isinstance(doc.get("resources"), list):
+        raise bad("no 'stack' string or no 'resources' list")
+    for i, r in enumerate(doc["resources"]):
+        if not isinstance(r, dict) or not all(isinstance(r.get(k), str) for k in ("urn", "type", "name")):
+            raise bad(f"resources[{i}] lacks urn/type/name")
+        if not isinstance(r.get("inputs") or {}, dict):
+            raise bad(f"resources[{i}].inputs is not an object")
+    violations = doc.get("violations", [])
+    if not isinstance(violations, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("policy"), str) and isinstance(v.get("enforcementLevel"), str)
+            for v in violations):
+        raise bad("'violations' is not a list of {policy, enforcementLevel, ...}")
     return doc
 
 
 # ------------------------------------------------------------------ routing and capacity
 
 
-def _scenario_kind(name: str) -> str:
-    return name.split(":", 1)[0]
+def _terminal_action(actions: list) -> Mapping[str, Any] | None:
+    """The action that decides where a request goes: ALB runs actions by order, the last one is terminal."""
+    actions = [a for a in actions or [] if isinstance(a, Mapping)]
+    if not actions:
+        return None
+    return sorted(enumerate(actions), key=lambda p: (float(p[1].get("order") or 0), p[0]))[-1][1]
+
+
+def _describe(action: Mapping[str, Any] | None) -> str:
+    if action is None:
+        return "none"
+    kind = action.get("type")
+    if kind == "redirect":
+        r = action.get("redirect") or {}
+        where = "".join(
+            f"{prefix}{r[key]}" for key, prefix in (("protocol", ""), ("host", "://"), ("port", ":"), ("path", ""),
+                                                   ("query", "?")) if r.get(key) not in (None, ""))
+        return f"redirect {where} ({r.get('statusCode', '?')})".replace("  ", " ")
+    if kind == "fixed-response":
+        f = action.get("fixedResponse") or {}
+        return f"fixed response {f.get('statusCode', '?')}"
+    return str(kind)
 
 
 def route_table(doc: Mapping[str, Any]) -> dict[str, dict]:
-    """route id -> {pools: {label: {share, perInstance, instances}}, capacity: {scenario: worst util}}."""
+    """route id -> what the route does: action, each pool's share, headroom per scenario kind.
+
+    Ordered as ALB evaluates: listeners by port, rules by priority, default last.
+    """
     topo = topology.from_preflight(doc)
     pools = topo.pools()
+    forwards = {(f.listener_urn, f.rule_urn): f for f in topo.forwards}
     out: dict[str, dict] = {}
-    for fwd in topo.forwards:
-        try:
-            traffic.validate_weights(fwd.weights)
-        except traffic.WeightError as err:
-            out[fwd.id] = {"pools": {}, "capacity": {}, "error": str(err)}
-            continue
-        base = traffic.evaluate(fwd.route(), pools, peak_rps=topo.peak_rps)
-        entry = {"pools": {}, "capacity": {}, "peak": topo.peak_rps}
-        for tg, load in base.loads.items():
-            entry["pools"][topo.label(tg)] = {"share": load.share, "perInstance": load.per_instance_share,
-                                             "instances": load.healthy}
-        for result in traffic.simulate(fwd.route(), pools, topo.peak_rps):
-            kind = _scenario_kind(result.scenario)
-            # Requests sent to a failed-open pool fail; they are reported apart from load on the survivors.
-            utils = [l.utilisation for l in result.loads.values()
-                     if l.share > 0 and not l.failing and l.utilisation is not None]
-            util = max(utils, default=None)
-            if result.failed_fraction > 0:
-                entry.setdefault("failing", {})[kind] = max(entry.get("failing", {}).get(kind, 0), result.failed_fraction)
-            if util is not None:
-                entry["capacity"][kind] = max(entry["capacity"].get(kind, 0.0), util)
-        out[fwd.id] = entry
+    for lst in sorted(topo.listeners.values(), key=lambda l: (l.port or 0, l.name)):
+        rules = sorted(lst.rules, key=lambda r: (float(r.props.get("priority") or 0), r.name))
+        entries = [(r, r.props.get("actions")) for r in rules]
+        listener_res = next(r for r in _resources_of(doc, lst.urn))
+        entries.append((None, (listener_res.get("inputs") or {}).get("defaultActions")))
+        for rule, actions in entries:
+            rid = f"{lst.name}/{rule.name if rule else 'default'}"
+            action = _terminal_action(actions or [])
+            entry: dict[str, Any] = {
+                "listener": lst.name, "port": lst.port, "rule": rule.name if rule else None,
+                "priority": int(float(rule.props.get("priority") or 0)) if rule else None,
+                "action": (action or {}).get("type"), "target": _describe(action),
+                "pools": {}, "capacity": {}, "peak": topo.peak_rps, "fraction": 1.0,
+            }
+            out[rid] = entry
+            if entry["action"] != "forward":
+                continue
+            fwd = forwards.get((lst.urn, rule.urn if rule else None))
+            if fwd is None:
+                entry["error"] = "target groups could not be resolved"
+                continue
+            entry["fraction"] = fwd.traffic_fraction
+            try:
+                base = traffic.evaluate(fwd.route(), pools, peak_rps=topo.peak_rps)
+            except traffic.WeightError as err:
+                entry["error"] = str(err)
+                continue
+            entry["target"] = "forward to " + ", ".join(sorted({topo.label(k) for k in fwd.weights}))
+            for tg, load in base.loads.items():
+                entry["pools"][topo.label(tg)] = {"share": load.share, "perInstance": load.per_instance_share,
+                                                  "instances": load.healthy}
+            for kind, h in traffic.headroom_by_scenario(traffic.simulate(fwd.route(), pools, topo.peak_rps)).items():
+                entry["capacity"][kind] = {"scenario": _scenario_label(h.scenario, topo),
+                                           "utilisation": h.utilisation, "headroom": h.headroom,
+                                           "failing": h.failed_fraction, "maxInstanceShare": h.max_instance_share}
     return out
+
+
+def _resources_of(doc: Mapping[str, Any], urn: str):
+    return (r for r in doc["resources"] if r["urn"] == urn)
+
+
+def _scenario_label(name: str, topo: topology.Topology) -> str:
+    kind, sep, pool = name.partition(":")
+    return f"{kind}:{topo.label(pool)}" if sep else kind
 
 
 # ------------------------------------------------------------------ resources
@@ -74,7 +143,14 @@ def _identifiers(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda p: (-len(p[0]), p[0]))
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SECRET_KEY) == _SECRET_SIG
+
+
 def _normalise(value: Any, ids: list[tuple[str, str]]) -> Any:
+    """Ids and ARNs replaced by the resource that owns them; secrets marked, not unwrapped."""
+    if _is_secret(value):
+        return {_SECRET_KEY: _SECRET_SIG, "value": _normalise(value.get("value"), ids)}
     if isinstance(value, dict):
         return {k: _normalise(v, ids) for k, v in value.items()}
     if isinstance(value, list):
@@ -86,7 +162,16 @@ def _normalise(value: Any, ids: list[tuple[str, str]]) -> Any:
     return value
 
 
-def _changed_paths(a: Any, b: Any, path: str = "") -> list[str]:
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def _changed_paths(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, before, after) of every leaf that differs; secret values are never shown."""
+    if _is_secret(a) or _is_secret(b):
+        ua = a.get("value") if _is_secret(a) else a
+        ub = b.get("value") if _is_secret(b) else b
+        return [] if ua == ub else [(f"{path} (secret)", "[secret]", "[secret]")]
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
@@ -97,58 +182,120 @@ def _changed_paths(a: Any, b: Any, path: str = "") -> list[str]:
         for i, (x, y) in enumerate(zip(a, b)):
             out += _changed_paths(x, y, f"{path}[{i}]")
         return out
-    return [] if a == b else [path or "(value)"]
+    return [] if a == b else [(path or "(value)", a, b)]
+
+
+def _short(v: Any, limit: int = 60) -> str | None:
+    if not _scalar(v):
+        return None
+    text = json.dumps(v) if not isinstance(v, str) else v
+    return text if len(text) <= limit else None
 
 
 def resource_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, list]:
+    """Resources added / removed (by URN) and changed (which input properties)."""
     bi, hi = _identifiers(base), _identifiers(head)
     b = {r["urn"]: r for r in base["resources"] if r["type"] != "pulumi:pulumi:Stack"}
     h = {r["urn"]: r for r in head["resources"] if r["type"] != "pulumi:pulumi:Stack"}
     changed = []
-    for urn in sorted(set(b) & set(h)):
-        paths = _changed_paths(_normalise(b[urn].get("inputs") or {}, bi), _normalise(h[urn].get("inputs") or {}, hi))
-        if paths:
-            changed.append({"urn": urn, "type": h[urn]["type"], "name": h[urn]["name"],
-                            "properties": sorted({re.sub(r"\[\d+\].*$", "", p) if p.count(".") > 3 else p for p in paths})})
+    for urn in [u for u in h if u in b]:
+        leaves = _changed_paths(_normalise(b[urn].get("inputs") or {}, bi), _normalise(h[urn].get("inputs") or {}, hi))
+        if not leaves:
+            continue
+        props: dict[str, dict] = {}
+        for path, before, after in leaves:
+            # Deeply nested leaves are reported at their top-level list item.
+            key = re.sub(r"\[\d+\].*$", "", path) if path.count(".") > 3 else path
+            entry = props.setdefault(key, {"property": key})
+            if key == path and not path.endswith("(secret)") and _short(before) is not None and _short(after) is not None:
+                entry.update(before=before, after=after)
+        changed.append({"urn": urn, "type": h[urn]["type"], "name": h[urn]["name"],
+                        "properties": sorted(props), "values": [props[k] for k in sorted(props)]})
     return {
-        "added": [{"urn": u, "type": h[u]["type"], "name": h[u]["name"]} for u in sorted(set(h) - set(b))],
+        "added": [{"urn": u, "type": h[u]["type"], "name": h[u]["name"]} for u in h if u not in b],
         "changed": changed,
-        "removed": [{"urn": u, "type": b[u]["type"], "name": b[u]["name"]} for u in sorted(set(b) - set(h))],
+        "removed": [{"urn": u, "type": b[u]["type"], "name": b[u]["name"]} for u in b if u not in h],
     }
 
 
 def verdict_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, list]:
-    def key(v):
-        return (v["policy"], v.get("name") or v.get("urn"), v["enforcementLevel"])
-    b = {key(v): v for v in base.get("violations", [])}
-    h = {key(v): v for v in head.get("violations", [])}
-    return {"new": [h[k] for k in sorted(set(h) - set(b))], "resolved": [b[k] for k in sorted(set(b) - set(h))]}
+    """Violations that appeared, disappeared, or kept their place but changed their message."""
+    def where(v):
+        return (v["policy"], v.get("urn") or v.get("name"), v["enforcementLevel"])
+
+    def full(v):
+        return (*where(v), v.get("message", ""))
+
+    bset = {full(v): v for v in base.get("violations", [])}
+    hset = {full(v): v for v in head.get("violations", [])}
+    new = [v for k, v in hset.items() if k not in bset]
+    gone = [v for k, v in bset.items() if k not in hset]
+    gone_at = {where(v): v for v in gone}
+    changed = [{"before": gone_at[where(v)], "after": v} for v in new if where(v) in gone_at]
+    changed_at = {where(c["after"]) for c in changed}
+    order = lambda v: (v["enforcementLevel"] != "mandatory", v["policy"], v.get("name") or "")
+    return {"new": sorted((v for v in new if where(v) not in changed_at), key=order),
+            "changed": sorted(changed, key=lambda c: order(c["after"])),
+            "resolved": sorted((v for v in gone if where(v) not in changed_at), key=order)}
 
 
 # ------------------------------------------------------------------ the whole diff
 
 
 def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
+    """Everything the PR comment shows, as plain data (``--format json``)."""
     check_document(base, "BASE")
     check_document(head, "HEAD")
+    if base["stack"] != head["stack"] and base["resources"]:
+        raise LbguardError(f"BASE is stack {base['stack']!r} and HEAD is stack {head['stack']!r}: "
+                           "compare two results of the same stack")
     rb, rh = route_table(base), route_table(head)
     routes = []
-    for rid in sorted(set(rb) | set(rh)):
-        before, after = rb.get(rid, {}), rh.get(rid, {})
+    for rid in list(rh) + [r for r in rb if r not in rh]:
+        before, after = rb.get(rid), rh.get(rid)
+        cur = after or before
+        bp, hp = (before or {}).get("pools", {}), (after or {}).get("pools", {})
         pools = []
-        for pool in sorted(set(before.get("pools", {})) | set(after.get("pools", {}))):
-            pb, ph = before.get("pools", {}).get(pool, {}), after.get("pools", {}).get(pool, {})
+        for pool in list(hp) + [p for p in bp if p not in hp]:
+            pb, ph = bp.get(pool, {}), hp.get(pool, {})
             pools.append({"pool": pool, "shareBefore": pb.get("share"), "shareAfter": ph.get("share"),
                           "perInstanceBefore": pb.get("perInstance"), "perInstanceAfter": ph.get("perInstance"),
                           "instancesBefore": pb.get("instances"), "instancesAfter": ph.get("instances")})
-        capacity = [{"scenario": s, "before": before.get("capacity", {}).get(s), "after": after.get("capacity", {}).get(s),
-                     "failingBefore": before.get("failing", {}).get(s), "failingAfter": after.get("failing", {}).get(s)}
-                    for s in SCENARIOS if s in before.get("capacity", {}) or s in after.get("capacity", {})]
-        routes.append({"route": rid, "status": "added" if not before else "removed" if not after else "kept",
-                       "pools": pools, "capacity": capacity, "peak": after.get("peak") or before.get("peak"),
-                       "errorAfter": after.get("error")})
-    return {"stack": head.get("stack"), "routes": routes, "verdicts": verdict_changes(base, head),
-            "resources": resource_changes(base, head)}
+        capacity = []
+        for kind in SCENARIOS:
+            cb, ch = (before or {}).get("capacity", {}).get(kind), (after or {}).get("capacity", {}).get(kind)
+            if cb is None and ch is None:
+                continue
+            cb, ch = cb or {}, ch or {}
+            capacity.append({"scenario": kind, "worstBefore": cb.get("scenario"), "worstAfter": ch.get("scenario"),
+                             "before": cb.get("utilisation"), "after": ch.get("utilisation"),
+                             "headroomBefore": cb.get("headroom"), "headroomAfter": ch.get("headroom"),
+                             "failingBefore": cb.get("failing"), "failingAfter": ch.get("failing")})
+        status = "added" if before is None else "removed" if after is None else "kept"
+        action_before, action_after = (before or {}).get("target"), (after or {}).get("target")
+        changed = (status != "kept" or action_before != action_after
+                   or any(_differs(p["shareBefore"], p["shareAfter"]) or _differs(p["perInstanceBefore"], p["perInstanceAfter"])
+                          for p in pools)
+                   or any(_differs(c["before"], c["after"]) or _differs(c["failingBefore"], c["failingAfter"])
+                          for c in capacity)
+                   or (before or {}).get("error") != (after or {}).get("error"))
+        routes.append({"route": rid, "listener": cur["listener"], "rule": cur["rule"], "priority": cur["priority"],
+                       "status": status, "changed": changed,
+                       "actionBefore": action_before, "actionAfter": action_after,
+                       "pools": pools, "capacity": capacity,
+                       "peakBefore": (before or {}).get("peak"), "peakAfter": (after or {}).get("peak"),
+                       "fraction": cur.get("fraction", 1.0), "errorAfter": (after or {}).get("error")})
+    unresolved = [{"urn": u, "why": why} for u, why in topology.from_preflight(head).unresolved]
+    return {"stack": head["stack"], "routes": routes, "unresolved": unresolved,
+            "verdicts": verdict_changes(base, head), "resources": resource_changes(base, head)}
+
+
+def _differs(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is not b
+    if math.isinf(a) or math.isinf(b):
+        return a != b
+    return not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 # ------------------------------------------------------------------ markdown
@@ -157,80 +304,199 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
 def _pct(x: float | None) -> str:
     if x is None:
         return "–"
-    if x == float("inf"):
+    if x == math.inf:
         return "∞"
     return f"{x * 100:.1f}%".replace(".0%", "%")
 
 
 def _arrow(a: float | None, b: float | None) -> str:
     text = f"{_pct(a)} → {_pct(b)}"
-    return f"**{text}**" if a != b else text
+    return f"**{text}**" if _differs(a, b) else _pct(b)
 
 
-def _mermaid(doc: Mapping[str, Any], d: dict) -> str:
-    changed = {(r["route"], p["pool"]) for r in d["routes"] for p in r["pools"] if p["shareBefore"] != p["shareAfter"]}
+def _util(x: float | None) -> str:
+    text = _pct(x)
+    return f"{text} ⚠️" if x is not None and x > 1 else text
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _mermaid_text(label: str) -> str:
+    return label.replace('"', "#quot;")
+
+
+def mermaid(d: dict) -> str:
+    """Routing after the change: listener -> rule (ALB order) -> pool; changed edges thick and red,
+    edges the change removed dotted."""
     lines = ["flowchart LR"]
     ids: dict[str, str] = {}
+    edges = 0
+    marked: list[int] = []
 
-    def node(label: str, shape: str = "[{}]") -> str:
-        if label not in ids:
-            ids[label] = f"n{len(ids)}"
-            lines.append(f"  {ids[label]}{shape.format(chr(34) + label + chr(34))}")
-        return ids[label]
+    def node(key: str, label: str, shape: str) -> str:
+        if key not in ids:
+            ids[key] = f"n{len(ids)}"
+            lines.append(f"  {ids[key]}{shape.format(chr(34) + _mermaid_text(label) + chr(34))}")
+        return ids[key]
+
+    def edge(src: str, dst: str, label: str, style: str) -> None:
+        nonlocal edges
+        arrow = {"same": "-->", "changed": "==>", "removed": "-.->"}[style]
+        text = f"|\"{_mermaid_text(label)}\"|" if label else ""
+        lines.append(f"  {src} {arrow}{text} {dst}")
+        if style != "same":
+            marked.append(edges)
+        edges += 1
 
     for r in d["routes"]:
         if r["status"] == "removed":
             continue
-        listener, _, rule = r["route"].partition("/")
-        src = node(f"listener {listener}", "([{}])")
-        mid = node(r["route"], "{{{}}}")
-        lines.append(f"  {src} --> {mid}")
+        src = node(f"listener:{r['listener']}", f"listener {r['listener']}", "([{}])")
+        mid = node(f"route:{r['route']}", r["rule"] or "default action", "{{{}}}")
+        edge(src, mid, "otherwise" if r["rule"] is None else f"priority {r['priority']}",
+             "changed" if r["status"] == "added" else "same")
+        if r["actionAfter"] and not r["actionAfter"].startswith("forward"):
+            dst = node(f"action:{r['actionAfter']}", r["actionAfter"], "[{}]")
+            edge(mid, dst, "", "changed" if r["actionBefore"] != r["actionAfter"] else "same")
+            continue
         for p in r["pools"]:
-            if not p["shareAfter"]:
+            dst = node(f"pool:{p['pool']}", f"pool {p['pool']}", "[({})]")
+            before, after = p["shareBefore"], p["shareAfter"]
+            if not after:
+                if before:
+                    edge(mid, dst, f"{_pct(before)} → {_pct(after)}", "removed")
                 continue
-            dst = node(f"pool {p['pool']}", "[({})]")
-            if (r["route"], p["pool"]) in changed:
-                lines.append(f"  {mid} ==>|\"{_pct(p['shareBefore'])} → {_pct(p['shareAfter'])}\"| {dst}")
+            if _differs(before, after):
+                edge(mid, dst, f"{_pct(before)} → {_pct(after)}", "changed")
             else:
-                lines.append(f"  {mid} -->|\"{_pct(p['shareAfter'])}\"| {dst}")
+                edge(mid, dst, _pct(after), "same")
+    if marked:
+        lines.append(f"  linkStyle {','.join(map(str, marked))} stroke:#d62728,stroke-width:3px")
     return "\n".join(lines)
 
 
-def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = None) -> str:
-    d = d or diff(base, head)
-    out = [MARKER, f"## lbguard: traffic impact on stack `{d['stack']}`", ""]
-    new = d["verdicts"]["new"]
-    blocking = [v for v in new if v["enforcementLevel"] == "mandatory"]
-    if blocking:
-        out.append(f"**{len(blocking)} new mandatory policy violation(s): this change would be blocked.**")
-        out.append("")
-    out += ["### Share of each listener's traffic", "",
-            "| listener / rule | pool | share | per instance | instances |", "|---|---|---|---|---|"]
+def _summary(d: dict) -> list[str]:
+    out = []
     for r in d["routes"]:
-        label = r["route"] + ("" if r["status"] == "kept" else f" ({r['status']})")
+        if not r["changed"]:
+            continue
+        where = f"`{r['route']}`"
+        if r["status"] != "kept":
+            out.append(f"- {where}: route {r['status']} ({r['actionAfter'] or r['actionBefore']})")
+            continue
+        if r["actionBefore"] != r["actionAfter"]:
+            out.append(f"- {where}: {r['actionBefore']} → {r['actionAfter']}")
         for p in r["pools"]:
-            out.append(f"| {label} | {p['pool']} | {_arrow(p['shareBefore'], p['shareAfter'])} | "
-                       f"{_arrow(p['perInstanceBefore'], p['perInstanceAfter'])} | "
-                       f"{p['instancesBefore'] if p['instancesBefore'] is not None else '–'} → "
-                       f"{p['instancesAfter'] if p['instancesAfter'] is not None else '–'} |")
-        if r.get("errorAfter"):
-            out.append(f"| {label} | – | invalid: {r['errorAfter']} | | |")
-    out += ["", "### Capacity: worst utilisation at peak (headroom = 100% − utilisation)", "",
-            "| listener / rule | peak req/s | scenario | before | after | requests failing (fail-open) |",
-            "|---|---|---|---|---|---|"]
-    for r in d["routes"]:
-        for c in r["capacity"]:
-            failing = _arrow(c["failingBefore"], c["failingAfter"]) if (c["failingBefore"] or c["failingAfter"]) else ""
-            out.append(f"| {r['route']} | {r['peak'] if r['peak'] is not None else '–'} | {c['scenario']} | "
-                       f"{_pct(c['before'])} | {'**' + _pct(c['after']) + '**' if c['before'] != c['after'] else _pct(c['after'])} "
-                       f"| {failing} |")
+            if not (_differs(p["shareBefore"], p["shareAfter"]) or _differs(p["perInstanceBefore"], p["perInstanceAfter"])):
+                continue
+            share = (f"{_pct(p['shareBefore'])} → {_pct(p['shareAfter'])}" if _differs(p["shareBefore"], p["shareAfter"])
+                     else f"{_pct(p['shareAfter'])} (unchanged)")
+            ib, ia = p["instancesBefore"] or 0, p["instancesAfter"] or 0
+            inst = f"{ib} → {ia}" if ib != ia else str(ia)
+            out.append(f"- {where}: pool **{p['pool']}** {share} of the route's requests; each of its {inst} "
+                       f"instance(s) {_pct(p['perInstanceBefore'])} → {_pct(p['perInstanceAfter'])}")
+        over = [c for c in r["capacity"] if c["after"] is not None and c["after"] > 1
+                and (c["before"] is None or c["before"] <= 1)]
+        for c in over:
+            out.append(f"- {where}: over capacity at peak in scenario `{c['worstAfter']}` "
+                       f"({_pct(c['before'])} → {_pct(c['after'])} utilisation)")
+    return out
+
+
+def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = None) -> str:
+    """One Markdown document for a sticky pull-request comment (starts with :data:`MARKER`)."""
+    d = d or diff(base, head)
+    v = d["verdicts"]
+    blocking = [x for x in v["new"] if x["enforcementLevel"] == "mandatory"]
+    still = [x for x in head.get("violations", []) if x["enforcementLevel"] == "mandatory"]
+    out = [MARKER, f"## lbguard: change impact on stack `{d['stack']}`", ""]
+    if blocking:
+        out.append(f"> **Blocked:** {len(blocking)} new mandatory policy violation(s).")
+    elif still:
+        out.append(f"> **Blocked:** {len(still)} mandatory policy violation(s), none new in this change.")
+    else:
+        out.append("> No mandatory policy violation.")
+    out.append("")
+    summary = _summary(d)
+    out += summary or ["No change to traffic shares or capacity."]
+    for u in d["unresolved"]:
+        out.append(f"- could not evaluate `{u['urn'].rsplit('::', 1)[-1]}`: {u['why']}")
+
+    changed = [r for r in d["routes"] if r["changed"]]
+    same = [r for r in d["routes"] if not r["changed"]]
+
+    def share_rows(routes: list[dict]) -> list[str]:
+        rows = ["| listener | rule (priority) | action | pool | share | per instance | instances |",
+                "|---|---|---|---|---|---|---|"]
+        for r in routes:
+            rule = f"{r['rule']} ({r['priority']})" if r["rule"] else "default"
+            if r["status"] != "kept":
+                rule += f" — {r['status']}"
+            action = r["actionAfter"] if r["actionBefore"] in (r["actionAfter"], None) else \
+                f"**{r['actionBefore']} → {r['actionAfter']}**"
+            first = f"| {_cell(r['listener'])} | {_cell(rule)} | {_cell(action)} "
+            if r.get("errorAfter"):
+                rows.append(first + f"| – | invalid: {_cell(r['errorAfter'])} | | |")
+            if not r["pools"]:
+                rows.append(first + "| – | – | – | – |")
+            for p in r["pools"]:
+                ib, ia = p["instancesBefore"], p["instancesAfter"]
+                inst = str(ia if ia is not None else "–") if ib == ia else f"**{'–' if ib is None else ib} → {'–' if ia is None else ia}**"
+                rows.append(first + f"| {_cell(p['pool'])} | {_arrow(p['shareBefore'], p['shareAfter'])} | "
+                            f"{_arrow(p['perInstanceBefore'], p['perInstanceAfter'])} | {inst} |")
+        return rows
+
+    def capacity_rows(routes: list[dict]) -> list[str]:
+        rows = ["| route | scenario | worst case | utilisation | headroom | requests failing |",
+                "|---|---|---|---|---|---|"]
+        for r in routes:
+            for c in r["capacity"]:
+                worst = c["worstAfter"] or c["worstBefore"] or ""
+                if c["worstBefore"] and c["worstAfter"] and c["worstBefore"] != c["worstAfter"]:
+                    worst = f"{c['worstBefore']} → {c['worstAfter']}"
+                util = (f"**{_util(c['before'])} → {_util(c['after'])}**" if _differs(c["before"], c["after"])
+                        else _util(c["after"]))
+                head_ = (f"{_pct(c['headroomBefore'])} → {_pct(c['headroomAfter'])}"
+                         if _differs(c["headroomBefore"], c["headroomAfter"]) else _pct(c["headroomAfter"]))
+                failing = (_arrow(c["failingBefore"], c["failingAfter"])
+                           if (c["failingBefore"] or c["failingAfter"]) else "0%")
+                rows.append(f"| {_cell(r['route'])} | {c['scenario']} | {_cell(worst)} | {util} | {head_} | {failing} |")
+        return rows
+
+    peaks = {(r["peakBefore"], r["peakAfter"]) for r in d["routes"] if r["capacity"]}
+    peak_text = ", ".join(f"{_num(b)} → {_num(a)}" if b != a else _num(a) for b, a in sorted(peaks, key=str))
+    out += ["", "### Traffic share per listener and rule", "",
+            "Share of the requests a route receives; per instance = share ÷ healthy instances of the pool.", ""]
+    out += share_rows(changed) if changed else ["No route changed."]
+    if same:
+        out += ["", f"<details><summary>{len(same)} unchanged route(s)</summary>", ""] + share_rows(same) + \
+               ["", "</details>"]
+    cap_changed = [r for r in changed if r["capacity"]]
+    cap_same = [r for r in same if r["capacity"]]
+    if cap_changed or cap_same:
+        out += ["", "### Capacity headroom at peak, per scenario", "",
+                f"Peak {peak_text} req/s (load balancer tag `lbguard:peak-rps`), each route taken as receiving its "
+                "expected fraction of it (all of it unless the rule sets one). Worst case over: all healthy, one "
+                "instance lost per pool, one AZ lost, one pool fully unhealthy (ALB fails open: its requests fail).",
+                ""]
+        out += capacity_rows(cap_changed) if cap_changed else ["No change in capacity."]
+        if cap_same:
+            out += ["", f"<details><summary>{len(cap_same)} route(s) with unchanged capacity</summary>", ""] + \
+                   capacity_rows(cap_same) + ["", "</details>"]
+
     out += ["", "### Policy verdicts that changed", ""]
-    if not new and not d["verdicts"]["resolved"]:
+    if not any(v.values()):
         out.append("No change.")
-    for v in new:
-        out.append(f"- new **{v['policy']}** ({v['enforcementLevel']}) on `{v.get('name')}`: {v['message']}")
-    for v in d["verdicts"]["resolved"]:
-        out.append(f"- resolved {v['policy']} ({v['enforcementLevel']}) on `{v.get('name')}`")
+    for x in v["new"]:
+        out.append(f"- 🆕 **{x['policy']}** ({x['enforcementLevel']}) on `{x.get('name')}`: {_line(x['message'])}")
+    for c in v["changed"]:
+        x = c["after"]
+        out.append(f"- ✏️ **{x['policy']}** ({x['enforcementLevel']}) on `{x.get('name')}` now: {_line(x['message'])}")
+    for x in v["resolved"]:
+        out.append(f"- ✅ resolved {x['policy']} ({x['enforcementLevel']}) on `{x.get('name')}`")
+
     res = d["resources"]
     out += ["", "### Resources", ""]
     if not any(res.values()):
@@ -238,8 +504,23 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     for r in res["added"]:
         out.append(f"- added `{r['name']}` ({r['type']})")
     for r in res["changed"]:
-        out.append(f"- changed `{r['name']}` ({r['type']}): {', '.join(r['properties'])}")
+        props = ", ".join(
+            f"`{p['property']}` {_short(p['before'])} → {_short(p['after'])}" if "before" in p else f"`{p['property']}`"
+            for p in r["values"])
+        out.append(f"- changed `{r['name']}` ({r['type']}): {props}")
     for r in res["removed"]:
         out.append(f"- removed `{r['name']}` ({r['type']})")
-    out += ["", "### Routing after this change (thick edges changed)", "", "```mermaid", _mermaid(head, d), "```", ""]
+    out += ["", "### Routing after this change", "",
+            "Thick red edges changed; dotted edges were removed by this change.", "",
+            "```mermaid", mermaid(d), "```", ""]
     return "\n".join(out)
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "unknown"
+    return f"{x:g}"
+
+
+def _line(text: str) -> str:
+    return " ".join(str(text).split())
