@@ -16,6 +16,6 @@ pulumi.export("targetGroupArns", {key: pool.target_group.arn for key, pool in ti
 pulumi.export("autoScalingGroupNames", {key: pool.asg.name for key, pool in tier.pools.items()})
 pulumi.export("logBucket", tier.logs.bucket_name if tier.logs else None)
 pulumi.export("alarmTopicArn", tier.alarms.topic.arn)
-pulumi.export("dashboardName", tier.alarms.dashboard.dashboard_name)
+pulumi.export("dashboardName", tier.dashboard.dashboard_name)
 pulumi.export("alarms", tier.alarms.alarm_names)
 pulumi.export("rollback", tier.rollback)

@@ -1,182 +1,220 @@
-"""Alarms, their topic and the dashboard: abnormal traffic distribution seen in minutes.
+"""The alarm topic and the alarms: abnormal traffic distribution and server load, seen in minutes.
 
-ALB publishes its CloudWatch metrics once a minute, so every alarm uses a 60 s period
-and fires on ``alarmDatapoints`` breaching minutes out of ``alarmEvaluationPeriods``
-(defaults 2 of 3). Intended shares come from :mod:`lbguard.traffic`, the one model.
+ALB publishes its CloudWatch metrics once a minute, so the period is 60 s (the fastest
+ALB allows) and an alarm fires on ``alarmDatapoints`` breaching periods out of
+``alarmEvaluationPeriods`` (defaults 2 of 3); docs/observability.md works out the
+worst-case detection time. Intended shares and skew bands come from
+:mod:`lbguard.traffic`, the one traffic-share model.
+
+ALB reports a metric only for a minute in which it is non-zero: a target group that
+receives nothing has no RequestCount at all (exactly the other pools on June 1). Every
+count that feeds a ratio is therefore wrapped in ``FILL(m, 0)``; without it the ratio
+would be missing, treated as not breaching, and a funnel would never alarm.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import ObservabilitySettings, WebTierSettings
+from components.settings import WebTierSettings
 from lbguard import traffic
 
 NAMESPACE = "AWS/ApplicationELB"
+# PutMetricAlarm: at most 10 metric queries and 10 expressions per alarm.
+MAX_ALARM_METRICS = 10
+MAX_ALARM_EXPRESSIONS = 10
+
+ALARM_KINDS = ("unhealthyHosts", "healthyBelowMin", "target5xxRate", "latencyP99", "shareSkew", "loadImbalance",
+               "elb5xx")
 
 
-def share_skew_queries(tg_suffixes: dict[str, str], lb_suffix: str, weights: dict[str, int],
-                       min_requests: int, period: int) -> list[dict]:
-    """Metric-math queries: the largest gap between a pool's observed and intended share.
+def _num(x: float) -> str:
+    """A number as metric math reads it: 0.35, 0.333333, 1."""
+    return f"{x:.6g}"
 
-    Each target group's RequestCount over the total gives its observed share; the
-    alarm's value is ``max_i |observed_i - intended_i|``, 0 while traffic is below
-    ``min_requests`` a period (too few requests to judge).
+
+def metric_query(qid: str, metric: str, dims: Mapping[str, str], period: int, stat: str = "Sum") -> dict:
+    return {"id": qid, "return_data": False, "metric": {
+        "namespace": NAMESPACE, "metric_name": metric, "period": period, "stat": stat, "dimensions": dict(dims)}}
+
+
+def share_skew_queries(tg_suffixes: Mapping[str, str], lb_suffix: str, weights: Mapping[str, int],
+                       max_deviation: float, min_requests: int, period: int) -> list[dict]:
+    """Metric math for one forward: how far the worst target group's share is outside its band.
+
+    ``s_i`` is target group i's share of the forward's target groups' RequestCount; its
+    band is :func:`lbguard.traffic.skew_bounds` (intended share +/- ``max_deviation``).
+    The returned series is ``max_i max(lo_i - s_i, s_i - hi_i)``: negative while every
+    share is inside its band, above 0 when one has left it. Minutes with fewer than
+    ``min_requests`` requests are not judged (value 0: not breaching).
     """
-    intended = traffic.shares(weights)
-    keys = [k for k in weights]
-    queries = []
-    for i, key in enumerate(keys):
-        queries.append({"id": f"m{i}", "return_data": False, "metric": {
-            "namespace": NAMESPACE, "metric_name": "RequestCount", "period": period, "stat": "Sum",
-            "dimensions": {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[key]}}})
-    total = f"SUM([{', '.join(f'm{i}' for i in range(len(keys)))}])"
-    queries.append({"id": "total", "expression": total, "label": "requests", "return_data": False})
-    gaps = ", ".join(f"ABS(m{i} / total - {intended[k]:.6g})" for i, k in enumerate(keys))
-    queries.append({"id": "skew", "label": "largest share deviation",
-                    "expression": f"IF(total >= {min_requests}, MAX([{gaps}]), 0)", "return_data": True})
+    bounds = traffic.skew_bounds(weights, max_deviation)
+    keys = list(weights)
+    queries = [metric_query(f"m{i}", "RequestCount", {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[k]},
+                            period) for i, k in enumerate(keys)]
+    filled = [f"FILL(m{i}, 0)" for i in range(len(keys))]
+    queries.append({"id": "total", "label": "requests", "return_data": False, "expression": " + ".join(filled)})
+    for i, k in enumerate(keys):
+        queries.append({"id": f"s{i}", "label": f"{k} share", "return_data": False,
+                        "expression": f"IF(total > 0, {filled[i]} / total, 0)"})
+    outside = ", ".join(f"{_num(bounds[k][0])} - s{i}, s{i} - {_num(bounds[k][1])}" for i, k in enumerate(keys))
+    queries.append({"id": "skew", "label": "share outside its band", "return_data": True,
+                    "expression": f"IF(total >= {min_requests}, MAX([{outside}]), 0)"})
     return queries
 
 
+def target_5xx_rate_queries(dims: Mapping[str, str], period: int) -> list[dict]:
+    return [metric_query("errors", "HTTPCode_Target_5XX_Count", dims, period),
+            metric_query("requests", "RequestCount", dims, period),
+            {"id": "rate", "label": "target 5XX %", "return_data": True,
+             "expression": "IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)"}]
+
+
+def load_imbalance_queries(tg_suffixes: Mapping[str, str], lb_suffix: str, period: int) -> list[dict]:
+    """Busiest pool's RequestCountPerTarget over the mean across pools (1 = even)."""
+    keys = list(tg_suffixes)
+    queries = [metric_query(f"r{i}", "RequestCountPerTarget", {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[k]},
+                            period) for i, k in enumerate(keys)]
+    queries += [{"id": f"f{i}", "label": f"{k} requests per target", "return_data": False,
+                 "expression": f"FILL(r{i}, 0)"} for i, k in enumerate(keys)]
+    ids = ", ".join(f"f{i}" for i in range(len(keys)))
+    queries.append({"id": "imbalance", "label": "busiest / mean requests per target", "return_data": True,
+                    "expression": f"IF(AVG([{ids}]) > 0, MAX([{ids}]) / AVG([{ids}]), 0)"})
+    return queries
+
+
+def skew_forwards(settings: WebTierSettings) -> dict[str, dict[str, int]]:
+    """Forwards that get a share-skew alarm, by where they are ("https/default", "https/api")."""
+    listener = "http" if settings.listeners.insecure_http_only else "https"
+    out = {}
+    for route, fwd in settings.routing.forwards().items():
+        if sum(1 for w in fwd.weights.values() if w > 0) < 2:
+            continue
+        out[f"{listener}/{'default' if route == 'default' else route.split(':', 1)[1]}"] = dict(fwd.weights)
+    return out
+
+
+def receiving_pools(settings: WebTierSettings) -> list[str]:
+    """Pools with a positive weight in some forward, in pool order."""
+    live = {k for fwd in settings.routing.forwards().values() for k, w in fwd.weights.items() if w > 0}
+    return [k for k in settings.pools if k in live]
+
+
+def polluted_skew_alarms(settings: WebTierSettings) -> dict[str, list[str]]:
+    """Share-skew alarm -> the other forwards whose requests land in its target groups in
+    other proportions. ALB counts requests per target group, not per rule, so their
+    traffic moves the observed shares (a funnel rule is seen that way, on purpose)."""
+    forwards = {("default" if r == "default" else r.split(":", 1)[1]): f.weights
+                for r, f in settings.routing.forwards().items()}
+    out: dict[str, list[str]] = {}
+    for where, weights in skew_forwards(settings).items():
+        mine = traffic.shares(weights)
+        for other, other_weights in forwards.items():
+            if other == where.split("/", 1)[1]:
+                continue
+            common = {k: other_weights.get(k, 0) for k in weights}
+            if sum(common.values()) <= 0:
+                continue
+            theirs = traffic.shares(common)
+            if any(abs(theirs[k] - mine[k]) > 1e-9 for k in weights):
+                out.setdefault(where, []).append(other)
+    return out
+
+
 class Alarms(pulumi.ComponentResource):
-    """Topic, per-pool / per-forward / per-load-balancer alarms, and the stack's dashboard."""
+    """The stack's alarm topic (+ subscriptions) and its per-pool, per-forward and per-LB alarms.
+
+    ``alarm_names`` maps each kind (:data:`ALARM_KINDS`) to the alarm names created;
+    ``alarm_arns`` lists every alarm's ARN (the dashboard's alarm widget shows them).
+    """
 
     def __init__(self, name: str, *, settings: WebTierSettings, lb_suffix: pulumi.Input[str],
-                 tg_suffixes: dict[str, pulumi.Input[str]], region: str | None = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 tg_suffixes: Mapping[str, pulumi.Input[str]], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("web-tier:alarms:Alarms", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         s, o = settings, settings.observability
         prefix = f"{s.project}-{s.stack}"
-        self.topic = aws.sns.Topic(f"{name}-topic", name=f"{prefix}-alarms", opts=child)
+        period = o.alarm_period_seconds
+        self.topic = aws.sns.Topic(f"{name}-topic", name=f"{prefix}-alarms",
+                                   tags={"project": s.project, "stack": s.stack, **s.tags}, opts=child)
         for i, sub in enumerate(o.alarm_subscriptions):
             aws.sns.TopicSubscription(f"{name}-sub-{i}", topic=self.topic.arn, protocol=sub.protocol,
                                       endpoint=sub.endpoint, opts=child)
-        self.alarm_names: dict[str, list[str]] = {"unhealthyHosts": [], "healthyBelowMin": [], "target5xxRate": [],
-                                                  "latencyP99": [], "shareSkew": [], "loadImbalance": [], "elb5xx": []}
-        common = {"period": o.alarm_period_seconds, "evaluation_periods": o.alarm_evaluation_periods,
-                  "datapoints_to_alarm": o.alarm_datapoints}
+        self.alarm_names: dict[str, list[str]] = {kind: [] for kind in ALARM_KINDS}
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
 
-        def alarm(kind: str, alarm_name: str, description: str, **kw) -> aws.cloudwatch.MetricAlarm:
+        def alarm(kind: str, suffix: str, description: str, **kw) -> None:
+            alarm_name = f"{prefix}-{suffix}"
             self.alarm_names[kind].append(alarm_name)
-            args = {**common, **kw}
-            if "metric_queries" in args:  # metric math: the period lives on each query
-                args.pop("period")
-            return aws.cloudwatch.MetricAlarm(
-                f"{name}-{alarm_name[len(prefix) + 1:]}", name=alarm_name, alarm_description=description,
-                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child, **args)
+            if "metric_queries" not in kw:  # metric math carries the period on each query
+                kw["period"] = period
+            self.alarms.append(aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}", name=alarm_name, alarm_description=description,
+                evaluation_periods=o.alarm_evaluation_periods, datapoints_to_alarm=o.alarm_datapoints,
+                treat_missing_data="notBreaching", actions_enabled=True,
+                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child, **kw))
 
         for key, pool in s.pools.items():
             dims = {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[key]}
-            alarm("unhealthyHosts", f"{prefix}-{key}-unhealthy-hosts",
-                  f"Pool {key}: at least one target is failing health checks.",
+            alarm("unhealthyHosts", f"{key}-unhealthy-hosts",
+                  f"Pool {key}: at least one target is failing its health checks.",
                   namespace=NAMESPACE, metric_name="UnHealthyHostCount", statistic="Maximum", dimensions=dims,
-                  comparison_operator="GreaterThanThreshold", threshold=0, treat_missing_data="notBreaching")
+                  comparison_operator="GreaterThanThreshold", threshold=0)
             if pool.min_size > 0:
-                alarm("healthyBelowMin", f"{prefix}-{key}-healthy-below-min",
+                alarm("healthyBelowMin", f"{key}-healthy-below-min",
                       f"Pool {key}: fewer healthy targets than its minimum size ({pool.min_size}).",
                       namespace=NAMESPACE, metric_name="HealthyHostCount", statistic="Minimum", dimensions=dims,
-                      comparison_operator="LessThanThreshold", threshold=pool.min_size, treat_missing_data="notBreaching")
-            alarm("target5xxRate", f"{prefix}-{key}-target-5xx-rate",
-                  f"Pool {key}: more than {o.target_5xx_rate_percent:g}% of responses are 5XX from targets.",
+                      comparison_operator="LessThanThreshold", threshold=pool.min_size)
+            alarm("target5xxRate", f"{key}-target-5xx-rate",
+                  f"Pool {key}: more than {o.target_5xx_rate_percent:g}% of its responses are 5XX.",
                   comparison_operator="GreaterThanThreshold", threshold=o.target_5xx_rate_percent,
-                  treat_missing_data="notBreaching", metric_queries=[
-                      {"id": "errors", "return_data": False, "metric": {
-                          "namespace": NAMESPACE, "metric_name": "HTTPCode_Target_5XX_Count",
-                          "period": o.alarm_period_seconds, "stat": "Sum", "dimensions": dims}},
-                      {"id": "requests", "return_data": False, "metric": {
-                          "namespace": NAMESPACE, "metric_name": "RequestCount",
-                          "period": o.alarm_period_seconds, "stat": "Sum", "dimensions": dims}},
-                      {"id": "rate", "label": "target 5XX %", "return_data": True,
-                       "expression": "IF(requests > 0, 100 * errors / requests, 0)"}])
-            alarm("latencyP99", f"{prefix}-{key}-latency-p99",
-                  f"Pool {key}: p99 target response time above {o.p99_latency_seconds:g}s.",
+                  metric_queries=pulumi.Output.all(**dims).apply(lambda d: target_5xx_rate_queries(d, period)))
+            alarm("latencyP99", f"{key}-latency-p99",
+                  f"Pool {key}: p99 target response time above {o.p99_latency_seconds:g} s.",
                   namespace=NAMESPACE, metric_name="TargetResponseTime", extended_statistic="p99", dimensions=dims,
-                  comparison_operator="GreaterThanThreshold", threshold=o.p99_latency_seconds,
-                  treat_missing_data="notBreaching")
+                  comparison_operator="GreaterThanThreshold", threshold=o.p99_latency_seconds)
 
-        listener = "http" if s.listeners.insecure_http_only else "https"
-        self.skew_routes: dict[str, dict[str, int]] = {}
-        for route, fwd in s.routing.forwards().items():
-            live = {k: w for k, w in fwd.weights.items() if w > 0}
-            if len(live) < 2:
-                continue
-            where = "default" if route == "default" else route.split(":", 1)[1]
-            self.skew_routes[f"{listener}/{where}"] = dict(fwd.weights)
-            queries = pulumi.Output.all(lb=lb_suffix, tgs=pulumi.Output.all(**{k: tg_suffixes[k] for k in fwd.weights})) \
-                .apply(lambda v, w=dict(fwd.weights): share_skew_queries(v["tgs"], v["lb"], w, o.share_skew_min_requests,
-                                                                         o.alarm_period_seconds))
-            intended = ", ".join(f"{k} {v:.0%}" for k, v in traffic.shares(fwd.weights).items())
-            alarm("shareSkew", f"{prefix}-share-skew-{listener}-{where}",
-                  f"{listener} {where}: a pool's share of requests is more than {o.share_skew_max_deviation:.0%} "
-                  f"away from its weight ({intended}).",
-                  comparison_operator="GreaterThanThreshold", threshold=o.share_skew_max_deviation,
-                  treat_missing_data="notBreaching", metric_queries=queries)
+        polluted = polluted_skew_alarms(s)
+        for where, weights in skew_forwards(s).items():
+            listener, route = where.split("/", 1)
+            bands = traffic.skew_bounds(weights, o.share_skew_max_deviation)
+            queries = pulumi.Output.all(lb=lb_suffix, tgs=pulumi.Output.all(**{k: tg_suffixes[k] for k in weights})) \
+                .apply(lambda v, w=weights: share_skew_queries(v["tgs"], v["lb"], w, o.share_skew_max_deviation,
+                                                               o.share_skew_min_requests, period))
+            band_text = ", ".join(f"{k} {lo:.0%}..{hi:.0%}" for k, (lo, hi) in bands.items())
+            alarm("shareSkew", f"share-skew-{listener}-{route}",
+                  f"{listener} {route}: a pool's share of requests left its band ({band_text}; weights "
+                  f"{', '.join(f'{k}={w}' for k, w in weights.items())}).",
+                  comparison_operator="GreaterThanThreshold", threshold=0, metric_queries=queries)
+            blind = [k for k in traffic.blind_funnels(weights, o.share_skew_max_deviation) if weights[k] > 0]
+            if blind:
+                pulumi.log.warn(f"share-skew alarm {prefix}-share-skew-{listener}-{route} cannot see all traffic "
+                                f"going to {', '.join(blind)} (inside its band at shareSkewMaxDeviation "
+                                f"{o.share_skew_max_deviation:g}); the load-imbalance alarm still can", self)
+            if where in polluted:
+                pulumi.log.warn(f"share-skew alarm {prefix}-share-skew-{listener}-{route}: forwards "
+                                f"{', '.join(polluted[where])} also send requests to its target groups in other "
+                                f"proportions; their traffic moves the observed shares", self)
 
-        per_target = [{"id": f"r{i}", "return_data": False, "metric": {
-            "namespace": NAMESPACE, "metric_name": "RequestCountPerTarget", "period": o.alarm_period_seconds,
-            "stat": "Sum", "dimensions": {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[k]}}}
-            for i, k in enumerate(s.pools)]
-        ids = ", ".join(q["id"] for q in per_target)
-        if len(per_target) >= 2:
-            alarm("loadImbalance", f"{prefix}-load-imbalance",
-                  f"The busiest pool's requests per target exceed {o.imbalance_ratio:g}x the mean across pools.",
+        live = receiving_pools(s)
+        if len(live) > MAX_ALARM_EXPRESSIONS - 1:
+            pulumi.log.warn(f"no load-imbalance alarm: {len(live)} pools receive traffic, a CloudWatch alarm reads "
+                            f"at most {MAX_ALARM_EXPRESSIONS - 1} here", self)
+        elif len(live) >= 2:
+            alarm("loadImbalance", "load-imbalance",
+                  f"The busiest pool's requests per target exceed {o.imbalance_ratio:g}x the mean over "
+                  f"{', '.join(live)}.",
                   comparison_operator="GreaterThanThreshold", threshold=o.imbalance_ratio,
-                  treat_missing_data="notBreaching", metric_queries=per_target + [
-                      {"id": "imbalance", "label": "busiest / mean requests per target", "return_data": True,
-                       "expression": f"IF(AVG([{ids}]) > 0, MAX([{ids}]) / AVG([{ids}]), 0)"}])
-        alarm("elb5xx", f"{prefix}-elb-5xx",
-              f"The load balancer itself returned more than {o.elb_5xx_count} 5XX responses a minute.",
+                  metric_queries=pulumi.Output.all(lb=lb_suffix, tgs=pulumi.Output.all(**{k: tg_suffixes[k] for k in live}))
+                  .apply(lambda v: load_imbalance_queries(v["tgs"], v["lb"], period)))
+        alarm("elb5xx", "elb-5xx",
+              f"The load balancer itself returned more than {o.elb_5xx_count} 5XX responses in {period} s.",
               namespace=NAMESPACE, metric_name="HTTPCode_ELB_5XX_Count", statistic="Sum",
               dimensions={"LoadBalancer": lb_suffix}, comparison_operator="GreaterThanThreshold",
-              threshold=o.elb_5xx_count, treat_missing_data="notBreaching")
+              threshold=o.elb_5xx_count)
 
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=prefix,
-            dashboard_body=pulumi.Output.all(lb=lb_suffix, tgs=pulumi.Output.all(**tg_suffixes)).apply(
-                lambda v: json.dumps(dashboard_body(settings, v["lb"], v["tgs"], self.skew_routes,
-                                                    region or "us-east-1"))),
-            opts=child)
-        self.register_outputs({"topicArn": self.topic.arn, "dashboardName": self.dashboard.dashboard_name})
-
-
-def dashboard_body(settings: WebTierSettings, lb: str, tgs: dict[str, str], skew_routes: dict[str, dict[str, int]],
-                   region: str) -> dict:
-    max_deviation = settings.observability.share_skew_max_deviation
-    """Intended vs observed share per forward, healthy hosts, 5XX, latency, requests per target."""
-    widgets = []
-
-    def widget(title: str, metrics: list, annotations: list | None = None, stat: str = "Sum") -> None:
-        props = {"title": title, "region": region, "period": 60, "stat": stat, "view": "timeSeries",
-                 "metrics": metrics}
-        if annotations:
-            props["annotations"] = {"horizontal": annotations}
-        widgets.append({"type": "metric", "width": 12, "height": 6, "properties": props})
-
-    for route, weights in skew_routes.items():
-        keys = list(weights)
-        metrics = [[NAMESPACE, "RequestCount", "LoadBalancer", lb, "TargetGroup", tgs[k], {"id": f"m{i}", "visible": False}]
-                   for i, k in enumerate(keys)]
-        total = " + ".join(f"m{i}" for i in range(len(keys)))
-        metrics += [[{"expression": f"100 * m{i} / ({total})", "label": f"{k} observed %", "id": f"s{i}"}]
-                    for i, k in enumerate(keys)]
-        intended = traffic.shares(weights)
-        # The band each pool's observed share may move in before the share-skew alarm fires.
-        bands = traffic.skew_bounds(weights, max_deviation)
-        widget(f"{route}: observed vs intended share", metrics,
-               [{"label": f"{k} intended", "value": round(100 * intended[k], 2)} for k in keys]
-               + [[{"label": f"{k} alarm band", "value": round(100 * bands[k][0], 2)}, {"value": round(100 * bands[k][1], 2)}]
-                  for k in keys])
-    widget("healthy hosts", [[NAMESPACE, "HealthyHostCount", "LoadBalancer", lb, "TargetGroup", tgs[k], {"label": k}]
-                             for k in tgs], stat="Minimum")
-    widget("5XX", [[NAMESPACE, "HTTPCode_Target_5XX_Count", "LoadBalancer", lb, "TargetGroup", tgs[k], {"label": k}]
-                   for k in tgs] + [[NAMESPACE, "HTTPCode_ELB_5XX_Count", "LoadBalancer", lb, {"label": "load balancer"}]])
-    widget("p99 latency (s)", [[NAMESPACE, "TargetResponseTime", "LoadBalancer", lb, "TargetGroup", tgs[k], {"label": k}]
-                               for k in tgs], stat="p99")
-    widget("requests per target", [[NAMESPACE, "RequestCountPerTarget", "LoadBalancer", lb, "TargetGroup", tgs[k],
-                                    {"label": k}] for k in tgs])
-    return {"widgets": widgets}
+        self.alarm_arns = pulumi.Output.all(*[a.arn for a in self.alarms])
+        self.register_outputs({"topicArn": self.topic.arn, "alarmNames": self.alarm_names})

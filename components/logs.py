@@ -10,6 +10,39 @@ import pulumi_aws as aws
 
 from components.settings import ObservabilitySettings
 
+# ELB's log-delivery accounts, as AWS documents them for regions opened before August
+# 2022 ("Attach a policy to your S3 bucket", Application Load Balancer guide). Newer
+# regions have none: there the log-delivery service principal is granted instead.
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
+}
+LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def log_delivery_principal(region: str) -> dict:
+    """Who writes ALB logs in ``region``: ELB's account there, else the service principal."""
+    account = ELB_LOG_ACCOUNTS.get(region)
+    if account is None:
+        return {"Service": LOG_DELIVERY_SERVICE}
+    return {"AWS": f"arn:{partition(region)}:iam::{account}:root"}
+
 
 def log_bucket_policy(bucket_arn: str, prefixes: list[str], account: str, elb_principal: dict) -> str:
     """ALB log delivery may write under the stack's prefix; nothing may use plain HTTP."""
@@ -37,6 +70,10 @@ def log_bucket_policy(bucket_arn: str, prefixes: list[str], account: str, elb_pr
 
 class LogBucket(pulumi.ComponentResource):
     """SSE-S3 (what ALB log delivery supports), private, owner-enforced, TLS-only, expiring.
+
+    Log delivery may write only under this stack's prefixes and the account's
+    ``AWSLogs/<account>/`` path; the principal depends on the region (see
+    :func:`log_delivery_principal`).
 
     ``bucket_name`` is the bucket the load balancer writes to and ``prefix`` the
     per-stack prefix (access logs under ``<prefix>``, connection logs under
@@ -71,10 +108,12 @@ class LogBucket(pulumi.ComponentResource):
                     "expiration": {"days": settings.log_retention_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}],
             opts=child)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        policy = pulumi.Output.all(bucket.arn, account, elb_account.arn).apply(
-            lambda v: log_bucket_policy(v[0], [self.prefix, self.connection_prefix], v[1], {"AWS": v[2]}))
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        region = aws.get_region_output(opts=invoke).region
+        policy = pulumi.Output.all(bucket.arn, account, region).apply(
+            lambda v: log_bucket_policy(v[0], [self.prefix, self.connection_prefix], v[1],
+                                        log_delivery_principal(v[2])))
         self.policy = aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=policy, opts=child)
         self.bucket_name = bucket.bucket
         self.register_outputs({"bucket": self.bucket_name})

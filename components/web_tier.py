@@ -1,4 +1,4 @@
-"""The web tier: network, load balancer, pools, routing, and the rollback snapshot."""
+"""The web tier: network, logs, load balancer, pools, routing, alarms, dashboard, and the rollback snapshot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.alarms import Alarms
+from components.dashboard import Dashboard
 from components.known_good import KnownGood
 from components.load_balancer import LoadBalancer
 from components.logs import LogBucket
@@ -54,9 +55,15 @@ class WebTier(pulumi.ComponentResource):
         self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
                                listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags, opts=child)
 
+        # Alarms and dashboard watch what routing points at: the LB and target-group ARN
+        # suffixes, with intended shares from the same settings the routing was built from.
+        tg_suffixes = {k: p.target_group.arn_suffix for k, p in self.pools.items()}
         self.alarms = Alarms(f"{name}-alarms", settings=s, lb_suffix=self.load_balancer.arn_suffix,
-                             tg_suffixes={k: p.target_group.arn_suffix for k, p in self.pools.items()},
-                             region=pulumi.Config("aws").get("region"), opts=child)
+                             tg_suffixes=tg_suffixes, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.routing]))
+        self.dashboard = Dashboard(f"{name}-dashboard", settings=s, lb_suffix=self.load_balancer.arn_suffix,
+                                   tg_suffixes=tg_suffixes, alarm_arns=self.alarms.alarm_arns,
+                                   aliases=[pulumi.Alias(name=f"{name}-alarms-dashboard", parent=self.alarms)],
+                                   opts=child)
 
         self.rollback = pulumi.Output.all(
             lb=pulumi.Output.all(arn=self.load_balancer.arn, name=self.load_balancer.alb.name),
