@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import click
@@ -21,34 +22,63 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
+def _rule_view(rule: topology.Res) -> dict:
+    try:
+        conditions = [shapes.condition_to_api(c) for c in rule.props.get("conditions") or []]
+    except (ValueError, KeyError, TypeError) as err:
+        raise LbguardError(f"rule {rule.name}: conditions cannot be evaluated: {err}") from None
+    return {"urn": rule.urn, "name": rule.name, "priority": int(float(rule.props.get("priority") or 0)),
+            "conditions": conditions, "actions": list(rule.props.get("actions") or [])}
+
+
+def _terminal(actions: list) -> dict:
+    """ALB runs a rule's actions by order; the last one (forward, redirect, fixed-response) decides."""
+    actions = [a for a in actions or [] if isinstance(a, dict)]
+    if not actions:
+        return {}
+    return sorted(enumerate(actions), key=lambda p: (float(p[1].get("order") or 0), p[0]))[-1][1]
+
+
 def route_request(topo: topology.Topology, req: matching.Request) -> list[dict]:
-    """Per listener: the matching rule (or default) and the pools it reaches."""
+    """Per listener (by port): the rule ALB picks for ``req`` (or its default action) and what it does.
+
+    A forward reports each pool's probability and the per-instance probability over its
+    healthy instances, from the traffic model; a pool with no healthy instance fails open
+    (its share of the requests goes to unhealthy targets and fails).
+    """
     forwards = {(f.listener_urn, f.rule_urn): f for f in topo.forwards}
     pools = topo.pools()
     out = []
-    for lst in topo.listeners.values():
-        rules = []
-        for r in lst.rules:
-            rules.append({"urn": r.urn, "name": r.name, "priority": int(float(r.props.get("priority") or 0)),
-                          "conditions": [shapes.condition_to_api(c) for c in r.props.get("conditions") or []],
-                          "actions": [shapes.action_to_api(a) for a in r.props.get("actions") or []]})
-        hit = matching.first_match(rules, req)
-        actions = hit["actions"] if hit else lst.default_actions
+    for lst in sorted(topo.listeners.values(), key=lambda l: (l.port or 0, l.name)):
+        hit = matching.first_match([_rule_view(r) for r in lst.rules], req)
+        action = _terminal(hit["actions"] if hit is not None else _listener_actions(lst))
         entry = {"listener": lst.name, "port": lst.port, "protocol": lst.protocol,
-                 "rule": hit["name"] if hit else None, "priority": hit["priority"] if hit else None, "pools": []}
-        first = sorted(actions, key=lambda a: a.get("Order", 0) or 0)[0] if actions else {}
-        entry["action"] = first.get("Type")
-        fwd = forwards.get((lst.urn, hit["urn"] if hit else None))
-        if first.get("Type") == "forward" and fwd is not None:
-            result = traffic.evaluate(traffic.Route(fwd.id, fwd.weights), pools)
-            entry["pools"] = [{"pool": topo.label(k), "probability": l.share, "instances": l.healthy,
-                               "perInstance": l.per_instance_share} for k, l in result.loads.items()]
-        elif first.get("Type") == "redirect":
-            entry["redirect"] = first.get("RedirectConfig")
-        elif first.get("Type") == "fixed-response":
-            entry["fixedResponse"] = first.get("FixedResponseConfig")
+                 "rule": hit["name"] if hit else None, "priority": hit["priority"] if hit else None,
+                 "action": action.get("type"), "pools": []}
+        if action.get("type") == "forward":
+            fwd = forwards.get((lst.urn, hit["urn"] if hit else None))
+            if fwd is None:
+                entry["error"] = "target groups could not be resolved"
+            else:
+                try:
+                    result = traffic.evaluate(traffic.Route(fwd.id, fwd.weights), pools)
+                except traffic.WeightError as err:
+                    entry["error"] = str(err)
+                else:
+                    entry["pools"] = [{"pool": topo.label(k), "weight": fwd.weights[k], "probability": l.share,
+                                       "instances": l.healthy, "perInstance": l.per_instance_share,
+                                       "failsOpen": l.failing} for k, l in result.loads.items()]
+        elif action.get("type") == "redirect":
+            entry["redirect"] = shapes.action_to_api(action)["RedirectConfig"]
+        elif action.get("type") == "fixed-response":
+            entry["fixedResponse"] = shapes.action_to_api(action)["FixedResponseConfig"]
         out.append(entry)
     return out
+
+
+def _listener_actions(lst: topology.ListenerNode) -> list[dict]:
+    """The listener's default actions in the pulumi-aws shape (topology keeps the API shape)."""
+    return [shapes.action_from_api(a) for a in lst.default_actions]
 
 
 @click.command()
@@ -68,21 +98,31 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
 
     if not path_.startswith("/"):
         raise LbguardError(f"--path {path_!r}: must start with '/'")
+    if source_ip is not None:
+        try:
+            ipaddress.ip_address(source_ip)
+        except ValueError:
+            raise LbguardError(f"--source-ip {source_ip!r}: not an IPv4 or IPv6 address") from None
     req = matching.Request(host=host, path=path_, method=method, headers=_pairs(headers, "--header"),
                            query=_pairs(query, "--query"), source_ip=source_ip)
     run, _ = run_preflight(resolve_project_dir(cwd), stack, policy_pack=None, policy_config=None, use_pack=False)
     result = route_request(topology.from_run(run), req)
     if json_path:
-        write_json(json_path, {"stack": stack, "request": {"host": host, "path": path_, "method": method},
+        write_json(json_path, {"stack": stack, "request": {"host": host, "path": path_, "method": method,
+                                                           "headers": req.headers, "query": req.query,
+                                                           "sourceIp": source_ip},
                                "listeners": result})
     if json_path != "-":
         out = console()
         for e in result:
             where = f"rule {e['rule']} (priority {e['priority']})" if e["rule"] else "default action"
             out.print(f"listener {e['listener']} ({e['protocol']} {e['port']}): {where} -> {e['action']}")
+            if e.get("error"):
+                out.print(f"  cannot evaluate the forward: {e['error']}")
             if e["pools"]:
-                out.print(table("", ["pool", "probability", "instances", "per instance"],
-                                [[p["pool"], f"{p['probability']:.1%}", p["instances"], f"{p['perInstance']:.1%}"]
+                out.print(table("", ["pool", "weight", "probability", "instances", "per instance"],
+                                [[p["pool"], f"{p['weight']:g}", f"{p['probability']:.1%}", p["instances"],
+                                  "fails open (requests fail)" if p["failsOpen"] else f"{p['perInstance']:.1%}"]
                                  for p in e["pools"]]))
             elif e.get("redirect"):
                 out.print(f"  redirect: {e['redirect']}")
