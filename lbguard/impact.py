@@ -395,7 +395,7 @@ def _summary(d: dict) -> list[str]:
                      else f"{_pct(p['shareAfter'])} (unchanged)")
             ib, ia = p["instancesBefore"] or 0, p["instancesAfter"] or 0
             inst = f"{ib} → {ia}" if ib != ia else str(ia)
-            out.append(f"- {where}: pool **{p['pool']}** {share} of the route's requests; each of its {inst} "
+            out.append(f"- {where}: pool **{p['pool']}** {share} of the listener's traffic; each of its {inst} "
                        f"instance(s) {_pct(p['perInstanceBefore'])} → {_pct(p['perInstanceAfter'])}")
         over = [c for c in r["capacity"] if c["after"] is not None and c["after"] > 1
                 and (c["before"] is None or c["before"] <= 1)]
@@ -432,6 +432,8 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
                 "|---|---|---|---|---|---|---|"]
         for r in routes:
             rule = f"{r['rule']} ({r['priority']})" if r["rule"] else "default"
+            if r.get("fraction", 1.0) != 1.0:
+                rule += f", expects {_pct(r['fraction'])}"
             if r["status"] != "kept":
                 rule += f" — {r['status']}"
             action = r["actionAfter"] if r["actionBefore"] in (r["actionAfter"], None) else \
@@ -468,7 +470,9 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     peaks = {(r["peakBefore"], r["peakAfter"]) for r in d["routes"] if r["capacity"]}
     peak_text = ", ".join(f"{_num(b)} → {_num(a)}" if b != a else _num(a) for b, a in sorted(peaks, key=str))
     out += ["", "### Traffic share per listener and rule", "",
-            "Share of the requests a route receives; per instance = share ÷ healthy instances of the pool.", ""]
+            "Share of the listener's traffic each pool gets through the route (the rule's expected fraction of the "
+            "listener, all of it unless set, split by weight); per instance = share ÷ healthy instances of the pool.",
+            ""]
     out += share_rows(changed) if changed else ["No route changed."]
     if same:
         out += ["", f"<details><summary>{len(same)} unchanged route(s)</summary>", ""] + share_rows(same) + \

@@ -104,7 +104,7 @@ def test_june_first_by_hand(june_first_docs):
     assert api["changed"] and api["status"] == "kept" and api["priority"] == 10
     blue, green = pool(api, "blue"), pool(api, "green")
     assert (blue["shareBefore"], blue["shareAfter"]) == (0.5, 1.0)
-    # blue's single instance goes from half of the route's requests to all of them.
+    # blue's single instance goes from half of the listener's traffic to all of them.
     assert (blue["perInstanceBefore"], blue["perInstanceAfter"]) == (0.5, 1.0)
     assert (blue["instancesBefore"], blue["instancesAfter"]) == (1, 1)
     assert (green["shareAfter"], green["perInstanceBefore"], green["perInstanceAfter"]) == (0.0, 0.5 / 3, 0.0)
@@ -127,7 +127,7 @@ def test_june_first_markdown_by_hand(june_first_docs):
     md = impact.markdown(*june_first_docs)
     assert md.startswith(impact.MARKER + "\n")
     assert "> **Blocked:** 1 new mandatory policy violation(s)." in md
-    assert "pool **blue** 50% → 100% of the route's requests; each of its 1 instance(s) 50% → 100%" in md
+    assert "pool **blue** 50% → 100% of the listener's traffic; each of its 1 instance(s) 50% → 100%" in md
     assert ("| web-https | rule-api (10) | forward to blue, green | blue | **50% → 100%** | **50% → 100%** | 1 |"
             in md)
     assert "| web-https/rule-api | all-healthy | all-healthy | **66.7% → 133.3% ⚠️** | 33.3% → -33.3% | 0% |" in md
@@ -195,7 +195,7 @@ def test_capacity_and_peak_changes():
     assert changed["web-lb"] == [{"property": "tags.lbguard:peak-rps", "before": "400", "after": "600"}]
     md = impact.markdown(base, head, d)
     assert "Peak 400 → 600 req/s" in md
-    assert "pool **green** 50% (unchanged) of the route's requests; each of its 4 → 2 instance(s) 12.5% → 25%" in md
+    assert "pool **green** 50% (unchanged) of the listener's traffic; each of its 4 → 2 instance(s) 12.5% → 25%" in md
     # 200 of 400 req/s on 3 x 150 before; 300 of 600 on 1 x 150 after.
     assert "over capacity at peak in scenario `instance-lost:green` (44.4% → 200% utilisation)" in md
 
@@ -384,3 +384,25 @@ def test_two_real_runs_of_the_same_stack_compare_equal(june_first, tmp_path):
     assert d["resources"] == {"added": [], "changed": [], "removed": []}
     assert d["verdicts"] == {"new": [], "changed": [], "resolved": []}
     assert not any(r["changed"] for r in d["routes"])
+
+
+def test_rule_with_an_expected_fraction_of_the_listener():
+    def with_fraction(doc, fraction):
+        rule = next(r for r in doc["resources"] if r["name"] == "rule-api")
+        rule["inputs"]["tags"] = {"lbguard:traffic-fraction": str(fraction)}
+        return doc
+    pools = {"blue": 2, "api": 4}
+    base = with_fraction(document(pools, {"blue": 1}, [("rule-api", 10, API, {"api": 1})], peak=1000), 0.4)
+    head = with_fraction(document(pools, {"blue": 1}, [("rule-api", 10, API, {"api": 1, "blue": 1})], peak=1000,
+                                  run="r2"), 0.4)
+    d = impact.diff(base, head)
+    api = route(d, "web-https/rule-api")
+    assert api["fraction"] == 0.4
+    assert [(p["pool"], p["shareBefore"], p["shareAfter"], p["perInstanceAfter"]) for p in api["pools"]] == [
+        ("api", 0.4, 0.2, 0.05), ("blue", None, 0.2, 0.1)]
+    caps = {c["scenario"]: c for c in api["capacity"]}
+    # 400 req/s on 4 x 150 before; after, blue takes 200 req/s on 2 x 150.
+    assert caps["all-healthy"]["before"] == pytest.approx(400 / 600)
+    assert caps["all-healthy"]["after"] == pytest.approx(200 / 300)
+    assert ("| web-https | rule-api (10), expects 40% | **forward to api → forward to api, blue** | blue | **– → 20%** |"
+            in impact.markdown(base, head, d))
