@@ -4,14 +4,13 @@ The engine starts a Python pack as ``python -u -m pulumi.policy <engine> <pack-d
 with the pack directory as working directory and ``PULUMI_PROJECT``,
 ``PULUMI_STACK``, ``PULUMI_DRY_RUN`` and ``PULUMI_CONFIG`` set; the pack prints the
 port of its analyzer gRPC server. The engine then calls GetPluginInfo,
-GetAnalyzerInfo, Configure, Analyze once per resource (its inputs) and AnalyzeStack
-once (every resource's outputs, including the ``pulumi:pulumi:Stack`` resource whose
-properties are the stack outputs).
+GetAnalyzerInfo, Configure (and ConfigureStack), Analyze once per resource (its
+inputs) and AnalyzeStack once (every resource's outputs, including the
+``pulumi:pulumi:Stack`` resource whose properties are the stack outputs).
 
-Config is reconciled here, as the engine does it (the pack never sees the file):
-schema defaults, then the pack's ``initialConfig``, then the user's config file
-(``all`` first, then per policy), each policy validated against its JSON schema, and
-every policy sent with an explicit enforcement level.
+Config is reconciled here, as the engine does it (the pack never sees the file), see
+:func:`reconcile_config`. Every policy is sent with an explicit enforcement level: an
+entry without one would silently downgrade the policy to advisory.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from concurrent import futures
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,14 +30,16 @@ from typing import Any, Iterable
 import grpc
 import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
 from lbguard.model import LbguardError, ProgramRun, RecordedResource, Violation, is_secret
 
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
           "disabled": analyzer_pb2.DISABLED, "remediate": analyzer_pb2.REMEDIATE}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+STACK_TYPE = "pulumi:pulumi:Stack"
 _MAX_MESSAGE = 400 * 1024 * 1024
+_IN_FLIGHT = 32  # Analyze calls pipelined on the one channel
 
 
 def pack_config_for_stack(pack_dir: Path, stack: str) -> Path | None:
@@ -50,7 +52,7 @@ def pack_config_for_stack(pack_dir: Path, stack: str) -> Path | None:
 
 
 class _Engine(engine_pb2_grpc.EngineServicer):
-    """The engine's Log endpoint: the pack may log through it."""
+    """The engine endpoint the pack is given: it may log through it."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
@@ -60,20 +62,10 @@ class _Engine(engine_pb2_grpc.EngineServicer):
         return empty_pb2.Empty()
 
     def GetRootResource(self, request, context):  # noqa: N802
-        from pulumi.runtime.proto import engine_pb2
-
         return engine_pb2.GetRootResourceResponse()
 
     def SetRootResource(self, request, context):  # noqa: N802
-        from pulumi.runtime.proto import engine_pb2
-
         return engine_pb2.SetRootResourceResponse()
-
-
-def _struct(props: dict) -> struct_pb2.Struct:
-    s = struct_pb2.Struct()
-    s.update(_jsonable(props))
-    return s
 
 
 def _jsonable(value: Any) -> Any:
@@ -89,29 +81,50 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _struct(props: dict) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(_jsonable(props or {}))
+    return s
+
+
 class PackProcess:
-    """A running policy pack and a channel to it; use as a context manager."""
+    """A running policy pack and a channel to it; use as a context manager.
+
+    The subprocess is killed on close, whatever happened.
+    """
 
     def __init__(self, pack_dir: Path, *, project: str, stack: str, dry_run: bool = False,
                  config: dict[str, str] | None = None, timeout: float = 60.0):
         self.pack_dir = Path(pack_dir).resolve()
+        self.name = self.pack_dir.name
         if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
             raise LbguardError(f"policy pack {self.pack_dir}: no PulumiPolicy.yaml there")
+        self.project, self.stack, self.dry_run, self.config = project, stack, dry_run, dict(config or {})
         self.timeout = timeout
+        self.channel = None
+        self._stderr: deque[str] = deque(maxlen=200)
         self._engine = _Engine()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self._engine, self._server)
         engine_port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
         env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack,
-                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(config or {}))
-        self._stderr: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
-            cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        port = self._read_port()
+                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(self.config))
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
+                cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+        except OSError as err:
+            self._server.stop(0)
+            raise LbguardError(f"policy pack {self.name}: cannot start {sys.executable}: {err.strerror}") from None
+        self._stderr_done = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_done.start()
+        try:
+            port = self._read_port()
+        except BaseException:
+            self.close()
+            raise
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)])
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
@@ -120,9 +133,16 @@ class PackProcess:
         for line in self.proc.stderr:  # type: ignore[union-attr]
             self._stderr.append(line.rstrip("\n"))
 
-    def stderr_tail(self, lines: int = 15) -> str:
-        time.sleep(0.05)
-        return "\n".join(self._stderr[-lines:])
+    def stderr_tail(self, lines: int = 20) -> str:
+        if self.proc.poll() is not None:
+            self._stderr_done.join(timeout=2)
+        else:
+            time.sleep(0.1)  # let a traceback being printed arrive
+        return "\n".join(list(self._stderr)[-lines:])
+
+    def _fail(self, summary: str) -> LbguardError:
+        tail = self.stderr_tail()
+        return LbguardError(summary + (f"\n{tail}" if tail else ""))
 
     def _read_port(self) -> int:
         q: queue.Queue[str] = queue.Queue()
@@ -130,29 +150,57 @@ class PackProcess:
         try:
             line = q.get(timeout=self.timeout)
         except queue.Empty:
-            self.close()
-            raise LbguardError(f"policy pack {self.pack_dir.name}: did not start within {self.timeout:.0f}s") from None
+            self.proc.kill()
+            raise self._fail(f"policy pack {self.name}: did not print its port within {self.timeout:g}s") from None
         try:
             return int(line.strip())
         except ValueError:
-            self.proc.wait(timeout=5)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
             tail = self.stderr_tail()
-            self.close()
-            first = next((l for l in reversed(tail.splitlines()) if l.strip()), "no output")
-            raise LbguardError(f"policy pack {self.pack_dir.name} failed to start: {first}\n{tail}") from None
+            last = next((l.strip() for l in reversed(tail.splitlines()) if l.strip()), line.strip() or "no output")
+            raise LbguardError(f"policy pack {self.name} failed to start: {last}\n{tail}") from None
+
+    def _rpc_error(self, method: str, err: grpc.RpcError) -> LbguardError:
+        if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return self._fail(f"policy pack {self.name}: {method} timed out after {self.timeout:g}s")
+        detail = (err.details() or str(err.code())).strip().splitlines()
+        last = next((l.strip() for l in reversed(detail) if l.strip()), str(err.code()))
+        return self._fail(f"policy pack {self.name}: {method} failed: {last}")
 
     def call(self, method: str, request):
         try:
             return getattr(self.stub, method)(request, timeout=self.timeout)
         except grpc.RpcError as err:
-            tail = self.stderr_tail()
-            detail = (err.details() or str(err.code())).strip().splitlines()
-            first = next((l for l in reversed(detail) if l.strip()), str(err.code()))
-            raise LbguardError(f"policy pack {self.pack_dir.name}: {method} failed: {first}"
-                               + (f"\n{tail}" if tail else "")) from None
+            raise self._rpc_error(method, err) from None
+
+    def call_many(self, method: str, requests: Iterable) -> list:
+        """Pipeline ``requests`` on the channel (bounded in flight); responses in order."""
+        rpc = getattr(self.stub, method)
+        pending: deque = deque()
+        out = []
+        deadline = time.monotonic() + self.timeout
+
+        def settle() -> None:
+            try:
+                out.append(pending.popleft().result())
+            except grpc.RpcError as err:
+                for f in pending:
+                    f.cancel()
+                raise self._rpc_error(method, err) from None
+
+        for req in requests:
+            pending.append(rpc.future(req, timeout=max(0.001, deadline - time.monotonic())))
+            if len(pending) >= _IN_FLIGHT:
+                settle()
+        while pending:
+            settle()
+        return out
 
     def close(self) -> None:
-        if getattr(self, "channel", None) is not None:
+        if self.channel is not None:
             self.channel.close()
         if self.proc.poll() is None:
             self.proc.kill()
@@ -172,73 +220,119 @@ class PackProcess:
 # ------------------------------------------------------------------ config
 
 
-def _read_user_config(path: Path) -> dict:
+def read_config_file(path: Path) -> dict:
+    """A ``--policy-pack-config`` file as a JSON document, checked with :func:`parse_config`
+    before any pack is started."""
+    source = str(path)
     try:
-        doc = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as err:
-        raise LbguardError(f"policy pack config {path}: cannot read: {err.strerror}") from None
+        raise LbguardError(f"policy pack config {source}: cannot read: {err.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise LbguardError(f"policy pack config {path}: not valid JSON: {err.msg} at line {err.lineno}") from None
-    if not isinstance(doc, dict):
-        raise LbguardError(f"policy pack config {path}: must be a JSON object of policy name -> config")
+        raise LbguardError(f"policy pack config {source}: not valid JSON: {err.msg} at line {err.lineno}") from None
+    parse_config(doc, source)
     return doc
 
 
-def reconcile_config(info: analyzer_pb2.AnalyzerInfo, user: dict | None, source: str = "config") -> dict[str, dict]:
-    """Policy name -> {"enforcementLevel": str, "properties": dict}, validated."""
-    policies = {p.name: p for p in info.policies}
-    schemas: dict[str, dict] = {}
-    result: dict[str, dict] = {}
-    for p in info.policies:
-        props = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
-        schemas[p.name] = {"type": "object", "properties": props, "additionalProperties": False,
-                           "required": list(p.configSchema.required) if p.HasField("configSchema") else []}
-        defaults = {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
-        result[p.name] = {"enforcementLevel": LEVEL_NAMES.get(p.enforcementLevel, "advisory"), "properties": defaults}
-
-    def apply(name: str, value: Any, where: str) -> None:
+def parse_config(doc: Any, source: str = "policy pack config") -> dict[str, dict]:
+    """A config document parsed as the engine parses it: policy name ->
+    ``{"enforcementLevel": str | None, "properties": dict}``. A value is a level string
+    or an object whose optional ``enforcementLevel`` is split from its properties;
+    entries with neither are dropped."""
+    if not isinstance(doc, dict):
+        raise LbguardError(f"{source}: must be a JSON object of policy name -> enforcement level or object")
+    out: dict[str, dict] = {}
+    for name, value in doc.items():
         if isinstance(value, str):
             level, props = value, {}
         elif isinstance(value, dict):
             props = {k: v for k, v in value.items() if k != "enforcementLevel"}
             level = value.get("enforcementLevel")
+            if level is not None and not isinstance(level, str):
+                raise LbguardError(f"{source}: {name}.enforcementLevel: must be a string, got {json.dumps(level)}")
         else:
-            raise LbguardError(f"{where}: {name}: must be an enforcement level or an object, got {json.dumps(value)}")
-        if level is not None:
-            if level not in LEVELS:
-                raise LbguardError(f"{where}: {name}.enforcementLevel: must be one of "
-                                   f"{', '.join(LEVELS)}, got {json.dumps(level)}")
-            result[name]["enforcementLevel"] = level
-        result[name]["properties"].update(props)
+            raise LbguardError(f"{source}: {name}: must be an enforcement level or an object, got {json.dumps(value)}")
+        if level is not None and level not in LEVELS:
+            where = name if isinstance(value, str) else f"{name}.enforcementLevel"
+            raise LbguardError(f"{source}: {where}: must be one of {', '.join(LEVELS)}, got {json.dumps(level)}")
+        if level is None and not props:
+            continue
+        out[name] = {"enforcementLevel": level, "properties": props}
+    return out
 
-    for name, cfg in (info.initialConfig or {}).items():
-        if name in result:
-            entry: dict[str, Any] = json_format.MessageToDict(cfg.properties) if cfg.HasField("properties") else {}
-            if cfg.enforcementLevel or name == "all":
-                entry["enforcementLevel"] = LEVEL_NAMES.get(cfg.enforcementLevel, "advisory")
-            apply(name, entry, "initialConfig")
 
-    user = dict(user or {})
-    if "all" in user:
-        value = user.pop("all")
-        level = value if isinstance(value, str) else (value or {}).get("enforcementLevel")
-        if level not in LEVELS:
-            raise LbguardError(f"{source}: all: must be one of {', '.join(LEVELS)}, got {json.dumps(level)}")
-        for name in result:
-            result[name]["enforcementLevel"] = level
-    for name, value in user.items():
-        if name not in policies:
-            raise LbguardError(f"{source}: {name}: no such policy in pack '{info.name}' "
-                               f"(known: {', '.join(sorted(policies))})")
-        apply(name, value, source)
+def _schema(policy: analyzer_pb2.PolicyInfo) -> dict:
+    has = policy.HasField("configSchema")
+    props = json_format.MessageToDict(policy.configSchema.properties) if has else {}
+    # The engine injects enforcementLevel into every schema; additionalProperties is ours
+    # (the engine lets a misspelt key pass silently and the policy then uses its default).
+    props["enforcementLevel"] = {"type": "string", "enum": list(LEVELS)}
+    return {"type": "object", "properties": props, "additionalProperties": False,
+            "required": list(policy.configSchema.required) if has else []}
+
+
+def reconcile_config(info: analyzer_pb2.AnalyzerInfo, user: dict | None, source: str = "policy pack config"
+                     ) -> dict[str, dict]:
+    """Policy name -> ``{"enforcementLevel": str, "properties": dict}``, validated.
+
+    As the engine (``ReconcilePolicyPackConfig``): start from each policy's level and
+    its schema defaults; apply the pack's ``initialConfig``, then the user's config.
+    Applying a config: an ``all`` entry with a level sets every policy's level (keeping
+    properties); then each named entry overrides the level if it has one and merges its
+    properties key by key. An ``initialConfig`` entry always carries a level on the wire
+    (unset reads as advisory), exactly as the engine reads it. Then each policy's
+    properties are validated against its JSON schema.
+
+    Stricter than the engine, on purpose: a policy name the pack does not have, and a
+    property its schema does not declare, are errors (the engine ignores both).
+    ``user`` is the config document (as in a ``--policy-pack-config`` file).
+    """
+    policies = {p.name: p for p in info.policies}
+    result = {p.name: {"enforcementLevel": LEVEL_NAMES.get(p.enforcementLevel, "advisory"),
+                       "properties": {k: v["default"] for k, v in _schema(p)["properties"].items()
+                                      if isinstance(v, dict) and "default" in v}}
+              for p in info.policies}
+
+    initial = {name: {"enforcementLevel": LEVEL_NAMES.get(cfg.enforcementLevel, "advisory"),
+                      "properties": json_format.MessageToDict(cfg.properties) if cfg.HasField("properties") else {}}
+               for name, cfg in info.initialConfig.items()}
+    parsed = parse_config(user or {}, source)
+
+    def apply(config: dict[str, dict], where: str) -> None:
+        all_level = (config.get("all") or {}).get("enforcementLevel")
+        if all_level:
+            for entry in result.values():
+                entry["enforcementLevel"] = all_level
+        for name, given in config.items():
+            if name == "all":
+                continue
+            if name not in policies:
+                raise LbguardError(f"{where}: {name}: no such policy in pack '{info.name}' "
+                                   f"(known: {', '.join(sorted(policies))})")
+            if given.get("enforcementLevel"):
+                result[name]["enforcementLevel"] = given["enforcementLevel"]
+            result[name]["properties"].update(given.get("properties") or {})
+
+    apply(initial, f"policy pack '{info.name}' initialConfig")
+    apply(parsed, source)
 
     for name, entry in result.items():
-        errors = sorted(jsonschema.Draft7Validator(schemas[name]).iter_errors(entry["properties"]),
-                        key=lambda e: list(e.path))
+        errors = sorted(jsonschema.Draft7Validator(_schema(policies[name])).iter_errors(entry["properties"]),
+                        key=lambda e: (list(e.absolute_path), e.message))
         if errors:
             err = errors[0]
-            key = ".".join(str(p) for p in err.path) or (err.message.split("'")[1] if "'" in err.message else "")
-            raise LbguardError(f"{source}: {name}.{key}: {err.message}")
+            path = ".".join(str(p) for p in err.absolute_path)
+            if not path and err.validator == "additionalProperties":
+                extra = sorted(set(entry["properties"]) - set(_schema(policies[name])["properties"]))
+                path = extra[0] if extra else ""
+                message = f"not a setting of this policy (settings: {', '.join(sorted(_schema(policies[name])['properties']))})"
+            else:
+                message = err.message
+            raise LbguardError(f"{source}: {name}{'.' + path if path else ''}: {message}".replace("\n", " "))
     return result
 
 
@@ -247,43 +341,58 @@ def reconcile_config(info: analyzer_pb2.AnalyzerInfo, user: dict | None, source:
 
 def _options(r: RecordedResource) -> analyzer_pb2.AnalyzerResourceOptions:
     return analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, deleteBeforeReplace=r.delete_before_replace,
-                                                parent=r.parent or "")
+                                                deleteBeforeReplaceDefined=True, parent=r.parent or "")
 
 
 def _provider(r: RecordedResource, by_urn: dict[str, RecordedResource]) -> analyzer_pb2.AnalyzerProviderResource | None:
     if not r.provider:
         return None
-    urn = r.provider.rsplit("::", 1)[0]  # a provider reference is "<urn>::<id>"
-    p = by_urn.get(urn)
+    p = by_urn.get(r.provider.rsplit("::", 1)[0])  # a provider reference is "<urn>::<id>"
     if p is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(type=p.type, urn=p.urn, name=p.name, properties=_struct(p.inputs))
 
 
+def configure(pack: PackProcess, config: dict[str, dict]) -> None:
+    pack.call("Configure", analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[c["enforcementLevel"]],
+                                        properties=_struct(c["properties"]))
+        for name, c in config.items()}))
+    try:
+        pack.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=pack.stack, project=pack.project, organization="organization", dry_run=pack.dry_run,
+            config=pack.config), timeout=pack.timeout)
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.UNIMPLEMENTED:  # older packs: the engine carries on too
+            raise pack._rpc_error("ConfigureStack", err) from None  # noqa: SLF001
+
+
 def analyze(pack: PackProcess, resources: Iterable[RecordedResource], outputs: dict, *,
             config: dict[str, dict]) -> list[Violation]:
+    """Configure the pack, then Analyze every custom resource's inputs and AnalyzeStack
+    every resource's outputs (the root stack's are ``outputs``)."""
     resources = list(resources)
     by_urn = {r.urn: r for r in resources}
     pack.call("GetPluginInfo", empty_pb2.Empty())
-    pack.call("Configure", analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-        name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[c["enforcementLevel"]], properties=_struct(c["properties"]))
-        for name, c in config.items()}))
+    configure(pack, config)
 
-    diagnostics: list[tuple[Any, str]] = []
-    for r in resources:
-        if not r.custom:
-            continue
+    custom = [r for r in resources if r.custom]
+
+    def analyze_request(r: RecordedResource) -> analyzer_pb2.AnalyzeRequest:
         req = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name,
                                           options=_options(r))
         prov = _provider(r, by_urn)
         if prov is not None:
             req.provider.CopyFrom(prov)
-        for d in pack.call("Analyze", req).diagnostics:
-            diagnostics.append((d, r.urn))
+        return req
+
+    diagnostics: list[tuple[Any, str]] = []
+    for r, resp in zip(custom, pack.call_many("Analyze", (analyze_request(r) for r in custom))):
+        diagnostics.extend((d, r.urn) for d in resp.diagnostics)
 
     stack_resources = []
     for r in resources:
-        props = outputs if r.type == "pulumi:pulumi:Stack" else (r.outputs or r.inputs)
+        props = outputs if r.type == STACK_TYPE else (r.outputs or r.inputs)
         ar = analyzer_pb2.AnalyzerResource(
             type=r.type, properties=_struct(props), urn=r.urn, name=r.name, options=_options(r),
             parent=r.parent or "", dependencies=r.dependencies,
@@ -293,7 +402,7 @@ def analyze(pack: PackProcess, resources: Iterable[RecordedResource], outputs: d
         if prov is not None:
             ar.provider.CopyFrom(prov)
         stack_resources.append(ar)
-    stack_urn = next((r.urn for r in resources if r.type == "pulumi:pulumi:Stack"), "")
+    stack_urn = next((r.urn for r in resources if r.type == STACK_TYPE), "")
     for d in pack.call("AnalyzeStack", analyzer_pb2.AnalyzeStackRequest(resources=stack_resources)).diagnostics:
         diagnostics.append((d, stack_urn))
 
@@ -304,17 +413,22 @@ def analyze(pack: PackProcess, resources: Iterable[RecordedResource], outputs: d
         message = d.message
         if d.description and message.startswith(d.description + "\n"):
             message = message[len(d.description) + 1:]
-        violations.append(Violation(policy=d.policyName, enforcement_level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                                    message=message, urn=urn, type=res.type if res else "", name=res.name if res else ""))
+        violations.append(Violation(policy=d.policyName,
+                                    enforcement_level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                                    message=message, urn=urn, type=res.type if res else "",
+                                    name=res.name if res else ""))
     return violations
 
 
 def run_pack(pack_dir: Path, run: ProgramRun, *, config_file: Path | None = None, dry_run: bool = False,
              timeout: float = 60.0, program_config: dict[str, str] | None = None) -> list[Violation]:
-    """Evaluate ``run`` with the pack in ``pack_dir``; see the module docstring."""
-    user = _read_user_config(config_file) if config_file else None
-    with PackProcess(pack_dir, project=run.project, stack=run.stack, dry_run=dry_run, config=program_config,
+    """Evaluate ``run`` with the pack in ``pack_dir`` as the engine would; see the module
+    docstring. ``program_config`` (``"<project>:<key>" -> str``) becomes PULUMI_CONFIG;
+    by default the run's own ``config`` if it carries one, else ``{}``."""
+    user = read_config_file(config_file) if config_file else {}
+    config_env = program_config if program_config is not None else dict(getattr(run, "config", None) or {})
+    with PackProcess(pack_dir, project=run.project, stack=run.stack, dry_run=dry_run, config=config_env,
                      timeout=timeout) as pack:
         info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
-        config = reconcile_config(info, user, str(config_file) if config_file else "config")
+        config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")
         return analyze(pack, run.resources, run.outputs, config=config)

@@ -1,4 +1,5 @@
-"""lb-safety: assemble the pack (policies live in lb_safety/, grouped by domain)."""
+"""lb-safety: assemble the pack. Policies live in lb_safety/, grouped by domain;
+per-stack settings in config/<stack>.json."""
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
@@ -10,7 +11,7 @@ from lb_safety.logs import access_log_bucket_secure, alb_access_logs
 from lb_safety.routing import even_target_weights, listener_rule_shadowing, no_traffic_funnel, rollback_output_required
 from lb_safety.security import (alb_deletion_protection, alb_desync_mitigation, alb_drop_invalid_headers,
                                 alb_https_redirect, alb_ingress_restricted, alb_multi_az, alb_tls_policy,
-                                instance_ingress_from_alb_only, launch_template_imdsv2)
+                                default_security_group_closed, instance_ingress_from_alb_only, launch_template_imdsv2)
 
 PolicyPack(
     name="lb-safety",
@@ -22,6 +23,7 @@ PolicyPack(
         # AWS FSBP controls: advisory by default, mandatory in config/prod.json.
         alb_https_redirect, alb_tls_policy, alb_drop_invalid_headers, alb_access_logs, alb_deletion_protection,
         alb_desync_mitigation, alb_multi_az, asg_elb_health_check, asg_multi_az, launch_template_imdsv2,
-        alb_ingress_restricted, instance_ingress_from_alb_only, access_log_bucket_secure,
+        alb_ingress_restricted, instance_ingress_from_alb_only, default_security_group_closed,
+        access_log_bucket_secure,
     ],
 )

@@ -4,46 +4,84 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from lb_safety.common import num, pct, scenario_label, schema, stack_topology, valid_forwards
-from lbguard import traffic
+from lb_safety.common import (LB, cannot_evaluate, capacity_unknown, known, num, pct, scenario_label, schema,
+                              stack_resources, stack_topology, tags_of, unresolved_reasons, valid_forwards)
+from lbguard import topology, traffic
+
+SCENARIOS = ("all-healthy", "instance-lost", "az-lost")
+
+
+def _peaks(resources: list[topology.Res]) -> tuple[dict[str, float], float | None]:
+    """Peak requests/s per load balancer (by ARN and URN) from the lbguard:peak-rps tag, and
+    the one to use when a listener's load balancer cannot be told (a single tagged LB)."""
+    by_ref: dict[str, float] = {}
+    for r in resources:
+        if r.type in LB:
+            peak = num(tags_of(r.props).get(topology.TAG_PEAK))
+            if peak is not None:
+                by_ref[r.urn] = peak
+                if known(r.props.get("arn")):
+                    by_ref[r.props["arn"]] = peak
+    values = set(by_ref.values())
+    return by_ref, (values.pop() if len(values) == 1 else None)
 
 
 def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = args.get_config()
     headroom = num(cfg.get("headroom"), 0.2)
     degraded_max = num(cfg.get("degradedMaxUtilisation"), 1.0)
-    topo = stack_topology(args, peak_rps=num(cfg.get("peakRequestsPerSecond")),
-                          default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
+    resources = stack_resources(args)
+    by_urn = {r.urn: r for r in resources}
+    topo = stack_topology(resources, default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
+    peaks, only_peak = _peaks(resources)
     pools = topo.pools()
+    notes = unresolved_reasons(topo)
+
+    def peak_of(fwd: topology.Forward) -> float | None:
+        listener = topo.listeners[fwd.listener_urn]
+        refs = [listener.load_balancer] + list(by_urn[listener.urn].property_dependencies.get("loadBalancerArn", []))
+        peak = next((peaks[ref] for ref in refs if isinstance(ref, str) and ref in peaks), None)
+        if peak is None:
+            peak = only_peak
+        return peak if peak is not None else num(cfg.get("peakRequestsPerSecond"))
+
     for fwd in valid_forwards(topo):
-        if topo.peak_rps is None:
-            report(f"{fwd.id}: capacity could not be evaluated: no peak requests/s known. Tag the load balancer "
-                   f"'lbguard:peak-rps' or set peakRequestsPerSecond in the pack config.", fwd.resource_urn)
+        peak = peak_of(fwd)
+        if peak is None:
+            notes.append(f"{fwd.id}: no peak requests/s known (tag the load balancer 'lbguard:peak-rps' or set "
+                         f"peakRequestsPerSecond in the pack config)")
             continue
-        unknown = [topo.label(k) for k, w in fwd.weights.items()
-                   if w > 0 and topo.target_groups[k].rps_per_instance is None]
+        unknown = capacity_unknown(topo, fwd)
+        unknown += [f"{fwd.id}: requests/s per instance unknown for target group {topo.label(k)} (tag its Auto "
+                    f"Scaling group 'lbguard:rps-per-instance' or set defaultRpsPerInstance in the pack config)"
+                    for k, w in fwd.weights.items()
+                    if w > 0 and topo.target_groups[k].capacity_sources and pools[k].rps_per_instance is None]
         if unknown:
-            report(f"{fwd.id}: capacity could not be evaluated: requests/s per instance unknown for "
-                   f"{', '.join(unknown)}. Tag the Auto Scaling group 'lbguard:rps-per-instance' or set "
-                   f"defaultRpsPerInstance in the pack config.", fwd.resource_urn)
+            notes += unknown
             continue
-        for result in traffic.simulate(fwd.route(), pools, topo.peak_rps,
-                                       include=("all-healthy", "instance-lost", "az-lost")):
+        worst = None  # (how far over its limit, scenario, pool, load, limit)
+        for result in traffic.simulate(fwd.route(), pools, peak, include=SCENARIOS):
             limit = 1.0 - headroom if result.scenario == "all-healthy" else degraded_max
             for pool, load in result.loads.items():
-                if load.share <= 0 or load.utilisation is None or load.utilisation <= limit + 1e-9:
-                    continue
-                cap = "no capacity left" if not load.capacity_rps else f"capacity {load.capacity_rps:g} req/s"
-                report(f"{fwd.id}: in scenario '{scenario_label(topo, result.scenario)}' target group {topo.label(pool)} takes "
-                       f"{pct(load.share)} of {topo.peak_rps:g} req/s = {load.rps:g} req/s on {load.healthy} "
-                       f"instance(s), {cap}: utilisation {pct(load.utilisation)} > {pct(limit)}. Raise its minimum "
-                       f"size, spread it over more AZs, or lower its weight.", fwd.resource_urn)
-                break
+                if load.share > 0 and load.utilisation is not None and load.utilisation > limit + 1e-9:
+                    over = load.utilisation / limit
+                    if worst is None or over > worst[0]:
+                        worst = (over, result.scenario, pool, load, limit)
+        if worst is None:
+            continue
+        _, scenario, pool, load, limit = worst
+        cap = "no healthy instance left" if not load.capacity_rps else f"capacity {load.capacity_rps:g} req/s"
+        report(f"{fwd.id}: in scenario '{scenario_label(topo, scenario)}' target group {topo.label(pool)} takes "
+               f"{pct(load.share)} of {peak:g} req/s = {load.rps:g} req/s on {load.healthy} healthy instance(s), "
+               f"{cap}: utilisation {pct(load.utilisation)} > {pct(limit)}. Raise its Auto Scaling minimum, spread it "
+               f"over more AZs, or lower its weight.", fwd.resource_urn)
+    cannot_evaluate(notes)
 
 
 capacity_covers_share = StackValidationPolicy(
     name="capacity-covers-share",
-    description="Each pool's share of peak requests/s fits its capacity with headroom, also with one instance or one AZ lost.",
+    description="Each pool's share of peak requests/s fits its capacity with headroom, also with one instance or one "
+                "AZ lost.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_capacity,
     config_schema=schema(
@@ -52,8 +90,9 @@ capacity_covers_share = StackValidationPolicy(
         degradedMaxUtilisation={"type": "number", "exclusiveMinimum": 0, "maximum": 2, "default": 1.0,
                                 "description": "largest utilisation allowed with one instance or one AZ lost"},
         peakRequestsPerSecond={"type": "number", "exclusiveMinimum": 0,
-                               "description": "peak requests/s when the load balancer has no lbguard:peak-rps tag"},
+                               "description": "peak requests/s of a load balancer without an lbguard:peak-rps tag"},
         defaultRpsPerInstance={"type": "number", "exclusiveMinimum": 0,
-                               "description": "requests/s per instance when an ASG has no lbguard:rps-per-instance tag"},
+                               "description": "requests/s one instance serves when its Auto Scaling group has no "
+                                              "lbguard:rps-per-instance tag"},
     ),
 )

@@ -1,13 +1,29 @@
-"""Helpers shared by the policies: type tokens, plain props, the stack topology."""
+"""Helpers shared by the policies: type tokens, props as plain data, the stack topology,
+and the one way a policy says "could not be evaluated".
+
+Unknown values: during a real ``pulumi preview`` of new resources, ARNs, ids and other
+computed outputs are unknown. ``pulumi_policy`` wraps props so that touching an unknown
+raises ``UnknownValueError``, which it turns into an *advisory* "can't run policy"
+diagnostic. Stack policies here instead read props with :func:`plain`, which keeps an
+unknown as :data:`UNKNOWN`, so the topology can still link resources through
+``propertyDependencies``. Whatever then cannot be determined is collected and handed to
+:func:`cannot_evaluate`, which raises the same ``UnknownValueError``: the engine shows
+an advisory "can't run policy '<name>' ... : <reason>", never a silent pass and never a
+mandatory failure for something that is merely unknown.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Iterable
 
 from pulumi_policy import PolicyConfigSchema, StackValidationArgs
+from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
 from lbguard import topology, traffic
+
+UNKNOWN = topology.UNKNOWN  # the engine's unknown-string sentinel
+STACK = "pulumi:pulumi:Stack"
 
 
 def tokens(kind: str) -> tuple[str, ...]:
@@ -20,15 +36,68 @@ LB = tokens("loadBalancer/LoadBalancer")
 TARGET_GROUP = tokens("targetGroup/TargetGroup")
 LISTENER = tokens("listener/Listener")
 LISTENER_RULE = tokens("listenerRule/ListenerRule")
+TG_ATTACHMENT = tokens("targetGroupAttachment/TargetGroupAttachment")
+ASG = "aws:autoscaling/group:Group"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+INSTANCE = "aws:ec2/instance:Instance"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+
+
+class CannotEvaluate(UnknownValueError):
+    """Raised to report, at advisory level, what a policy could not evaluate."""
+
+    def __init__(self, message: str):
+        Exception.__init__(self, message)
+        self.unknown_type_sentinel = UNKNOWN
+        self.props: list[str] = []
+        self.message = message
+
+
+def cannot_evaluate(reasons: Iterable[str]) -> None:
+    """Raise :class:`CannotEvaluate` with every reason, if there is any. Call it last:
+    violations reported before it stand (at the policy's level)."""
+    reasons = list(dict.fromkeys(reasons))
+    if reasons:
+        shown = reasons[:5] + ([f"and {len(reasons) - 5} more"] if len(reasons) > 5 else [])
+        raise CannotEvaluate("could not be evaluated: " + "; ".join(shown))
 
 
 def plain(value: Any) -> Any:
-    """The engine's props as plain dicts/lists (unknown values raise, as they should)."""
+    """Props as plain dicts/lists; an unknown stays ``UNKNOWN`` (an unknown list: ``[UNKNOWN]``)."""
     if isinstance(value, Mapping):
-        return {k: plain(value[k]) for k in value}
+        out = {}
+        for k in value:
+            try:
+                out[k] = plain(value[k])
+            except UnknownValueError as err:
+                out[k] = [UNKNOWN] if err.unknown_type_sentinel == UNKNOWN_ARRAY_VALUE else UNKNOWN
+        return out
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return [plain(v) for v in value]
+        out_list = []
+        for i in range(len(value)):
+            try:
+                out_list.append(plain(value[i]))
+            except UnknownValueError:
+                out_list.append(UNKNOWN)
+        return out_list
     return value
+
+
+def strict(value: Any) -> Any:
+    """Props as plain dicts/lists; touching an unknown raises (advisory "can't run")."""
+    if isinstance(value, Mapping):
+        return {k: strict(value[k]) for k in value}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [strict(v) for v in value]
+    return value
+
+
+def known(value: Any) -> bool:
+    return topology._known(value)  # noqa: SLF001 - the linker's own definition of "known"
 
 
 def num(value: Any, default: float | None = None) -> float | None:
@@ -42,26 +111,38 @@ def schema(**props: dict) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=props)
 
 
+def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
+    return topology._tags(props)  # noqa: SLF001 - one reading of both tag shapes
+
+
 def forward_actions(props: Mapping[str, Any], key: str) -> list[dict]:
-    return [a for a in plain(props.get(key) or []) if a.get("type") == "forward"]
+    return [a for a in (props.get(key) or []) if isinstance(a, Mapping) and a.get("type") == "forward"]
 
 
 def forward_weights(action: Mapping[str, Any]) -> list[tuple[str, float | None]]:
     """(target-group arn, weight) pairs of a pulumi-shaped forward action."""
     fwd = action.get("forward") or {}
-    if fwd.get("targetGroups"):
+    if isinstance(fwd, Mapping) and fwd.get("targetGroups"):
         return [(t.get("arn"), num(t.get("weight"), 1.0) if t.get("weight") is not None else 1.0)
                 for t in fwd["targetGroups"]]
     return [(action.get("targetGroupArn"), 1.0)]
 
 
-def stack_topology(args: StackValidationArgs, **kw) -> topology.Topology:
+def stack_resources(args: StackValidationArgs) -> list[topology.Res]:
+    """Every resource except the root stack, props plain (unknowns kept), dependencies as URNs."""
+    return [topology.Res(r.urn, r.resource_type, r.name, plain(r.props),
+                         {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()})
+            for r in args.resources if r.resource_type != STACK]
+
+
+def stack_topology(args: StackValidationArgs | list[topology.Res], **kw) -> topology.Topology:
     """The routing topology of the stack, built by lbguard's one linker."""
-    return topology.build(
-        (topology.Res(r.urn, r.resource_type, r.name, plain(r.props),
-                      {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()})
-         for r in args.resources if r.resource_type != "pulumi:pulumi:Stack"),
-        **kw)
+    resources = args if isinstance(args, list) else stack_resources(args)
+    return topology.build(resources, **kw)
+
+
+def unresolved_reasons(topo: topology.Topology) -> list[str]:
+    return [f"{urn.rsplit('::', 1)[-1]}: {why}" for urn, why in topo.unresolved]
 
 
 def valid_forwards(topo: topology.Topology) -> list[topology.Forward]:
@@ -76,6 +157,16 @@ def valid_forwards(topo: topology.Topology) -> list[topology.Forward]:
     return out
 
 
+def capacity_unknown(topo: topology.Topology, fwd: topology.Forward) -> list[str]:
+    """Why the capacity behind ``fwd`` is not known: target groups it sends traffic to that
+    have nothing in this stack registering targets (capacity outside the stack, or links
+    that could not be made during a preview)."""
+    return [f"{fwd.id}: no Auto Scaling group or registered target in this stack is linked to target group "
+            f"{topo.label(k)}, so its instances are unknown"
+            for k, w in fwd.weights.items()
+            if w > 0 and not topo.target_groups[k].capacity_sources]
+
+
 def scenario_label(topo: topology.Topology, scenario: str) -> str:
     """'instance-lost:<target-group arn>' -> 'instance-lost:<pool>'."""
     kind, _, tg = scenario.partition(":")
@@ -84,7 +175,7 @@ def scenario_label(topo: topology.Topology, scenario: str) -> str:
 
 def stack_outputs(args: StackValidationArgs) -> tuple[str, dict] | None:
     for r in args.resources:
-        if r.resource_type == "pulumi:pulumi:Stack":
+        if r.resource_type == STACK:
             return r.urn, plain(r.props)
     return None
 
@@ -92,4 +183,4 @@ def stack_outputs(args: StackValidationArgs) -> tuple[str, dict] | None:
 def pct(x: float) -> str:
     if x == float("inf"):
         return "unbounded"
-    return f"{x * 100:.0f}%" if x * 100 == round(x * 100) else f"{x * 100:.1f}%"
+    return f"{x * 100:.0f}%" if abs(x * 100 - round(x * 100)) < 1e-9 else f"{x * 100:.1f}%"

@@ -1,0 +1,33 @@
+"""One pack process per test module, started exactly as the engine starts it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from google.protobuf import empty_pb2
+
+from lbguard.policy_runner import PackProcess, analyze, reconcile_config
+
+PACK = Path(__file__).resolve().parents[2] / "policies"
+CONFIGS = {stack: json.loads((PACK / "config" / f"{stack}.json").read_text()) for stack in ("dev", "staging", "prod")}
+
+
+class Pack:
+    def __init__(self, process: PackProcess, info):
+        self.process, self.info = process, info
+
+    def evaluate(self, run, user=None):
+        """Violations of ``run`` under ``user`` config (default: config/prod.json, every policy mandatory)."""
+        config = reconcile_config(self.info, CONFIGS["prod"] if user is None else user)
+        return analyze(self.process, run.resources, run.outputs, config=config)
+
+    def found(self, run, user=None):
+        return sorted((v.policy, v.enforcement_level, v.urn) for v in self.evaluate(run, user))
+
+
+@pytest.fixture(scope="module")
+def pack():
+    with PackProcess(PACK, project="web-tier", stack="prod", timeout=60) as process:
+        yield Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
