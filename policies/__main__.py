@@ -6,6 +6,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 from lb_safety.alarms import alarm_coverage
 from lb_safety.autoscaling import asg_elb_health_check, asg_multi_az
 from lb_safety.capacity import capacity_covers_share
+from lb_safety.common import guard
 from lb_safety.health import target_group_health_check
 from lb_safety.logs import access_log_bucket_secure, alb_access_logs
 from lb_safety.routing import even_target_weights, listener_rule_shadowing, no_traffic_funnel, rollback_output_required
@@ -16,7 +17,7 @@ from lb_safety.security import (alb_deletion_protection, alb_desync_mitigation, 
 PolicyPack(
     name="lb-safety",
     enforcement_level=EnforcementLevel.ADVISORY,
-    policies=[
+    policies=guard([
         # The outage class: mandatory by default.
         even_target_weights, no_traffic_funnel, capacity_covers_share, rollback_output_required,
         target_group_health_check, listener_rule_shadowing, alarm_coverage,
@@ -25,5 +26,5 @@ PolicyPack(
         alb_desync_mitigation, alb_multi_az, asg_elb_health_check, asg_multi_az, launch_template_imdsv2,
         alb_ingress_restricted, instance_ingress_from_alb_only, default_security_group_closed,
         access_log_bucket_secure,
-    ],
+    ]),
 )

@@ -14,6 +14,8 @@ mandatory failure for something that is merely unknown.
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterable
 
@@ -184,3 +186,19 @@ def pct(x: float) -> str:
     if x == float("inf"):
         return "unbounded"
     return f"{x * 100:.0f}%" if abs(x * 100 - round(x * 100)) < 1e-9 else f"{x * 100:.1f}%"
+
+
+def guard(policies: list) -> list:
+    """Make a policy that crashes print its traceback to stderr (gRPC swallows it: the
+    engine would only show the exception's message), then fail as before."""
+    for policy in policies:
+        def validate(args, report, _inner=policy.validate, _name=policy.name):
+            try:
+                return _inner(args, report)
+            except UnknownValueError:
+                raise
+            except Exception:
+                print(f"policy {_name} raised:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                raise
+        policy.validate = validate
+    return policies
