@@ -49,6 +49,7 @@ def main() -> None:
         base_cmd = lbguard + ["preflight", "--stack", "prod", "--json", f"{tmp}/base.json"]
         head_cmd = lbguard + ["preflight", "--stack", "prod", "--cwd", str(head), "--json", f"{tmp}/head.json"]
         diff_cmd = lbguard + ["diff", f"{tmp}/base.json", f"{tmp}/head.json", "-o", f"{tmp}/diff.md"]
+        diff_times = []
         for label, parallel in (("base || head", True), ("base; head", False)):
             times = []
             for _ in range(args.runs):
@@ -58,10 +59,15 @@ def main() -> None:
                 else:
                     run(base_cmd)
                     run(head_cmd)
+                before_diff = time.perf_counter()
                 run(diff_cmd, ok=(0,))
+                diff_times.append(time.perf_counter() - before_diff)
                 times.append(time.perf_counter() - start)
             print(f"prod preflight {label:12s} + diff: median {statistics.median(times):.2f} s "
                   f"(min {min(times):.2f}, max {max(times):.2f}, n={args.runs})")
+        print(f"lbguard diff alone (process incl. imports): median {statistics.median(diff_times):.2f} s")
+        if "50% → 60%" not in (Path(tmp) / "diff.md").read_text():
+            sys.exit("benchmark: the diff does not show the 50/50 -> 60/40 change")
 
 
 if __name__ == "__main__":
