@@ -5,12 +5,15 @@
 Synthetic stacks of N resources shaped like the web tier (load balancers with a
 listener, two weighted rules, target groups with health checks, Auto Scaling groups,
 security-group rules) go through the real pack process over gRPC: Configure, one
-Analyze per resource, one AnalyzeStack. Pack start-up is timed separately.
+Analyze per resource (pipelined on one channel), one AnalyzeStack. Pack start-up is
+timed separately. The per-resource cost at 5,000 must stay within 1.5x of that at 100:
+the stack policies index resources once (by URN/ARN) and never compare all pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import sys
 import time
@@ -96,6 +99,8 @@ def main() -> None:
             per_resource[n] = med / custom * 1000
             print(f"{custom:6d} resources: median {med:7.3f} s, {per_resource[n]:.3f} ms/resource, "
                   f"{len(violations)} violations (n={args.runs})")
+        counts = collections.Counter((v.policy, v.enforcement_level) for v in violations)
+        print("violations at the largest size:", ", ".join(f"{p} ({lvl}) x{c}" for (p, lvl), c in sorted(counts.items())))
     smallest, largest = min(per_resource), max(per_resource)
     print(f"per-resource cost at {largest} vs {smallest}: {per_resource[largest] / per_resource[smallest]:.2f}x")
 

@@ -45,11 +45,14 @@ def _tls_only(policy) -> bool:
 def _bucket_secure(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = stack_resources(args)
     buckets = [r for r in resources if r.type in BUCKET_TYPES]
-    ident = {r.urn: {r.urn} | {v for v in (r.props.get("bucket"), r.props.get("id")) if isinstance(v, str) and known(v)}
-             for r in buckets}
+    by_ref = {}  # urn, name and id -> bucket, so linking stays linear in the stack size
+    for b in buckets:
+        for ref in (b.urn, b.props.get("bucket"), b.props.get("id")):
+            if isinstance(ref, str) and known(ref):
+                by_ref.setdefault(ref, b)
 
     def bucket_of(refs: set[str]):
-        return next((b for b in buckets if ident[b.urn] & refs), None)
+        return next((by_ref[ref] for ref in sorted(refs) if ref in by_ref), None)
 
     notes: list[str] = []
     log_buckets = {}
