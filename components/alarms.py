@@ -45,24 +45,28 @@ def share_skew_queries(tg_suffixes: Mapping[str, str], lb_suffix: str, weights: 
                        max_deviation: float, min_requests: int, period: int) -> list[dict]:
     """Metric math for one forward: how far the worst target group's share is outside its band.
 
-    ``s_i`` is target group i's share of the forward's target groups' RequestCount; its
-    band is :func:`lbguard.traffic.skew_bounds` (intended share +/- ``max_deviation``).
-    The returned series is ``max_i max(lo_i - s_i, s_i - hi_i)``: negative while every
-    share is inside its band, above 0 when one has left it. Minutes with fewer than
-    ``min_requests`` requests are not judged (value 0: not breaching).
+    Target group i's share is its RequestCount over the forward's target groups' total;
+    its band ``lo..hi`` is :func:`lbguard.traffic.skew_bounds` (intended share +/-
+    ``max_deviation``, clipped to 0..1). ``o_i = ABS(share_i - mid_i) - half_i`` (mid and
+    half-width of the band) is negative inside the band and positive outside it; the
+    alarm watches ``max_i o_i``. Minutes with fewer than ``min_requests`` requests are
+    not judged (value 0: not breaching). Arrays hold only query ids, as CloudWatch's
+    array syntax documents, and 5 target groups need 7 expressions (limit 10).
     """
     bounds = traffic.skew_bounds(weights, max_deviation)
     keys = list(weights)
     queries = [metric_query(f"m{i}", "RequestCount", {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[k]},
                             period) for i, k in enumerate(keys)]
-    filled = [f"FILL(m{i}, 0)" for i in range(len(keys))]
-    queries.append({"id": "total", "label": "requests", "return_data": False, "expression": " + ".join(filled)})
+    queries.append({"id": "total", "label": "requests", "return_data": False,
+                    "expression": " + ".join(f"FILL(m{i}, 0)" for i in range(len(keys)))})
     for i, k in enumerate(keys):
-        queries.append({"id": f"s{i}", "label": f"{k} share", "return_data": False,
-                        "expression": f"IF(total > 0, {filled[i]} / total, 0)"})
-    outside = ", ".join(f"{_num(bounds[k][0])} - s{i}, s{i} - {_num(bounds[k][1])}" for i, k in enumerate(keys))
+        lo, hi = bounds[k]
+        queries.append({"id": f"o{i}", "label": f"{k}: share outside {lo:.0%}..{hi:.0%}", "return_data": False,
+                        "expression": f"ABS(IF(total > 0, FILL(m{i}, 0) / total, 0) - {_num((lo + hi) / 2)}) - "
+                                      f"{_num((hi - lo) / 2)}"})
+    ids = ", ".join(f"o{i}" for i in range(len(keys)))
     queries.append({"id": "skew", "label": "share outside its band", "return_data": True,
-                    "expression": f"IF(total >= {min_requests}, MAX([{outside}]), 0)"})
+                    "expression": f"IF(total >= {min_requests}, MAX([{ids}]), 0)"})
     return queries
 
 

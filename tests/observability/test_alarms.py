@@ -84,9 +84,12 @@ def test_share_skew_alarm_per_forward_reads_each_target_groups_request_count(dev
                 "AWS/ApplicationELB", "RequestCount", "Sum", 60)
             assert dims(stat["Metric"]["Dimensions"]) == {"LoadBalancer": dev.lb, "TargetGroup": dev.tgs[pool]}
         assert q["total"]["Expression"] == "FILL(m0, 0) + FILL(m1, 0)"
-        assert q["s0"]["Expression"] == "IF(total > 0, FILL(m0, 0) / total, 0)"
-        # 50/50 with shareSkewMaxDeviation 0.15: each band is 0.35..0.65 (traffic.skew_bounds).
-        assert q["skew"]["Expression"] == "IF(total >= 60, MAX([0.35 - s0, s0 - 0.65, 0.35 - s1, s1 - 0.65]), 0)"
+        # 50/50 with shareSkewMaxDeviation 0.15: each band is 0.35..0.65 (traffic.skew_bounds),
+        # i.e. mid 0.5, half-width 0.15.
+        assert q["o0"]["Expression"] == "ABS(IF(total > 0, FILL(m0, 0) / total, 0) - 0.5) - 0.15"
+        assert q["o1"]["Expression"] == "ABS(IF(total > 0, FILL(m1, 0) / total, 0) - 0.5) - 0.15"
+        assert (q["o0"]["Label"], q["o1"]["Label"]) == ("blue: share outside 35%..65%", "green: share outside 35%..65%")
+        assert q["skew"]["Expression"] == "IF(total >= 60, MAX([o0, o1]), 0)"
         assert [m["Id"] for m in a["Metrics"] if m["ReturnData"]] == ["skew"]
 
 

@@ -46,13 +46,26 @@ def q(weights, deviation=0.15, min_requests=60):
 
 
 def test_expression_carries_the_bands_of_traffic_skew_bounds():
-    assert q({"a": 1, "b": 3})[-1]["expression"] == "IF(total >= 60, MAX([0.1 - s0, s0 - 0.4, 0.6 - s1, s1 - 0.9]), 0)"
-    thirds = q({"a": 1, "b": 1, "c": 1}, 0.2, 0)[-1]["expression"]
-    assert thirds == ("IF(total >= 0, MAX([0.133333 - s0, s0 - 0.533333, 0.133333 - s1, s1 - 0.533333, "
-                      "0.133333 - s2, s2 - 0.533333]), 0)")
+    # 1:3 -> bands 0.10..0.40 (mid 0.25) and 0.60..0.90 (mid 0.75), half-width 0.15
+    exprs = {x["id"]: x.get("expression") for x in q({"a": 1, "b": 3})}
+    assert exprs["o0"] == "ABS(IF(total > 0, FILL(m0, 0) / total, 0) - 0.25) - 0.15"
+    assert exprs["o1"] == "ABS(IF(total > 0, FILL(m1, 0) / total, 0) - 0.75) - 0.15"
+    assert exprs["skew"] == "IF(total >= 60, MAX([o0, o1]), 0)"
+    # 90/10: the bands are clipped (0.75..1.0 and 0..0.25), so mid and half-width follow the clip
+    exprs = {x["id"]: x.get("expression") for x in q({"big": 9, "canary": 1})}
+    assert exprs["o0"].endswith("- 0.875) - 0.125") and exprs["o1"].endswith("- 0.125) - 0.125")
+    thirds = {x["id"]: x.get("expression") for x in q({"a": 1, "b": 1, "c": 1}, 0.2, 0)}
+    assert thirds["o2"] == "ABS(IF(total > 0, FILL(m2, 0) / total, 0) - 0.333333) - 0.2"
+    assert thirds["skew"] == "IF(total >= 0, MAX([o0, o1, o2]), 0)"
     metric_queries = [x for x in q({"a": 1, "b": 3}) if "metric" in x]
     assert [(x["id"], x["metric"]["dimensions"]["TargetGroup"]) for x in metric_queries] == [
         ("m0", "targetgroup/a/1"), ("m1", "targetgroup/b/1")]
+
+
+def test_five_target_groups_fit_one_alarm():
+    """PutMetricAlarm: at most 10 metrics and 10 expressions."""
+    queries = q({k: 1 for k in "abcde"})
+    assert sum("metric" in x for x in queries) == 5 and sum("expression" in x for x in queries) == 7
 
 
 def _aws_shape(queries):
@@ -79,6 +92,15 @@ def test_without_fill_a_funnel_would_be_missing_data_and_never_alarm():
              {"Id": "skew", "ReturnData": True, "Expression": "MAX([ABS(m0 / total - 0.5), ABS(m1 / total - 0.5)])"}]
     assert evaluate(naive, {"m0": 1000, "m1": None}) is None
     assert evaluate(_aws_shape(q({"a": 1, "b": 1})), {"m0": 1000, "m1": None}) == pytest.approx(0.35)
+
+
+@pytest.mark.parametrize("big,canary,fires", [
+    (900, 100, False), (1000, None, False),  # all onto big stays inside 0.75..1.0: a blind funnel
+    (700, 300, True), (None, 1000, True),
+])
+def test_clipped_bands_on_sample_minutes(big, canary, fires):
+    value = evaluate(_aws_shape(q({"big": 9, "canary": 1})), {"m0": big, "m1": canary})
+    assert (value > 0) is fires
 
 
 def _settings(stack, routing=None):
