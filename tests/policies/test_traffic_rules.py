@@ -39,8 +39,8 @@ def test_two_even_pools_of_two_pass_at_the_default_limit(pack):
 
 
 def test_june_1_caught_in_a_preview_of_a_new_stack(pack):
-    """Every ARN unknown: links come from propertyDependencies, and the funnel is still a
-    mandatory violation; what needs ARNs (the rollback output) is advisory 'can't run'."""
+    """Every ARN and id unknown: the rule, listener, target group and attachment are linked
+    through propertyDependencies, so the funnel is still a mandatory violation."""
     run = june_1(instances=1, unknown=True)
     assert by_name(run, RULE).outputs["arn"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     found = named(pack, run, {})
