@@ -132,15 +132,38 @@ def _scenario_label(name: str, topo: topology.Topology) -> str:
 # ------------------------------------------------------------------ resources
 
 
-def _identifiers(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(value, placeholder) for every id/ARN a run produced, longest first."""
-    seen: dict[str, str] = {}
-    for r in doc["resources"]:
-        for key in ("arn", "id", "arnSuffix"):  # an ARN that is also the id keeps its ".arn" name
-            v = r.get(key)
-            if isinstance(v, str) and len(v) >= 8 and v not in seen:
-                seen[v] = f"<{r['name']}.{key}>"
-    return sorted(seen.items(), key=lambda p: (-len(p[0]), p[0]))
+def _identifiers(base: Mapping[str, Any], head: Mapping[str, Any]) -> tuple[list, list]:
+    """(value, placeholder) pairs for BASE and HEAD: every id/ARN found on one side only (each
+    emulator run mints new ones), named after the resource that owns it. Ids found on both
+    sides (deterministic names) are left alone, so a name that happens to equal some
+    resource's id is never rewritten."""
+    b = {r["urn"]: r for r in base["resources"]}
+    h = {r["urn"]: r for r in head["resources"]}
+    keys = ("arn", "id", "arnSuffix")  # an ARN that is also the id keeps its ".arn" name
+    stable = ({r.get(k) for r in b.values() for k in keys} & {r.get(k) for r in h.values() for k in keys})
+    bm: dict[str, str] = {}
+    hm: dict[str, str] = {}
+    for urn in list(h) + [u for u in b if u not in h]:
+        rb, rh = b.get(urn) or {}, h.get(urn) or {}
+        name = (rh or rb)["name"]
+        for key in keys:
+            for value, into in ((rb.get(key), bm), (rh.get(key), hm)):
+                if isinstance(value, str) and len(value) >= 8 and value not in stable:
+                    into.setdefault(value, f"<{name}.{key}>")
+    order = lambda m: sorted(m.items(), key=lambda p: (-len(p[0]), p[0]))
+    return order(bm), order(hm)
+
+
+def _replace_ids(value: str, ids: list[tuple[str, str]]) -> str:
+    for raw, placeholder in ids:
+        if value == raw:
+            return placeholder
+    for raw, placeholder in ids:
+        # ARNs and ARN suffixes are distinctive enough to rewrite inside longer strings (policies,
+        # dashboards, snapshots); bare ids only when they are the whole value.
+        if ("/" in raw or ":" in raw) and raw in value:
+            value = value.replace(raw, placeholder)
+    return value
 
 
 def _is_secret(value: Any) -> bool:
@@ -156,9 +179,7 @@ def _normalise(value: Any, ids: list[tuple[str, str]]) -> Any:
     if isinstance(value, list):
         return [_normalise(v, ids) for v in value]
     if isinstance(value, str):
-        for raw, placeholder in ids:
-            if raw in value:
-                value = value.replace(raw, placeholder)
+        return _replace_ids(value, ids)
     return value
 
 
@@ -194,7 +215,7 @@ def _short(v: Any, limit: int = 60) -> str | None:
 
 def resource_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, list]:
     """Resources added / removed (by URN) and changed (which input properties)."""
-    bi, hi = _identifiers(base), _identifiers(head)
+    bi, hi = _identifiers(base, head)
     b = {r["urn"]: r for r in base["resources"] if r["type"] != "pulumi:pulumi:Stack"}
     h = {r["urn"]: r for r in head["resources"] if r["type"] != "pulumi:pulumi:Stack"}
     changed = []
@@ -220,14 +241,16 @@ def resource_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[s
 
 def verdict_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, list]:
     """Violations that appeared, disappeared, or kept their place but changed their message."""
+    bi, hi = _identifiers(base, head)
+
     def where(v):
         return (v["policy"], v.get("urn") or v.get("name"), v["enforcementLevel"])
 
-    def full(v):
-        return (*where(v), v.get("message", ""))
+    def full(v, ids):
+        return (*where(v), _replace_ids(str(v.get("message", "")), ids))  # messages may quote ARNs
 
-    bset = {full(v): v for v in base.get("violations", [])}
-    hset = {full(v): v for v in head.get("violations", [])}
+    bset = {full(v, bi): v for v in base.get("violations", [])}
+    hset = {full(v, hi): v for v in head.get("violations", [])}
     new = [v for k, v in hset.items() if k not in bset]
     gone = [v for k, v in bset.items() if k not in hset]
     gone_at = {where(v): v for v in gone}

@@ -406,3 +406,22 @@ def test_rule_with_an_expected_fraction_of_the_listener():
     assert caps["all-healthy"]["after"] == pytest.approx(200 / 300)
     assert ("| web-https | rule-api (10), expects 40% | **forward to api → forward to api, blue** | blue | **– → 20%** |"
             in impact.markdown(base, head, d))
+
+
+def test_deterministic_ids_are_not_rewritten_and_new_arns_are_named():
+    dash = "aws:cloudwatch/dashboard:Dashboard"
+    base = document({"blue": 2}, {"blue": 1})
+    head = document({"blue": 2, "red": 2}, {"blue": 1, "red": 1}, run="r2")
+    for doc, name in ((base, "dash-old"), (head, "dash-new")):
+        # A dashboard's id is its name, here equal to the load balancer's name; the
+        # dashboard is renamed between the two, the load balancer is not.
+        doc["resources"].append({"urn": f"urn:{name}", "type": dash, "name": name, "id": "web-tier-dev",
+                                 "inputs": {"dashboardName": "web-tier-dev"}})
+        next(r for r in doc["resources"] if r["name"] == "web-lb")["inputs"]["name"] = "web-tier-dev"
+    d = impact.diff(base, head)
+    changed = {r["name"]: r["values"] for r in d["resources"]["changed"]}
+    assert "web-lb" not in changed
+    assert changed["web-https"] == [{"property": "defaultActions[0].forward.targetGroups"}]  # one more entry
+    assert {r["name"] for r in d["resources"]["added"]} == {"dash-new", "web-pool-red", "web-pool-red-asg"}
+    head_inputs = impact._normalise(head["resources"][-3]["inputs"], impact._identifiers(base, head)[1])
+    assert head_inputs["targetGroupArns"] == ["<web-pool-red.arn>"]
