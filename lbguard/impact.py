@@ -17,11 +17,10 @@ import re
 from typing import Any, Mapping
 
 from lbguard import topology, traffic
-from lbguard.model import LbguardError
+from lbguard.model import LbguardError, is_secret
 
 MARKER = "<!-- lbguard-diff -->"
 SCENARIOS = ("all-healthy", "instance-lost", "az-lost", "pool-down")
-_SECRET_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 def check_document(doc: Any, where: str) -> dict:
@@ -166,14 +165,10 @@ def _replace_ids(value: str, ids: list[tuple[str, str]]) -> str:
     return value
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SECRET_KEY) == _SECRET_SIG
-
-
 def _normalise(value: Any, ids: list[tuple[str, str]]) -> Any:
     """Ids and ARNs replaced by the resource that owns them; secrets marked, not unwrapped."""
-    if _is_secret(value):
-        return {_SECRET_KEY: _SECRET_SIG, "value": _normalise(value.get("value"), ids)}
+    if is_secret(value):
+        return {**value, "value": _normalise(value.get("value"), ids)}
     if isinstance(value, dict):
         return {k: _normalise(v, ids) for k, v in value.items()}
     if isinstance(value, list):
@@ -189,9 +184,9 @@ def _scalar(v: Any) -> bool:
 
 def _changed_paths(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """(path, before, after) of every leaf that differs; secret values are never shown."""
-    if _is_secret(a) or _is_secret(b):
-        ua = a.get("value") if _is_secret(a) else a
-        ub = b.get("value") if _is_secret(b) else b
+    if is_secret(a) or is_secret(b):
+        ua = a.get("value") if is_secret(a) else a
+        ub = b.get("value") if is_secret(b) else b
         return [] if ua == ub else [(f"{path} (secret)", "[secret]", "[secret]")]
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
