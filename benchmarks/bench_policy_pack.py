@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from lbguard.model import ProgramRun, RecordedResource  # noqa: E402
 from lbguard.policy_runner import PackProcess, analyze, reconcile_config  # noqa: E402
 
-UNIT = 9  # custom resources per load-balancer unit
+UNIT = 12  # custom resources per load-balancer unit
 
 
 def unit(i: int) -> list[RecordedResource]:
@@ -65,6 +65,18 @@ def unit(i: int) -> list[RecordedResource]:
             "tags": [{"key": "lbguard:rps-per-instance", "value": "100", "propagateAtLaunch": False}]}))
     out.append(res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"in{i}", {
         "securityGroupId": sg, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"}))
+    # Alarms as components/alarms.py makes them, so alarm-coverage has real work to do.
+    topic = "arn:aws:sns:us-east-1:123456789012:alarms"
+    lb_dim = lb_arn.split(":loadbalancer/")[1]
+    for k, arn in enumerate(tg):
+        out.append(res("aws:cloudwatch/metricAlarm:MetricAlarm", f"unhealthy{i}-{k}", {
+            "metricName": "UnHealthyHostCount", "namespace": "AWS/ApplicationELB", "alarmActions": [topic],
+            "dimensions": {"LoadBalancer": lb_dim, "TargetGroup": arn.split(":", 5)[5]}}))
+    out.append(res("aws:cloudwatch/metricAlarm:MetricAlarm", f"skew{i}", {
+        "alarmActions": [topic], "metricQueries": [
+            {"id": f"m{k}", "metric": {"metricName": "RequestCount", "namespace": "AWS/ApplicationELB",
+                                       "dimensions": {"LoadBalancer": lb_dim, "TargetGroup": arn.split(":", 5)[5]}}}
+            for k, arn in enumerate(tg)] + [{"id": "skew", "expression": "ABS(m0 / (m0 + m1) - 0.5)"}]}))
     return out
 
 

@@ -60,9 +60,22 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
     if any(not known(dims) for a in alarms for _, dims in alarm_metrics(a)):
         notes.append("some alarms' dimensions are unknown")
 
-    def reads(a: Mapping[str, Any], metric: str, suffix: str) -> bool:
-        return any(name == metric and isinstance(dims, Mapping) and dims.get("TargetGroup") == suffix
-                   for name, dims in alarm_metrics(a))
+    # Index the alarms once (a scan per target group would be quadratic in large stacks):
+    # which target groups have an unhealthy-host alarm, and, per target group, the sets of
+    # target groups whose RequestCount each metric-math alarm reads.
+    unhealthy: set[str] = set()
+    skew_sets: dict[str, list[frozenset[str]]] = {}
+    for a in watching:
+        reads_requests = set()
+        for name, dims in alarm_metrics(a):
+            tg = dims.get("TargetGroup") if isinstance(dims, Mapping) else None
+            if name == "UnHealthyHostCount" and tg:
+                unhealthy.add(tg)
+            elif name == "RequestCount" and tg and a.get("metricQueries"):
+                reads_requests.add(tg)
+        group = frozenset(reads_requests)
+        for tg in group:
+            skew_sets.setdefault(tg, []).append(group)
 
     receives: dict[str, list[topology.Forward]] = {}
     for fwd in valid_forwards(topo):
@@ -80,7 +93,7 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
             notes.append(f"{node.name}: its ARN is unknown, so its alarms cannot be matched")
             continue
         missing = []
-        if not any(reads(a, "UnHealthyHostCount", suffix) for a in watching):
+        if suffix not in unhealthy:
             missing.append("UnHealthyHostCount alarm")
         if require_share_skew:
             for fwd in receives[tg_id]:
@@ -89,7 +102,7 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
                 if None in peers:
                     notes.append(f"{fwd.id}: a target group's ARN is unknown, so its share-skew alarm cannot be matched")
                     continue
-                if not any(a.get("metricQueries") and all(reads(a, "RequestCount", p) for p in peers) for a in watching):
+                if not any(set(peers) <= group for group in skew_sets.get(peers[0], [])):
                     missing.append(f"share-skew alarm for {fwd.id} (metric math over the RequestCount of "
                                    f"{', '.join(sorted(topo.label(t) for t in live))})")
         if missing:
