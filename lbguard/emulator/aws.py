@@ -27,19 +27,12 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from lbguard import shapes
+from lbguard.aws_facts import ELB_LOG_ACCOUNTS, partition
 from lbguard.model import is_secret
 
 ACCOUNT = "123456789012"
-# Account ids AWS documents for ALB access-log delivery in regions opened before 2022.
-ELB_ACCOUNTS = {
-    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
-    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
-    "ap-south-1": "718504428378", "ap-northeast-1": "582318560864", "ap-northeast-2": "600734575887",
-    "ap-northeast-3": "383597477331", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
-    "ca-central-1": "985666609251", "eu-central-1": "054676820928", "eu-west-1": "156460612806",
-    "eu-west-2": "652711504416", "eu-west-3": "009996457667", "eu-south-1": "635631232127",
-    "eu-north-1": "897822967062", "me-south-1": "076674570225", "sa-east-1": "507241528517",
-}
+# getServiceAccount answers from the same documented table the components use.
+ELB_ACCOUNTS = ELB_LOG_ACCOUNTS
 
 Handler = Callable[["AwsEmulator", pulumi.runtime.MockResourceArgs, dict], tuple[str, dict]]
 HANDLERS: dict[str, Handler] = {}
@@ -188,7 +181,7 @@ def _get_elb_service_account(em: AwsEmulator, a: dict) -> dict:
     acct = ELB_ACCOUNTS.get(r)
     if acct is None:
         raise ValueError(f"no ELB service account for region {r}: use the log-delivery service principal")
-    return {"id": acct, "arn": f"arn:aws:iam::{acct}:root", "region": r}
+    return {"id": acct, "arn": f"arn:{partition(r)}:iam::{acct}:root", "region": r}
 
 
 @invoke("aws:ec2/getVpc:getVpc")
