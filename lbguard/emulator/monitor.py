@@ -11,7 +11,7 @@ from pulumi.runtime import rpc
 from lbguard.model import RecordedResource
 
 if TYPE_CHECKING:
-    from lbguard.emulator.aws import AwsEmulator
+    from lbguard.emulator.core import AwsEmulator
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

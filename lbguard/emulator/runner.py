@@ -17,7 +17,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
-from lbguard.emulator.aws import AwsEmulator
+from lbguard.emulator.core import AwsEmulator
 from lbguard.emulator.config import load_stack_config as _load_full
 from lbguard.emulator.monitor import RecordingMonitor, plain
 from lbguard.model import LbguardError, ProgramRun, RecordedResource
