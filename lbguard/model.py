@@ -36,6 +36,10 @@ class RecordedResource:
     emulated: bool = True  # False: a custom resource type the emulator only echoed
     protect: bool = False
     delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)  # property paths (resource option)
+    replace_on_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # URNs this resource was known by
+    retain_on_delete: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "emulated": self.emulated}

@@ -104,8 +104,9 @@ def action_to_api(action: Mapping[str, Any]) -> dict:
             st = fwd.get("stickiness")
             if st:
                 sc: dict[str, Any] = {"Enabled": bool(st.get("enabled", False))}
-                if st.get("enabled") and st.get("duration") is not None:
-                    sc["DurationSeconds"] = _num(st["duration"])
+                duration = st.get("duration")  # ELBv2 takes a duration only with stickiness on
+                if st.get("enabled") and duration is not None:
+                    sc["DurationSeconds"] = _num(duration)
                 cfg["TargetGroupStickinessConfig"] = sc
             out["ForwardConfig"] = cfg
         else:

@@ -143,6 +143,16 @@ class Tracked(dict):
         self._mark_all()
         return dict.values(self)
 
+    def consume(self, *keys: str) -> None:
+        """Mark ``keys`` and everything under them as read: inputs the provider itself acts
+        on (waits, refresh triggers, default-version moves) and never sends on this call."""
+        for key in keys:
+            self._mark(key)
+            value = dict.get(self, key)
+            for item in (value if isinstance(value, list) else [value]):
+                if isinstance(item, Tracked):
+                    item.consume(*dict.keys(item))
+
     def unread(self) -> list[str]:
         """Input paths never read (a parent left unread hides its children)."""
         out: list[str] = []
@@ -256,6 +266,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
         self.certificates: dict[str, str] = {}  # certificate ARN in the program -> ARN held by the emulator
         self.unconsumed: dict[str, list[str]] = {}  # "type::name" -> input paths no handler read
         self.calls: list[tuple[str, str]] = []
+        self.registering = threading.local()  # .rec: the RecordedResource being registered (set by the monitor)
 
     def client(self, service: str):
         if service not in self._clients:
@@ -303,8 +314,10 @@ class AwsEmulator(pulumi.runtime.Mocks):
                 _, outputs = HANDLERS[typ](self, args, tracked)
             else:
                 raise NotImplementedError(f"no update handler for {args.typ}")
-        if typ in UPDATERS:
-            self._note_unread(args.typ, args.name, tracked)
+        if typ in UPDATERS:  # only the changed inputs must be sent on an update
+            unread = [p for p in tracked.unread() if p.split(".")[0].split("[")[0] in diffs]
+            if unread:
+                self.unconsumed[f"{args.typ}::{args.name}"] = unread
         return {**old.outputs, **inputs, **outputs}
 
     def delete(self, old: Prior) -> None:

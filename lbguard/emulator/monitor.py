@@ -47,16 +47,34 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             inputs=inputs, provider=request.provider or None, protect=bool(request.protect),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges), replace_on_changes=list(request.replaceOnChanges),
+            aliases=self._alias_urns(request), retain_on_delete=bool(request.retainOnDelete),
         )
         with self._lock:
             self.records.append(rec)
             self.by_urn[urn] = rec
-        response = super().RegisterResource(request)
+        self.mocks.registering.rec = rec  # the mocks' new_resource runs on this thread, next
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            self.mocks.registering.rec = None
         if request.type != "pulumi:pulumi:Stack":
             rec.id = response.id or None
             rec.outputs = rpc_props(response.object)
             rec.emulated = not request.custom or self.mocks.emulates(request.type, request.importId or None)
         return response
+
+    def _alias_urns(self, request) -> list[str]:
+        """Aliases as URNs: given as URNs, or as a spec (name/type/parent) resolved as the engine does."""
+        urns = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+            elif alias.HasField("spec"):
+                spec = alias.spec
+                parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+                urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return urns
 
     def ReadResource(self, request):  # noqa: N802 - gRPC name
         """``Resource.get(...)``: recorded, echoed, never emulated (nothing is created)."""

@@ -146,7 +146,7 @@ async def _program_and_outputs(main: Path) -> tuple[dict, set[str]]:
 
 
 def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, str] | None = None,
-                timeout: float | None = None) -> ProgramRun:
+                timeout: float | None = None, mocks: AwsEmulator | None = None) -> ProgramRun:
     """Run ``project_dir``'s program for ``stack``; every AWS resource lands in the emulator.
 
     The caller provides the AWS side: an active ``moto.mock_aws()`` (see
@@ -154,6 +154,8 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     moto server. Any failure of the program (also inside ``apply`` callbacks) raises
     :class:`LbguardError` with one line; the original exception is its ``__cause__``.
     The run is bounded by ``timeout`` seconds (default ``LBGUARD_PROGRAM_TIMEOUT`` or 120).
+    ``mocks`` replaces the default :class:`AwsEmulator` (``lbguard.preview`` passes one
+    that plans and applies changes against a prior state).
     """
     project_dir = Path(project_dir).resolve()
     name, config, secret_keys = _load_full(project_dir, stack)
@@ -167,7 +169,7 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     with _LOCK, _in_project(project_dir), warnings.catch_warnings():
         # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
         warnings.simplefilter("ignore")
-        mocks = AwsEmulator(region=region)
+        mocks = mocks or AwsEmulator(region=region)
         monitor = RecordingMonitor(mocks)
         _reset_runtime()
         pulumi.runtime.set_all_config(config, secret_keys)
@@ -206,6 +208,8 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     run.invokes = list(monitor.invokes)  # type: ignore[attr-defined]
     run.unknown_invokes = list(mocks.unknown_invokes)  # type: ignore[attr-defined]
     run.certificate_stand_ins = dict(mocks.certificates)  # type: ignore[attr-defined]
+    run.unconsumed = dict(mocks.unconsumed)  # type: ignore[attr-defined]
+    run.emulator = mocks  # type: ignore[attr-defined]
     return run
 
 
@@ -233,8 +237,12 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
 def emulated_aws(region: str = "us-east-1") -> Iterator[None]:
     """Fake credentials, and an in-process moto unless ``AWS_ENDPOINT_URL`` names a server."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                            "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SECURITY_TOKEN")}
+                                            "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SECURITY_TOKEN",
+                                            "MOTO_LAMBDA_CONCURRENCY_QUOTA")}
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=region)
+    # Lambda's regional concurrency quota (Lambda quotas: 1,000 by default; some new accounts
+    # have less): moto only enforces the 100-unreserved minimum when it knows the quota.
+    os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = os.environ.get("LBGUARD_LAMBDA_CONCURRENCY_QUOTA", "1000")
     for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
         os.environ.pop(var, None)
     try:

@@ -7,8 +7,8 @@ from typing import Any
 
 
 
-from lbguard.emulator.core import (_arn, _auto_name, _bool, _drop_none,
-                                   _int, _tags_list, handles)
+from lbguard.emulator.core import (Prior, _arn, _auto_name, _bool, _drop_none, _int, _tags_list,
+                                   deletes, handles, tag_changes, updates)
 
 def _metric_queries(queries: list) -> list[dict]:
     out = []
@@ -26,7 +26,7 @@ def _metric_queries(queries: list) -> list[dict]:
     return out
 
 
-@handles("aws:cloudwatch/metricAlarm:MetricAlarm")
+@handles("aws:cloudwatch/metricAlarm:MetricAlarm", put=True)
 def _alarm(em, args, i):
     name = i.get("name") or _auto_name(args.name)
     kw = _drop_none({
@@ -49,7 +49,7 @@ def _alarm(em, args, i):
     return name, {"id": name, "name": name, "arn": arn}
 
 
-@handles("aws:cloudwatch/dashboard:Dashboard")
+@handles("aws:cloudwatch/dashboard:Dashboard", put=True)
 def _dashboard(em, args, i):
     body = i["dashboardBody"] if isinstance(i["dashboardBody"], str) else json.dumps(i["dashboardBody"])
     cw = em.client("cloudwatch")
@@ -68,3 +68,36 @@ def _log_group(em, args, i):
     return name, {"id": name, "name": name, "arn": _arn("logs", f"log-group:{name}", em.region)}
 
 
+
+
+@deletes("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _delete_alarm(em, old: Prior):
+    em.client("cloudwatch").delete_alarms(AlarmNames=[old.id])
+
+
+@deletes("aws:cloudwatch/dashboard:Dashboard")
+def _delete_dashboard(em, old: Prior):
+    em.client("cloudwatch").delete_dashboards(DashboardNames=[old.id])
+
+
+@updates("aws:cloudwatch/logGroup:LogGroup")
+def _update_log_group(em, args, i, old: Prior, diffs: set):
+    logs = em.client("logs")
+    if "retentionInDays" in diffs:
+        if i.get("retentionInDays"):
+            logs.put_retention_policy(logGroupName=old.id, retentionInDays=int(i["retentionInDays"]))
+        else:
+            logs.delete_retention_policy(logGroupName=old.id)
+    if "tags" in diffs:
+        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
+        arn = _arn("logs", f"log-group:{old.id}", em.region)
+        if remove:
+            logs.untag_resource(resourceArn=arn, tagKeys=remove)
+        if add:
+            logs.tag_resource(resourceArn=arn, tags=add)
+    return {}
+
+
+@deletes("aws:cloudwatch/logGroup:LogGroup")
+def _delete_log_group(em, old: Prior):
+    em.client("logs").delete_log_group(logGroupName=old.id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
+from botocore.exceptions import ClientError
 
+from lbguard.emulator.core import (ACCOUNT, DEFAULT_AMI, AwsEmulator, Prior, _arn, _auto_name, _bool, _drop_none, _int,
+                                   _tags_list, deletes, handles, invoke, tag_changes, updates)
 
-from lbguard.emulator.core import (ACCOUNT, DEFAULT_AMI, AwsEmulator, _arn, _auto_name, _bool, _drop_none,
-                                   _int, _tags_list, handles, invoke)
 
 @invoke("aws:index/getAvailabilityZones:getAvailabilityZones")
 def _get_azs(em: AwsEmulator, a: dict) -> dict:
@@ -29,12 +31,25 @@ def _get_vpc(em: AwsEmulator, a: dict) -> dict:
             "default": vpc.get("IsDefault", False), "ownerId": vpc.get("OwnerId", ACCOUNT)}
 
 
+# Root devices of the public images the shipped stacks name (EC2 DescribeImages
+# RootDeviceName): Canonical's Ubuntu images boot from /dev/sda1, Amazon Linux from
+# /dev/xvda. An image not listed is answered as Amazon Linux.
+KNOWN_IMAGES = {
+    "ami-0c7217cdde317cfec": {"rootDeviceName": "/dev/sda1", "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server",
+                              "ownerId": "099720109477", "platformDetails": "Linux/UNIX"},
+}
+
+
 @invoke("aws:ec2/getAmi:getAmi")
 def _get_ami(em: AwsEmulator, a: dict) -> dict:
-    # The program's filters cannot be honoured without describe_images (slow in moto):
-    # answer with one fixed image moto knows.
-    return {"id": DEFAULT_AMI, "imageId": DEFAULT_AMI, "architecture": "x86_64", "name": "lbguard-emulator-image",
-            "arn": f"arn:aws:ec2:{em.region}::image/{DEFAULT_AMI}", "rootDeviceName": "/dev/xvda"}
+    """The image the program names by ``image-id`` filter (root device from KNOWN_IMAGES), else one
+    fixed image: other filters cannot be honoured without describe_images (slow in moto)."""
+    wanted = [v for f in a.get("filters") or [] if f.get("name") == "image-id" for v in f.get("values") or []]
+    image = wanted[0] if wanted else DEFAULT_AMI
+    facts = KNOWN_IMAGES.get(image, {"rootDeviceName": "/dev/xvda", "name": "lbguard-emulator-image",
+                                     "ownerId": "137112412989", "platformDetails": "Linux/UNIX"})
+    return {"id": image, "imageId": image, "architecture": "x86_64", "arn": f"arn:aws:ec2:{em.region}::image/{image}",
+            "rootDeviceType": "ebs", **facts}
 
 
 
@@ -87,7 +102,10 @@ def _igw(em, args, i):
 
 @handles("aws:ec2/eip:Eip")
 def _eip(em, args, i):
-    a = em.client("ec2").allocate_address(Domain=i.get("domain", "vpc"))
+    kw: dict[str, Any] = {"Domain": i.get("domain", "vpc")}
+    if i.get("tags"):
+        kw["TagSpecifications"] = [{"ResourceType": "elastic-ip", "Tags": _tags_list(i["tags"])}]
+    a = em.client("ec2").allocate_address(**kw)
     return a["AllocationId"], {"id": a["AllocationId"], "allocationId": a["AllocationId"], "publicIp": a["PublicIp"],
                                "domain": a.get("Domain", "vpc")}
 
@@ -96,7 +114,9 @@ def _eip(em, args, i):
 def _nat(em, args, i):
     ng = em.client("ec2").create_nat_gateway(**_drop_none({
         "SubnetId": i["subnetId"], "AllocationId": i.get("allocationId"),
-        "ConnectivityType": i.get("connectivityType")}))["NatGateway"]
+        "ConnectivityType": i.get("connectivityType"),
+        "TagSpecifications": [{"ResourceType": "natgateway", "Tags": _tags_list(i["tags"])}] if i.get("tags") else None,
+    }))["NatGateway"]
     return ng["NatGatewayId"], {"id": ng["NatGatewayId"], "subnetId": ng["SubnetId"],
                                 "connectivityType": ng.get("ConnectivityType", "public")}
 
@@ -236,6 +256,7 @@ def _lt_data(i: Mapping[str, Any]) -> dict:
 
 @handles("aws:ec2/launchTemplate:LaunchTemplate")
 def _launch_template(em, args, i):
+    i.consume("updateDefaultVersion")  # the provider's: moves the default version on update
     ec2 = em.client("ec2")
     name = i.get("name") or _auto_name(i.get("namePrefix") or args.name, 128)
     kw: dict[str, Any] = {"LaunchTemplateName": name, "LaunchTemplateData": _lt_data(i)}
@@ -280,3 +301,212 @@ def _instance(em, args, i):
                  "privateIp": inst.get("PrivateIpAddress"), "instanceState": "running"}
 
 
+
+
+# ------------------------------------------------------------------ updates and deletes
+
+
+def _ec2_tags(ec2, rid: str, old: Prior, i, diffs: set) -> None:
+    if "tags" not in diffs:
+        return
+    add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
+    if remove:
+        ec2.delete_tags(Resources=[rid], Tags=[{"Key": k} for k in remove])
+    if add:
+        ec2.create_tags(Resources=[rid], Tags=_tags_list(add))
+
+
+@updates("aws:ec2/vpc:Vpc")
+def _update_vpc(em, args, i, old: Prior, diffs: set):
+    ec2 = em.client("ec2")
+    for attr in ("enableDnsHostnames", "enableDnsSupport"):
+        if attr in diffs and attr in i:
+            ec2.modify_vpc_attribute(VpcId=old.id, **{attr[0].upper() + attr[1:]: {"Value": _bool(i[attr])}})
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return {}
+
+
+@deletes("aws:ec2/vpc:Vpc")
+def _delete_vpc(em, old: Prior):
+    em.client("ec2").delete_vpc(VpcId=old.id)
+
+
+@updates("aws:ec2/subnet:Subnet")
+def _update_subnet(em, args, i, old: Prior, diffs: set):
+    ec2 = em.client("ec2")
+    if "mapPublicIpOnLaunch" in diffs:
+        ec2.modify_subnet_attribute(SubnetId=old.id, MapPublicIpOnLaunch={"Value": _bool(i.get("mapPublicIpOnLaunch"))})
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return {"mapPublicIpOnLaunch": _bool(i.get("mapPublicIpOnLaunch"))}
+
+
+@deletes("aws:ec2/subnet:Subnet")
+def _delete_subnet(em, old: Prior):
+    em.client("ec2").delete_subnet(SubnetId=old.id)
+
+
+@updates("aws:ec2/internetGateway:InternetGateway", "aws:ec2/eip:Eip", "aws:ec2/natGateway:NatGateway",
+         "aws:ec2/routeTable:RouteTable", "aws:ec2/instance:Instance")
+def _update_tags_only(em, args, i, old: Prior, diffs: set):
+    """Tags update in place; any other change of these types is one the provider replaces
+    (or, for route tables, re-routes: handled as routes below)."""
+    ec2 = em.client("ec2")
+    if "routes" in diffs:
+        _reroute(ec2, old, i)
+    other = diffs - {"tags", "routes"}
+    if other:
+        raise NotImplementedError(f"the emulator cannot update {', '.join(sorted(other))} of {args.typ} in place")
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return {}
+
+
+def _reroute(ec2, old: Prior, i) -> None:
+    before = {json.dumps(_route_kwargs(r), sort_keys=True) for r in old.inputs.get("routes") or []}
+    after = {json.dumps(_route_kwargs(r), sort_keys=True) for r in i.get("routes") or []}
+    for r in sorted(before - after):
+        kw = json.loads(r)
+        ec2.delete_route(RouteTableId=old.id, **{k: v for k, v in kw.items() if k.startswith("Destination")})
+    for r in sorted(after - before):
+        ec2.create_route(RouteTableId=old.id, **json.loads(r))
+
+
+@deletes("aws:ec2/internetGateway:InternetGateway")
+def _delete_igw(em, old: Prior):
+    ec2 = em.client("ec2")
+    if old.inputs.get("vpcId"):
+        ec2.detach_internet_gateway(InternetGatewayId=old.id, VpcId=old.inputs["vpcId"])
+    ec2.delete_internet_gateway(InternetGatewayId=old.id)
+
+
+@deletes("aws:ec2/eip:Eip")
+def _delete_eip(em, old: Prior):
+    em.client("ec2").release_address(AllocationId=old.id)
+
+
+@deletes("aws:ec2/natGateway:NatGateway")
+def _delete_nat(em, old: Prior):
+    em.client("ec2").delete_nat_gateway(NatGatewayId=old.id)
+
+
+@deletes("aws:ec2/routeTable:RouteTable")
+def _delete_route_table(em, old: Prior):
+    em.client("ec2").delete_route_table(RouteTableId=old.id)
+
+
+@deletes("aws:ec2/route:Route")
+def _delete_route(em, old: Prior):
+    kw = {k: v for k, v in _route_kwargs(old.inputs).items() if k.startswith("Destination")}
+    em.client("ec2").delete_route(RouteTableId=old.inputs["routeTableId"], **kw)
+
+
+@deletes("aws:ec2/routeTableAssociation:RouteTableAssociation")
+def _delete_rta(em, old: Prior):
+    em.client("ec2").disassociate_route_table(AssociationId=old.id)
+
+
+def _perm_keys(rules, inline: bool) -> dict[str, dict]:
+    return {json.dumps(p, sort_keys=True): p for p in (_permission(r, inline=inline) for r in rules or [])}
+
+
+@updates("aws:ec2/securityGroup:SecurityGroup")
+def _update_security_group(em, args, i, old: Prior, diffs: set):
+    """Inline rules: revoke what is gone, authorize what is new (the provider's update)."""
+    ec2 = em.client("ec2")
+    for key, revoke, authorize in (("ingress", ec2.revoke_security_group_ingress, ec2.authorize_security_group_ingress),
+                                   ("egress", ec2.revoke_security_group_egress, ec2.authorize_security_group_egress)):
+        if key not in diffs:
+            continue
+        before, after = _perm_keys(old.inputs.get(key), True), _perm_keys(i.get(key), True)
+        gone = [p for k, p in before.items() if k not in after]
+        new = [p for k, p in after.items() if k not in before]
+        if gone:
+            revoke(GroupId=old.id, IpPermissions=gone)
+        if new:
+            authorize(GroupId=old.id, IpPermissions=new)
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return {"ingress": i.get("ingress") or [], "egress": i.get("egress") or []}
+
+
+def _group_users(ec2, elbv2, gid: str) -> list[str]:
+    """What still uses a security group: instances, load balancers, other groups' rules."""
+    users = [inst["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "instance.group-id", "Values": [gid]},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+        for inst in r["Instances"]]
+    users += [lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+              if gid in (lb.get("SecurityGroups") or [])]
+    for g in ec2.describe_security_groups()["SecurityGroups"]:
+        if g["GroupId"] == gid:
+            continue
+        for perm in [*g.get("IpPermissions", []), *g.get("IpPermissionsEgress", [])]:
+            if any(pair.get("GroupId") == gid for pair in perm.get("UserIdGroupPairs", [])):
+                users.append(g["GroupId"])
+    return users
+
+
+@deletes("aws:ec2/securityGroup:SecurityGroup")
+def _delete_security_group(em, old: Prior):
+    ec2 = em.client("ec2")
+    users = _group_users(ec2, em.client("elbv2"), old.id)
+    if users:
+        # AWS refuses; moto does not check (EC2 API reference, DeleteSecurityGroup: a group
+        # associated with an instance or network interface, or referenced by another group).
+        raise ClientError({"Error": {"Code": "DependencyViolation", "Message":
+                           f"resource {old.id} has a dependent object ({', '.join(sorted(set(users))[:4])})"}},
+                          "DeleteSecurityGroup")
+    ec2.delete_security_group(GroupId=old.id)
+
+
+def _rule_permission_update(i) -> dict:
+    return _drop_none({"IpProtocol": str(i.get("ipProtocol")), "FromPort": _int(i.get("fromPort")),
+                       "ToPort": _int(i.get("toPort")), "CidrIpv4": i.get("cidrIpv4"), "CidrIpv6": i.get("cidrIpv6"),
+                       "PrefixListId": i.get("prefixListId"), "ReferencedGroupId": i.get("referencedSecurityGroupId"),
+                       "Description": i.get("description")})
+
+
+@updates("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+def _update_sg_rule(em, args, i, old: Prior, diffs: set):
+    """ModifySecurityGroupRules, as the provider updates these rule resources in place."""
+    ec2 = em.client("ec2")
+    if diffs - {"tags"}:
+        ec2.modify_security_group_rules(GroupId=i["securityGroupId"], SecurityGroupRules=[
+            {"SecurityGroupRuleId": old.id, "SecurityGroupRule": _rule_permission_update(i)}])
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return {}
+
+
+@deletes("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+def _delete_sg_ingress(em, old: Prior):
+    em.client("ec2").revoke_security_group_ingress(GroupId=old.inputs["securityGroupId"], SecurityGroupRuleIds=[old.id])
+
+
+@deletes("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+def _delete_sg_egress(em, old: Prior):
+    em.client("ec2").revoke_security_group_egress(GroupId=old.inputs["securityGroupId"], SecurityGroupRuleIds=[old.id])
+
+
+@updates("aws:ec2/launchTemplate:LaunchTemplate")
+def _update_launch_template(em, args, i, old: Prior, diffs: set):
+    """A new template version; the default moves to it when ``updateDefaultVersion`` (provider)."""
+    ec2 = em.client("ec2")
+    out: dict[str, Any] = {}
+    if diffs - {"tags", "updateDefaultVersion", "defaultVersion", "description"}:
+        v = ec2.create_launch_template_version(LaunchTemplateId=old.id, LaunchTemplateData=_lt_data(i))
+        latest = int(v["LaunchTemplateVersion"]["VersionNumber"])
+        out["latestVersion"] = latest
+        if _bool(i.get("updateDefaultVersion")):
+            ec2.modify_launch_template(LaunchTemplateId=old.id, DefaultVersion=str(latest))
+            out["defaultVersion"] = latest
+    _ec2_tags(ec2, old.id, old, i, diffs)
+    return out
+
+
+@deletes("aws:ec2/launchTemplate:LaunchTemplate")
+def _delete_launch_template(em, old: Prior):
+    em.client("ec2").delete_launch_template(LaunchTemplateId=old.id)
+
+
+@deletes("aws:ec2/instance:Instance")
+def _delete_instance(em, old: Prior):
+    em.client("ec2").terminate_instances(InstanceIds=[old.id])

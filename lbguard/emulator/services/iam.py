@@ -8,8 +8,8 @@ from typing import Any
 import secrets
 
 
-from lbguard.emulator.core import (AwsEmulator, _auto_name, _drop_none,
-                                   _int, _tags_list, handles, invoke)
+from lbguard.emulator.core import (AwsEmulator, Prior, _auto_name, _drop_none, _int, _tags_list, deletes,
+                                   handles, invoke, tag_changes, updates)
 
 def _policy_list(value: Any) -> Any:
     value = list(value or [])
@@ -68,7 +68,7 @@ def _role(em, args, i):
     return name, {"id": name, "name": name, "arn": role["Arn"], "uniqueId": role["RoleId"]}
 
 
-@handles("aws:iam/rolePolicy:RolePolicy")
+@handles("aws:iam/rolePolicy:RolePolicy", put=True)
 def _role_policy(em, args, i):
     name = i.get("name") or _auto_name(args.name, 128)
     em.client("iam").put_role_policy(RoleName=i["role"], PolicyName=name, PolicyDocument=_doc(i["policy"]))
@@ -98,3 +98,69 @@ def _instance_profile(em, args, i):
     return name, {"id": name, "name": name, "arn": p["Arn"]}
 
 
+
+
+@updates("aws:iam/role:Role")
+def _update_role(em, args, i, old: Prior, diffs: set):
+    iam_ = em.client("iam")
+    if "assumeRolePolicy" in diffs:
+        iam_.update_assume_role_policy(RoleName=old.id, PolicyDocument=_doc(i["assumeRolePolicy"]))
+    if diffs & {"description", "maxSessionDuration"}:
+        iam_.update_role(**_drop_none({"RoleName": old.id, "Description": i.get("description"),
+                                       "MaxSessionDuration": _int(i.get("maxSessionDuration"))}))
+    if "tags" in diffs:
+        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
+        if remove:
+            iam_.untag_role(RoleName=old.id, TagKeys=remove)
+        if add:
+            iam_.tag_role(RoleName=old.id, Tags=_tags_list(add))
+    return {}
+
+
+@deletes("aws:iam/role:Role")
+def _delete_role(em, old: Prior):
+    iam_ = em.client("iam")
+    for p in iam_.list_instance_profiles_for_role(RoleName=old.id)["InstanceProfiles"]:
+        iam_.remove_role_from_instance_profile(InstanceProfileName=p["InstanceProfileName"], RoleName=old.id)
+    iam_.delete_role(RoleName=old.id)
+
+
+@deletes("aws:iam/rolePolicy:RolePolicy")
+def _delete_role_policy(em, old: Prior):
+    em.client("iam").delete_role_policy(RoleName=old.inputs["role"], PolicyName=old.outputs.get("name") or old.id)
+
+
+@updates("aws:iam/policy:Policy")
+def _update_iam_policy(em, args, i, old: Prior, diffs: set):
+    if "policy" in diffs:
+        em.client("iam").create_policy_version(PolicyArn=old.id, PolicyDocument=_doc(i["policy"]), SetAsDefault=True)
+    return {}
+
+
+@deletes("aws:iam/policy:Policy")
+def _delete_iam_policy(em, old: Prior):
+    em.client("iam").delete_policy(PolicyArn=old.id)
+
+
+@deletes("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+def _delete_role_policy_attachment(em, old: Prior):
+    em.client("iam").detach_role_policy(RoleName=old.inputs["role"], PolicyArn=old.inputs["policyArn"])
+
+
+@updates("aws:iam/instanceProfile:InstanceProfile")
+def _update_instance_profile(em, args, i, old: Prior, diffs: set):
+    iam_ = em.client("iam")
+    if "role" in diffs:
+        if old.inputs.get("role"):
+            iam_.remove_role_from_instance_profile(InstanceProfileName=old.id, RoleName=old.inputs["role"])
+        if i.get("role"):
+            iam_.add_role_to_instance_profile(InstanceProfileName=old.id, RoleName=i["role"])
+    return {}
+
+
+@deletes("aws:iam/instanceProfile:InstanceProfile")
+def _delete_instance_profile(em, old: Prior):
+    iam_ = em.client("iam")
+    for role in iam_.get_instance_profile(InstanceProfileName=old.id)["InstanceProfile"].get("Roles", []):
+        iam_.remove_role_from_instance_profile(InstanceProfileName=old.id, RoleName=role["RoleName"])
+    iam_.delete_instance_profile(InstanceProfileName=old.id)

@@ -10,8 +10,7 @@ from typing import Any
 
 import pulumi
 
-from lbguard.emulator.core import (_auto_name, _drop_none,
-                                   _int, handles)
+from lbguard.emulator.core import Prior, _auto_name, _drop_none, _int, deletes, handles, updates
 
 class _WholeZip(Exception):
     def __init__(self, path: str):
@@ -58,19 +57,28 @@ def _function(em, args, i):
     code = {"ZipFile": _zip_archive(i["code"])} if i.get("code") is not None else \
         {"S3Bucket": i["s3Bucket"], "S3Key": i["s3Key"]}
     env = (i.get("environment") or {}).get("variables")
-    fn = em.client("lambda").create_function(**_drop_none({
+    em.client("lambda").create_function(**_drop_none({
         "FunctionName": name, "Runtime": i.get("runtime"), "Role": i["role"], "Handler": i.get("handler"),
         "Code": code, "Timeout": _int(i.get("timeout")), "MemorySize": _int(i.get("memorySize")),
         "Description": i.get("description"), "Environment": {"Variables": env} if env else None,
         "Architectures": i.get("architectures"), "Tags": i.get("tags")}))
+    if i.get("reservedConcurrentExecutions") is not None and int(i["reservedConcurrentExecutions"]) >= 0:
+        # The provider reserves concurrency right after create; AWS refuses a reservation
+        # that leaves the account under 100 unreserved executions (emulated_aws sets moto's quota).
+        em.client("lambda").put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=int(i["reservedConcurrentExecutions"]))
+    return name, _function_outputs(em, name)
+
+
+def _function_outputs(em, name: str) -> dict:
     held = em.client("lambda").get_function(FunctionName=name)["Configuration"]
-    return name, {"id": name, "name": name, "arn": held["FunctionArn"], "invokeArn":
+    return {"id": name, "name": name, "arn": held["FunctionArn"], "invokeArn":
                   f"arn:aws:apigateway:{em.region}:lambda:path/2015-03-31/functions/{held['FunctionArn']}/invocations",
                   "qualifiedArn": f"{held['FunctionArn']}:{held.get('Version', '$LATEST')}",
                   "version": held.get("Version", "$LATEST"), "sourceCodeHash": held.get("CodeSha256"),
                   "codeSha256": held.get("CodeSha256"), "sourceCodeSize": held.get("CodeSize"),
                   "runtime": held.get("Runtime"), "handler": held.get("Handler"), "role": held.get("Role"),
-                  "timeout": held.get("Timeout"), "memorySize": held.get("MemorySize"), "code": None}
+            "timeout": held.get("Timeout"), "memorySize": held.get("MemorySize"), "code": None}
 
 
 @handles("aws:lambda/permission:Permission")
@@ -80,3 +88,38 @@ def _lambda_permission(em, args, i):
         "FunctionName": i["function"], "StatementId": sid, "Action": i["action"], "Principal": i["principal"],
         "SourceArn": i.get("sourceArn"), "SourceAccount": i.get("sourceAccount")}))
     return sid, {"statementId": sid}
+
+
+_CONFIG = {"runtime": "Runtime", "role": "Role", "handler": "Handler", "timeout": "Timeout", "memorySize": "MemorySize",
+           "description": "Description", "environment": "Environment"}
+
+
+@updates("aws:lambda/function:Function")
+def _update_function(em, args, i, old: Prior, diffs: set):
+    """UpdateFunctionCode, UpdateFunctionConfiguration, Put/DeleteFunctionConcurrency."""
+    lam = em.client("lambda")
+    if "code" in diffs and i.get("code") is not None:
+        lam.update_function_code(FunctionName=old.id, ZipFile=_zip_archive(i["code"]))
+    if diffs & set(_CONFIG):
+        env = (i.get("environment") or {}).get("variables")
+        lam.update_function_configuration(**_drop_none({
+            "FunctionName": old.id, "Runtime": i.get("runtime"), "Role": i.get("role"), "Handler": i.get("handler"),
+            "Timeout": _int(i.get("timeout")), "MemorySize": _int(i.get("memorySize")),
+            "Description": i.get("description"), "Environment": {"Variables": env or {}}}))
+    if "reservedConcurrentExecutions" in diffs:
+        rc = i.get("reservedConcurrentExecutions")
+        if rc is None or int(rc) < 0:
+            lam.delete_function_concurrency(FunctionName=old.id)
+        else:
+            lam.put_function_concurrency(FunctionName=old.id, ReservedConcurrentExecutions=int(rc))
+    return _function_outputs(em, old.id)
+
+
+@deletes("aws:lambda/function:Function")
+def _delete_function(em, old: Prior):
+    em.client("lambda").delete_function(FunctionName=old.id)
+
+
+@deletes("aws:lambda/permission:Permission")
+def _delete_permission(em, old: Prior):
+    em.client("lambda").remove_permission(FunctionName=old.inputs["function"], StatementId=old.id)

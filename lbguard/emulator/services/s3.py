@@ -7,8 +7,8 @@ from typing import Any
 
 
 
-from lbguard.emulator.core import (_auto_name, _bool, _drop_none,
-                                   _int, _tags_list, handles)
+from lbguard.emulator.core import (Prior, _auto_name, _bool, _drop_none, _int, _tags_list,
+                                   deletes, handles, updates)
 
 
 @handles("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -27,7 +27,7 @@ def _bucket(em, args, i):
 
 
 @handles("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-         "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+         "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", put=True)
 def _bucket_sse(em, args, i):
     rules = []
     for r in i.get("rules") or []:
@@ -39,7 +39,7 @@ def _bucket_sse(em, args, i):
     return i["bucket"], {}
 
 
-@handles("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+@handles("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", put=True)
 def _bucket_pab(em, args, i):
     cfg = {k[0].upper() + k[1:]: _bool(i.get(k, False)) for k in
            ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")}
@@ -49,21 +49,21 @@ def _bucket_pab(em, args, i):
     return i["bucket"], {}
 
 
-@handles("aws:s3/bucketPolicy:BucketPolicy")
+@handles("aws:s3/bucketPolicy:BucketPolicy", put=True)
 def _bucket_policy(em, args, i):
     policy = i["policy"] if isinstance(i["policy"], str) else json.dumps(i["policy"])
     em.client("s3").put_bucket_policy(Bucket=i["bucket"], Policy=policy)
     return i["bucket"], {"policy": policy}
 
 
-@handles("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+@handles("aws:s3/bucketOwnershipControls:BucketOwnershipControls", put=True)
 def _bucket_ownership(em, args, i):
     em.client("s3").put_bucket_ownership_controls(
         Bucket=i["bucket"], OwnershipControls={"Rules": [{"ObjectOwnership": i["rule"]["objectOwnership"]}]})
     return i["bucket"], {}
 
 
-@handles("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+@handles("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2", put=True)
 def _bucket_versioning(em, args, i):
     em.client("s3").put_bucket_versioning(
         Bucket=i["bucket"], VersioningConfiguration={"Status": i["versioningConfiguration"]["status"]})
@@ -71,7 +71,7 @@ def _bucket_versioning(em, args, i):
 
 
 @handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-         "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+         "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", put=True)
 def _bucket_lifecycle(em, args, i):
     rules = []
     for r in i.get("rules") or []:
@@ -91,3 +91,54 @@ def _bucket_lifecycle(em, args, i):
     return i["bucket"], {}
 
 
+
+
+@updates("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+def _update_bucket(em, args, i, old: Prior, diffs: set):
+    other = diffs - {"tags", "forceDestroy"}
+    if other:
+        raise NotImplementedError(f"the emulator cannot update {', '.join(sorted(other))} of a bucket in place")
+    if "tags" in diffs:
+        s3 = em.client("s3")
+        if i.get("tags"):
+            s3.put_bucket_tagging(Bucket=old.id, Tagging={"TagSet": _tags_list(i["tags"])})
+        else:
+            s3.delete_bucket_tagging(Bucket=old.id)
+    return {}
+
+
+@deletes("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+def _delete_bucket(em, old: Prior):
+    """DeleteBucket; with ``forceDestroy`` the provider empties the bucket first (else AWS
+    answers BucketNotEmpty)."""
+    s3 = em.client("s3")
+    if _bool(old.inputs.get("forceDestroy")):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=old.id):
+            objs = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in
+                    [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            if objs:
+                s3.delete_objects(Bucket=old.id, Delete={"Objects": objs})
+    s3.delete_bucket(Bucket=old.id)
+
+
+_CONFIG_DELETES = {
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "delete_bucket_encryption",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2":
+        "delete_bucket_encryption",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "delete_public_access_block",
+    "aws:s3/bucketPolicy:BucketPolicy": "delete_bucket_policy",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "delete_bucket_ownership_controls",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "delete_bucket_lifecycle",
+    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2": "delete_bucket_lifecycle",
+}
+
+
+@deletes(*_CONFIG_DELETES)
+def _delete_bucket_config(em, old: Prior):
+    getattr(em.client("s3"), _CONFIG_DELETES[old.type])(Bucket=old.inputs["bucket"])
+
+
+@deletes("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+def _delete_bucket_versioning(em, old: Prior):
+    """Versioning cannot be removed, only suspended (the provider does the same)."""
+    em.client("s3").put_bucket_versioning(Bucket=old.inputs["bucket"], VersioningConfiguration={"Status": "Suspended"})

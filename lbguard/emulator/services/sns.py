@@ -5,8 +5,8 @@ from __future__ import annotations
 
 
 
-from lbguard.emulator.core import (_auto_name, _drop_none,
-                                   _tags_list, handles)
+from lbguard.emulator.core import (Prior, _auto_name, _drop_none, _tags_list,
+                                   deletes, handles, tag_changes, updates)
 
 @handles("aws:sns/topic:Topic")
 def _topic(em, args, i):
@@ -23,3 +23,28 @@ def _subscription(em, args, i):
     return arn, {"id": arn, "arn": arn}
 
 
+
+
+@updates("aws:sns/topic:Topic")
+def _update_topic(em, args, i, old: Prior, diffs: set):
+    sns_ = em.client("sns")
+    for key, attr in (("displayName", "DisplayName"), ("kmsMasterKeyId", "KmsMasterKeyId"), ("policy", "Policy")):
+        if key in diffs:
+            sns_.set_topic_attributes(TopicArn=old.id, AttributeName=attr, AttributeValue=i.get(key) or "")
+    if "tags" in diffs:
+        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
+        if remove:
+            sns_.untag_resource(ResourceArn=old.id, TagKeys=remove)
+        if add:
+            sns_.tag_resource(ResourceArn=old.id, Tags=_tags_list(add))
+    return {}
+
+
+@deletes("aws:sns/topic:Topic")
+def _delete_topic(em, old: Prior):
+    em.client("sns").delete_topic(TopicArn=old.id)
+
+
+@deletes("aws:sns/topicSubscription:TopicSubscription")
+def _delete_subscription(em, old: Prior):
+    em.client("sns").unsubscribe(SubscriptionArn=old.id)
