@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from lbguard.emulator.core import (HANDLERS, PUT_STYLE, UPDATERS, AwsEmulator, Prior, _floats_to_ints,
                                    canonical_type)
-from lbguard.model import LbguardError, ProgramRun, RecordedResource
+from lbguard.model import ProgramRun, RecordedResource
 
 OPS = ("same", "create", "update", "replace", "delete")
 FAILED = "lbguard-failed:"  # marks ids/outputs of a resource whose create failed
@@ -58,7 +58,8 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op, "diffs": self.diffs,
-                "replaceReasons": self.replace_reasons, "calls": self.calls, "status": self.status}
+                "replaceReasons": self.replace_reasons, "deleteBeforeReplace": self.delete_before_replace,
+                "calls": self.calls, "status": self.status}
 
 
 @dataclass
@@ -383,17 +384,17 @@ class PreviewResult:
                 "summary": self.summary(), "writes": self.writes}
 
 
-def run_preview(base_dir: Path, head_dir: Path, stack: str, *, base_label: str = "base",
+def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label: str = "base",
                 between: Callable[[ProgramRun], None] | None = None) -> PreviewResult:
     """Base into a fresh emulator, then head planned and applied against it.
 
     The caller provides the AWS side (``emulated_aws()``, in-process moto). ``between``
     runs after the base is live (tests use it to change AWS behind Pulumi's back, as
-    autoscaling or a hand edit would).
+    autoscaling or a hand edit would). ``base_dir`` None: a new stack (every step a create).
     """
     from lbguard.emulator.runner import load_stack_config, run_program
 
-    base_run = run_program(base_dir, stack)
+    base_run = run_program(base_dir, stack) if base_dir is not None else ProgramRun("", stack, [], {})
     if between is not None:
         between(base_run)
     _, config = load_stack_config(head_dir, stack)

@@ -19,19 +19,22 @@ def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, po
     _, config = load_stack_config(project_dir, stack)
     with emulated_aws(config.get("aws:region", "us-east-1")):
         run = run_program(project_dir, stack)
-    violations: list[Violation] = []
-    if use_pack:
-        from lbguard.policy_runner import pack_config_for_stack, run_pack
-
-        pack = (policy_pack or PACKAGE_ROOT / "policies").resolve()
-        if not (pack / "PulumiPolicy.yaml").is_file():
-            raise LbguardError(f"--policy-pack {pack}: no PulumiPolicy.yaml there")
-        if policy_config is None:
-            policy_config = pack_config_for_stack(pack, stack)
-        elif not policy_config.is_file():
-            raise LbguardError(f"--policy-pack-config {policy_config}: file not found")
-        violations = run_pack(pack, run, config_file=policy_config)
+    violations = evaluate_pack(run, stack, policy_pack, policy_config) if use_pack else []
     return run, violations
+
+
+def evaluate_pack(run: ProgramRun, stack: str, policy_pack: Path | None, policy_config: Path | None) -> list[Violation]:
+    """The pack over a program run, as the engine runs it (default pack and config as preflight's)."""
+    from lbguard.policy_runner import pack_config_for_stack, run_pack
+
+    pack = (policy_pack or PACKAGE_ROOT / "policies").resolve()
+    if not (pack / "PulumiPolicy.yaml").is_file():
+        raise LbguardError(f"--policy-pack {pack}: no PulumiPolicy.yaml there")
+    if policy_config is None:
+        policy_config = pack_config_for_stack(pack, stack)
+    elif not policy_config.is_file():
+        raise LbguardError(f"--policy-pack-config {policy_config}: file not found")
+    return run_pack(pack, run, config_file=policy_config)
 
 
 def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:

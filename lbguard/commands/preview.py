@@ -1,0 +1,118 @@
+"""`lbguard preview`: the engine's plan from base to head, applied against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lbguard.commands.common import console, project_dir_option, resolve_project_dir, stack_option, write_json
+from lbguard.model import LbguardError
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
+WORDS = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete",
+         "same": "unchanged"}
+
+
+def plan_lines(doc: dict, *, show_same: bool = False) -> list[str]:
+    """The plan as `pulumi preview --diff` prints it: a row per step, then the count summary."""
+    steps = [s for s in doc["steps"] if show_same or s["op"] != "same"]
+    lines: list[str] = []
+    for s in steps:
+        sym = "-+" if s["op"] == "replace" and s.get("deleteBeforeReplace") else SYMBOLS[s["op"]]
+        line = f" {sym:<3}{s['type']:<52} {s['name']}"
+        if s["diffs"]:
+            shown = ", ".join(s["diffs"][:4]) + (f" (+{len(s['diffs']) - 4})" if len(s["diffs"]) > 4 else "")
+            line += f"  [diff: {shown}]"
+        if s["replaceReasons"]:
+            line += f"  (forces replacement: {', '.join(s['replaceReasons'][:3])})"
+        if s.get("status") == "failed":
+            line += "  FAILS"
+        lines.append(line)
+    summary = doc["summary"]
+    lines.append("Resources:")
+    for op in ("create", "update", "replace", "delete"):
+        if summary.get(op):
+            lines.append(f"    {SYMBOLS[op]} {summary[op]} {WORDS[op]}")
+    lines.append(f"    {summary.get('same', 0)} unchanged")
+    return lines
+
+
+def failure_lines(doc: dict) -> list[str]:
+    names = {s["urn"]: s["name"] for s in doc["steps"]}
+    lines = []
+    for f in doc["failures"]:
+        lines.append(f"  {names.get(f['urn'], f['urn'].rsplit('::', 1)[-1])}: {f['call']} -> {f['error']}: {f['message']}")
+        if f.get("fix"):
+            lines.append(f"      how to deploy it: {f['fix']}")
+    return lines
+
+
+@click.command()
+@stack_option
+@project_dir_option
+@click.option("--base", "base_ref", default=None,
+              help="git revision of the base (default: the merge base of HEAD with main)")
+@click.option("--policy-pack", type=click.Path(path_type=Path), default=None,
+              help="policy pack directory (default: this project's policies/)")
+@click.option("--policy-pack-config", type=click.Path(path_type=Path), default=None,
+              help="pack config file (default: policies/config/<stack>.json if present)")
+@click.option("--no-policy", is_flag=True, help="plan and apply only, no pack on head")
+@click.option("--show-same", is_flag=True, help="list unchanged resources too")
+@click.option("--json", "json_path", default=None, help="write the plan as JSON to FILE ('-' for stdout)")
+def preview(stack: str, cwd: Path | None, base_ref: str | None, policy_pack: Path | None,
+            policy_pack_config: Path | None, no_policy: bool, show_same: bool, json_path: str | None) -> int:
+    """Plan base -> head as `pulumi up` would, apply it against the emulator, report every step AWS refuses.
+
+    \b
+    Example:
+      lbguard preview --stack prod --base main --json plan.json
+    Exit 0: deployable; 1: a step would fail or a mandatory policy fails on head; 2: error.
+    """
+    from lbguard import gitbase
+    from lbguard.commands.preflight import evaluate_pack
+    from lbguard.emulator import emulated_aws, load_stack_config
+    from lbguard.preview import run_preview
+
+    head_dir = resolve_project_dir(cwd)
+    rev = base_ref or gitbase.default_base(head_dir)
+    commit = gitbase.resolve(head_dir, rev)
+    if policy_pack is not None and not (policy_pack / "PulumiPolicy.yaml").is_file():
+        raise LbguardError(f"--policy-pack {policy_pack}: no PulumiPolicy.yaml there")
+    if policy_pack_config is not None and not policy_pack_config.is_file():
+        raise LbguardError(f"--policy-pack-config {policy_pack_config}: file not found")
+    _, config = load_stack_config(head_dir, stack)
+    label = f"{rev} ({commit[:8]})" if rev != commit else commit[:8]
+    with gitbase.project_at(head_dir, commit) as base_dir:
+        try:
+            load_stack_config(base_dir, stack)
+        except LbguardError:  # a stack the base does not have yet: everything is created
+            base_dir, label = None, f"{label}, where stack {stack!r} does not exist"
+        with emulated_aws(config.get("aws:region", "us-east-1")):
+            result = run_preview(base_dir, head_dir, stack, base_label=label)
+    if not no_policy:
+        result.violations = evaluate_pack(result.head, stack, policy_pack, policy_pack_config)
+    doc = result.to_json()
+    if json_path:
+        write_json(json_path, doc)
+    if json_path != "-":
+        _print(doc, result, show_same)
+    mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
+    return 1 if result.failures or mandatory else 0
+
+
+def _print(doc: dict, result, show_same: bool) -> None:
+    out = console()
+    out.print(f"Previewing update ({doc['stack']}): base {doc['base']} -> head (working tree)", markup=False)
+    for line in plan_lines(doc, show_same=show_same):
+        out.print(line, markup=False)
+    if doc["failures"]:
+        out.print(f"Would fail at apply time ({len(doc['failures'])}):", markup=False)
+        for line in failure_lines(doc):
+            out.print(line, markup=False)
+    mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
+    for v in sorted(result.violations, key=lambda v: v.enforcement_level != "mandatory"):
+        out.print(f"  [{v.enforcement_level}] {v.policy}: {v.name or v.urn}: {v.message}", markup=False)
+    verdict = "NOT deployable" if doc["failures"] or mandatory else "deployable"
+    out.print(f"{verdict}: {len(doc['failures'])} failing steps, {len(mandatory)} mandatory violations, "
+              f"{doc['writes']} AWS writes in the rehearsal", markup=False)
