@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from lbguard.emulator.core import (HANDLERS, PUT_STYLE, UPDATERS, AwsEmulator, Prior, _floats_to_ints,
                                    canonical_type)
-from lbguard.model import ProgramRun, RecordedResource
+from lbguard.model import LbguardError, ProgramRun, RecordedResource
 
 OPS = ("same", "create", "update", "replace", "delete")
 FAILED = "lbguard-failed:"  # marks ids/outputs of a resource whose create failed
@@ -405,3 +405,49 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
     steps = list(planner.steps.values())
     return PreviewResult(stack=stack, base=base_label, steps=steps, failures=planner.failures, head=head,
                          base_run=base_run, writes=len(planner.writes()))
+
+
+# ------------------------------------------------------------------ for the PR comment
+
+
+def check_preview_document(doc: Any, where: str) -> dict:
+    """A ``lbguard preview --json`` document, or one line saying what is wrong with it."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list) or not isinstance(doc.get("summary"), dict):
+        raise LbguardError(f"{where}: not an `lbguard preview --json` document (needs steps and summary)")
+    for n, s in enumerate(doc["steps"]):
+        if not isinstance(s, dict) or s.get("op") not in OPS or not isinstance(s.get("name"), str):
+            raise LbguardError(f"{where}: steps[{n}] needs a name and an op in {', '.join(OPS)}")
+    if not isinstance(doc.get("failures", []), list):
+        raise LbguardError(f"{where}: failures must be a list")
+    return doc
+
+
+SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": ""}
+
+
+def plan_markdown(doc: Mapping[str, Any], limit: int = 40) -> list[str]:
+    """The plan above the traffic impact: counts, failing steps first, replacements called out."""
+    s = doc["summary"]
+    counts = ", ".join(f"{SYMBOL[op]} {s.get(op, 0)} to {op}" for op in ("create", "update", "replace", "delete"))
+    out = [f"### Plan: base `{doc.get('base', '?')}` -> head, as `pulumi up` would apply it", "",
+           f"**{counts}, {s.get('same', 0)} unchanged**", ""]
+    names = {st["urn"]: st["name"] for st in doc["steps"]}
+    if doc.get("failures"):
+        out += ["> [!CAUTION]", f"> {len(doc['failures'])} step(s) would fail at apply time:"]
+        for f in doc["failures"]:
+            out.append(f"> - `{names.get(f['urn'], f['urn'].rsplit('::', 1)[-1])}`: `{f['call']}` -> "
+                       f"`{f['error']}` {f['message']}" + (f" **How to deploy it:** {f['fix']}" if f.get("fix") else ""))
+        out.append("")
+    changed = [st for st in doc["steps"] if st["op"] != "same"]
+    changed.sort(key=lambda st: (st.get("status") != "failed", st["op"] != "replace", st["op"], st["name"]))
+    if changed:
+        out += ["| | type | name | changed | forces replacement |", "|---|---|---|---|---|"]
+        for st in changed[:limit]:
+            flag = " **fails**" if st.get("status") == "failed" else ""
+            diffs = ", ".join(f"`{p}`" for p in st.get("diffs", [])[:4])
+            reasons = ", ".join(f"`{p}`" for p in st.get("replaceReasons", [])[:3])
+            out.append(f"| `{SYMBOL[st['op']]}` | `{st['type']}` | `{st['name']}`{flag} | {diffs} | {reasons} |")
+        if len(changed) > limit:
+            out.append(f"| | | ... {len(changed) - limit} more | | |")
+        out.append("")
+    return out

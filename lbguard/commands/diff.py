@@ -17,7 +17,9 @@ from lbguard.model import LbguardError
 @click.argument("head", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @click.option("--output", "-o", default="-", help="write to FILE instead of stdout")
-def diff(base: str, head: str, fmt: str, output: str) -> int:
+@click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
+              help="an `lbguard preview --json` result: the plan goes above the traffic impact")
+def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None) -> int:
     """Traffic-share and capacity impact between two `lbguard preflight --json` results.
 
     Per listener and rule: each pool's and each instance's share before -> after;
@@ -26,8 +28,18 @@ def diff(base: str, head: str, fmt: str, output: str) -> int:
     """
     b = impact.check_document(read_json(base, "BASE"), f"BASE {base}")
     h = impact.check_document(read_json(head, "HEAD"), f"HEAD {head}")
+    plan = None
+    if preview_path:
+        from lbguard.preview import check_preview_document
+
+        plan = check_preview_document(read_json(preview_path, "--preview"), f"--preview {preview_path}")
     d = impact.diff(b, h)
-    text = json.dumps(d, indent=2, default=str) if fmt == "json" else impact.markdown(b, h, d)
+    if fmt == "json":
+        text = json.dumps({**d, "plan": plan} if plan else d, indent=2, default=str)
+    else:
+        text = impact.markdown(b, h, d)
+        if plan:
+            text = _with_plan(text, plan)
     if output == "-":
         click.echo(text)
     else:
@@ -36,3 +48,12 @@ def diff(base: str, head: str, fmt: str, output: str) -> int:
         except OSError as err:
             raise LbguardError(f"--output {output}: cannot write: {err.strerror}") from None
     return 0
+
+
+def _with_plan(text: str, plan: dict) -> str:
+    """The plan section right under the comment's title (marker and heading stay first)."""
+    from lbguard.preview import plan_markdown
+
+    lines = text.split("\n")
+    at = next((n for n, line in enumerate(lines) if line.startswith("## ")), 0) + 1
+    return "\n".join(lines[:at] + [""] + plan_markdown(plan) + lines[at:])

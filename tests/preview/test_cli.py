@@ -1,0 +1,95 @@
+"""`lbguard preview` end to end: base from a git revision, the plan printed and written as JSON,
+and `lbguard diff --preview` putting the plan above the traffic impact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from lbguard.cli import main
+from tests.conftest import ROOT
+from tests.test_impact import june_first_docs  # noqa: F401  (fixture)
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def swapped(tmp_path_factory):
+    """A git repo holding the project at main; the working tree swaps two rule priorities."""
+    repo = tmp_path_factory.mktemp("repo")
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, repo / name)
+    for sub in ("components", "stacks"):
+        shutil.copytree(ROOT / sub, repo / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    stack = repo / "stacks" / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(stack.read_text())
+    rules = doc["config"]["web-tier:routing"]["rules"]
+    rules["api"]["priority"], rules["maintenance"]["priority"] = 20, 10
+    stack.write_text(yaml.safe_dump(doc))
+    out = repo / "plan.json"
+    result = CliRunner().invoke(main, ["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy",
+                                       "--json", str(out)])
+    return repo, result, json.loads(out.read_text())
+
+
+def test_swap_exits_1_with_the_plan_and_the_refused_call(swapped):
+    repo, result, doc = swapped
+    assert result.exit_code == 1, result.output
+    assert "Previewing update (dev): base " in result.output
+    assert " ~  aws:lb/listenerRule:ListenerRule" in result.output and "[diff: priority]" in result.output
+    assert "SetRulePriorities -> PriorityInUse" in result.output and "how to deploy it:" in result.output
+    assert doc["summary"]["update"] >= 2 and doc["summary"]["create"] == 0 and doc["summary"]["delete"] == 0
+    assert {f["error"] for f in doc["failures"]} == {"PriorityInUse"}
+    assert set(doc) >= {"stack", "base", "steps", "failures", "violations", "summary"}
+    st = next(s for s in doc["steps"] if s["name"] == "web-routing-rule-api")
+    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons"}
+    # the user's checkout is untouched: same status, no extra worktree
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    assert status.split() == ["M", "stacks/Pulumi.dev.yaml", "??", "plan.json"]
+
+
+def test_diff_puts_the_plan_above_the_traffic_impact(swapped, june_first_docs, tmp_path):  # noqa: F811
+    _, _, plan = swapped
+    base, head = june_first_docs
+    files = {}
+    for name, doc in (("base", base), ("head", head), ("plan", plan)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["diff", str(files["base"]), str(files["head"]), "--preview", str(files["plan"])])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.index("### Plan: base") < text.index("> **Blocked:**")
+    assert "> [!CAUTION]" in text and "`PriorityInUse`" in text and "`~` | `aws:lb/listenerRule:ListenerRule`" in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--base", "no-such-rev"], "not a git revision"),
+    (["--policy-pack", "/nonexistent"], "no PulumiPolicy.yaml"),
+])
+def test_bad_input_one_line_exit_2(swapped, args, needle):
+    repo, _, _ = swapped
+    result = CliRunner().invoke(main, ["preview", "--cwd", str(repo), *args])
+    assert result.exit_code == 2
+    assert needle in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_diff_refuses_a_bad_preview_file(tmp_path, june_first_docs):  # noqa: F811
+    base, head = june_first_docs
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    (tmp_path / "h.json").write_text(json.dumps(head))
+    (tmp_path / "p.json").write_text(json.dumps({"steps": [{"name": "x", "op": "explode"}], "summary": {}}))
+    result = CliRunner().invoke(main, ["diff", str(tmp_path / "b.json"), str(tmp_path / "h.json"),
+                                       "--preview", str(tmp_path / "p.json")])
+    assert result.exit_code == 2 and "steps[0] needs a name and an op" in result.output
