@@ -17,6 +17,7 @@ def test_every_resource_type_is_emulated(stack):
     with emulated_aws("us-east-1"):
         run = run_program(ROOT, stack)
     assert run.not_emulated == []
+    assert run.unconsumed == {}  # every input reached an AWS call (or is the provider's own)
     assert set(run.outputs) >= {"dnsName", "loadBalancerArn", "rollback", "targetGroupArns", "listenerArns"}
 
 

@@ -46,6 +46,7 @@ def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:
                            propertyDependencies=r.property_dependencies) for r in run.resources],
         "outputs": run.outputs,
         "violations": [v.to_json() for v in violations],
+        "unconsumedInputs": dict(getattr(run, "unconsumed", {})),
     }
 
 
@@ -81,6 +82,10 @@ def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pac
         if violations:
             out.print(table("policy violations", ["policy", "level", "resource", "message"],
                             [[v.policy, v.enforcement_level, v.name or v.urn, v.message] for v in violations]))
+        unconsumed = getattr(run, "unconsumed", {})
+        if unconsumed:
+            out.print(table("inputs the emulator did not send to AWS (the emulation ignores them)",
+                            ["resource", "inputs"], [[k, ", ".join(v)] for k, v in sorted(unconsumed.items())]))
         mandatory = sum(v.enforcement_level == "mandatory" for v in violations)
         not_emulated = len(run.not_emulated)
         out.print(f"{len(custom)} resources ({not_emulated} not emulated), {len(violations)} violations "
