@@ -60,8 +60,7 @@ def sandbox(stack: str, cwd: Path | None, port: int | None) -> int:
         port = port or free_port()
         proc = start_moto_server(port, project_dir / ".lbguard" / f"moto-{port}.log")
         endpoint, pid = f"http://127.0.0.1:{port}", proc.pid
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-    with emulated_aws(region):
+    with emulated_aws(region, endpoint=endpoint):
         run = run_program(project_dir, stack)
     doc = {"endpoint": endpoint, "region": region, "project": run.project, "stack": stack, "serverPid": pid,
            "outputs": run.outputs}

@@ -233,22 +233,36 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
     return name, config
 
 
+# What could point boto3 at a real account or another endpoint: credentials, profiles,
+# config files (which may name endpoint_url), and every endpoint variable.
+_ISOLATED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_PROFILE",
+             "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL",
+             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "MOTO_LAMBDA_CONCURRENCY_QUOTA")
+
+
 @contextlib.contextmanager
-def emulated_aws(region: str = "us-east-1") -> Iterator[None]:
-    """Fake credentials, and an in-process moto unless ``AWS_ENDPOINT_URL`` names a server."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                            "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SECURITY_TOKEN",
-                                            "MOTO_LAMBDA_CONCURRENCY_QUOTA")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=region)
+def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iterator[None]:
+    """Fake credentials and an in-process moto; with ``endpoint``, the moto server there instead.
+
+    Offline runs never follow ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``, or an
+    ``endpoint_url`` in an AWS config file) from the caller's shell: a game-day ``export``
+    must not turn a preflight into a deploy. Only an explicit ``endpoint`` is used.
+    """
+    names = set(_ISOLATED) | {k for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")}
+    saved = {k: os.environ.get(k) for k in names}
+    for var in names:
+        os.environ.pop(var, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=region,
+                      AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     # Lambda's regional concurrency quota (Lambda quotas: 1,000 by default; some new accounts
     # have less): moto only enforces the 100-unreserved minimum when it knows the quota.
     os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = os.environ.get("LBGUARD_LAMBDA_CONCURRENCY_QUOTA", "1000")
-    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SECURITY_TOKEN"):
-        os.environ.pop(var, None)
     try:
-        if os.environ.get("AWS_ENDPOINT_URL"):
+        if endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
             yield
         else:
+            os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
             from moto import mock_aws
 
             with mock_aws():

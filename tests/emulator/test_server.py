@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -44,8 +45,7 @@ def moto_server():
 
 
 def test_program_applies_into_moto_server(moto_server, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    with emulated_aws("us-east-1"):
+    with emulated_aws("us-east-1", endpoint=moto_server):
         run = run_program(PROGRAMS / "behaviour", "dev")
         # A fresh client (no in-process mock is active) talks to the server and sees the listener.
         elbv2 = boto3.client("elbv2", region_name="us-east-1")
@@ -55,6 +55,23 @@ def test_program_applies_into_moto_server(moto_server, monkeypatch):
     # Nothing went to an in-process mock: the server's own state API lists the load balancer.
     data = urllib.request.urlopen(f"{moto_server}/moto-api/data.json", timeout=5).read().decode()
     assert run.outputs["pool"]["arn"] in data
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
     with emulated_aws("us-east-1"):  # a fresh in-process moto does not hold it
         assert boto3.client("elbv2", region_name="us-east-1").describe_load_balancers()["LoadBalancers"] == []
+
+
+def test_offline_runs_ignore_an_exported_endpoint(moto_server, monkeypatch):
+    """A game-day `export AWS_ENDPOINT_URL=...` must not turn preflight into a deploy."""
+    from click.testing import CliRunner
+
+    from lbguard.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", moto_server)
+    result = CliRunner().invoke(main, ["preflight", "--stack", "prod", "--cwd", str(ROOT), "--no-policy"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(urllib.request.urlopen(f"{moto_server}/moto-api/data.json", timeout=30).read())
+    held = {svc: {k: v for k, v in models.items() if v} for svc, models in data.items()}
+    assert not any(held.values()), {k: list(v) for k, v in held.items() if v}
+    import os
+    assert os.environ["AWS_ENDPOINT_URL"] == moto_server  # the caller's shell is restored
