@@ -384,6 +384,20 @@ class PreviewResult:
                 "summary": self.summary(), "writes": self.writes}
 
 
+def plan_and_apply(prior: list[RecordedResource], head_dir: Path, stack: str,
+                   region: str | None = None) -> tuple[ProgramRun, PlanningEmulator]:
+    """Run head against ``prior`` (what AWS holds now): plan, make the calls, delete last."""
+    from lbguard.emulator.runner import load_stack_config, run_program
+
+    if region is None:
+        _, config = load_stack_config(head_dir, stack)
+        region = config.get("aws:region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    planner = PlanningEmulator(region, prior)
+    head = run_program(head_dir, stack, mocks=planner)
+    planner.finish()
+    return head, planner
+
+
 def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label: str = "base",
                 between: Callable[[ProgramRun], None] | None = None) -> PreviewResult:
     """Base into a fresh emulator, then head planned and applied against it.
@@ -392,19 +406,52 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
     runs after the base is live (tests use it to change AWS behind Pulumi's back, as
     autoscaling or a hand edit would). ``base_dir`` None: a new stack (every step a create).
     """
-    from lbguard.emulator.runner import load_stack_config, run_program
+    from lbguard.emulator.runner import run_program
 
     base_run = run_program(base_dir, stack) if base_dir is not None else ProgramRun("", stack, [], {})
     if between is not None:
         between(base_run)
-    _, config = load_stack_config(head_dir, stack)
-    region = config.get("aws:region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    planner = PlanningEmulator(region, base_run.resources)
-    head = run_program(head_dir, stack, mocks=planner)
-    planner.finish()
-    steps = list(planner.steps.values())
-    return PreviewResult(stack=stack, base=base_label, steps=steps, failures=planner.failures, head=head,
-                         base_run=base_run, writes=len(planner.writes()))
+    head, planner = plan_and_apply(base_run.resources, head_dir, stack)
+    return PreviewResult(stack=stack, base=base_label, steps=list(planner.steps.values()), failures=planner.failures,
+                         head=head, base_run=base_run, writes=len(planner.writes()))
+
+
+# ------------------------------------------------------------------ state between runs
+
+
+STATE_VERSION = 1
+
+
+def state_document(run: ProgramRun) -> dict[str, Any]:
+    """What a deployment leaves behind (like Pulumi's checkpoint): every resource AWS now
+    holds with its inputs, outputs and options. Resources whose create failed are left out,
+    so the next apply creates them."""
+    resources = []
+    for r in run.resources:
+        if r.type == "pulumi:pulumi:Stack" or (r.id or "").startswith(FAILED):
+            continue
+        resources.append({"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent,
+                          "id": r.id, "inputs": normalise(r.inputs), "outputs": normalise(r.outputs),
+                          "protect": r.protect, "deleteBeforeReplace": r.delete_before_replace,
+                          "retainOnDelete": r.retain_on_delete, "dependencies": r.dependencies})
+    return {"version": STATE_VERSION, "project": run.project, "stack": run.stack, "resources": resources}
+
+
+def records_from_state(doc: Any, where: str) -> list[RecordedResource]:
+    if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION or not isinstance(doc.get("resources"), list):
+        raise LbguardError(f"{where}: not an lbguard state (version {STATE_VERSION} with resources)")
+    out = []
+    for n, r in enumerate(doc["resources"]):
+        try:
+            out.append(RecordedResource(urn=r["urn"], type=r["type"], name=r["name"], custom=bool(r["custom"]),
+                                        parent=r.get("parent"), id=r.get("id"), inputs=dict(r.get("inputs") or {}),
+                                        outputs=dict(r.get("outputs") or {}), protect=bool(r.get("protect")),
+                                        delete_before_replace=bool(r.get("deleteBeforeReplace")),
+                                        retain_on_delete=bool(r.get("retainOnDelete")),
+                                        dependencies=list(r.get("dependencies") or [])))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise LbguardError(f"{where}: resources[{n}] is malformed ({err})") from None
+    return out
 
 
 # ------------------------------------------------------------------ for the PR comment
