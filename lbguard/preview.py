@@ -249,7 +249,10 @@ class PlanningEmulator(AwsEmulator):
 
     def _placeholder(self, step: Step, inputs: dict) -> tuple[str, dict]:
         marker = f"{FAILED}{step.urn}"
-        return marker, {**inputs, "id": marker, "arn": marker, "name": inputs.get("name") or marker}
+        # Dependents read these outputs (ids, ARNs, suffixes, names): give them the marker so
+        # the program goes on and their own steps are reported as skipped.
+        keys = ("id", "arn", "arnSuffix", "name", "dnsName", "zoneId", "invokeArn", "qualifiedArn")
+        return marker, {**inputs, **{k: marker for k in keys}, "name": inputs.get("name") or marker}
 
     # -------------------------------------------------------------- planning
 
@@ -399,7 +402,8 @@ def plan_and_apply(prior: list[RecordedResource], head_dir: Path, stack: str,
 
 
 def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label: str = "base",
-                between: Callable[[ProgramRun], None] | None = None) -> PreviewResult:
+                between: Callable[[ProgramRun], None] | None = None,
+                base_state: list[RecordedResource] | None = None) -> PreviewResult:
     """Base into a fresh emulator, then head planned and applied against it.
 
     The caller provides the AWS side (``emulated_aws()``, in-process moto). ``between``
@@ -408,7 +412,11 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
     """
     from lbguard.emulator.runner import run_program
 
-    base_run = run_program(base_dir, stack) if base_dir is not None else ProgramRun("", stack, [], {})
+    if base_state is not None:
+        region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        base_run = ProgramRun("", stack, replay_state(base_state, region), {})
+    else:
+        base_run = run_program(base_dir, stack) if base_dir is not None else ProgramRun("", stack, [], {})
     if between is not None:
         between(base_run)
     head, planner = plan_and_apply(base_run.resources, head_dir, stack)
@@ -451,6 +459,45 @@ def records_from_state(doc: Any, where: str) -> list[RecordedResource]:
                                         dependencies=list(r.get("dependencies") or [])))
         except (KeyError, TypeError, AttributeError) as err:
             raise LbguardError(f"{where}: resources[{n}] is malformed ({err})") from None
+    return out
+
+
+def _remap(value: Any, ids: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for old, new in ids:
+            if old in value:
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: _remap(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_remap(v, ids) for v in value]
+    return value
+
+
+def replay_state(records: list[RecordedResource], region: str) -> list[RecordedResource]:
+    """Make the emulator hold a saved state (``--base-state``): each resource created again, in
+    state order (dependencies first), with references to earlier resources' ids and ARNs
+    rewritten to the ones the emulator gave them."""
+    from types import SimpleNamespace
+
+    em = AwsEmulator(region=region)
+    ids: list[tuple[str, str]] = []
+    out = []
+    for r in records:
+        r = RecordedResource(**{**r.__dict__})
+        if r.custom and canonical_type(r.type) in HANDLERS:
+            inputs = _remap(r.inputs, ids)
+            args = SimpleNamespace(typ=r.type, name=r.name, inputs=inputs, custom=True, resource_id="", provider="")
+            rid, outputs = em.create(args, inputs)
+            pairs = [(r.id, rid)] + [(r.outputs.get(k), outputs.get(k)) for k in r.outputs
+                                     if k.lower().endswith(("id", "arn", "suffix", "name"))]
+            for old_v, new_v in pairs:
+                if isinstance(old_v, str) and isinstance(new_v, str) and len(old_v) >= 6 and old_v != new_v:
+                    ids.append((old_v, new_v))
+            ids.sort(key=lambda pair: -len(pair[0]))  # longest first: an ARN before the id inside it
+            r.id, r.inputs, r.outputs = rid, inputs, normalise(outputs)
+        out.append(r)
     return out
 
 

@@ -53,6 +53,10 @@ def failure_lines(doc: dict) -> list[str]:
 @project_dir_option
 @click.option("--base", "base_ref", default=None,
               help="git revision of the base (default: the merge base of HEAD with main)")
+@click.option("--base-state", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="the base as a state file written by an earlier `--save-state` (instead of --base)")
+@click.option("--save-state", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write the state head leaves behind, for a later --base-state")
 @click.option("--policy-pack", type=click.Path(path_type=Path), default=None,
               help="policy pack directory (default: this project's policies/)")
 @click.option("--policy-pack-config", type=click.Path(path_type=Path), default=None,
@@ -60,8 +64,9 @@ def failure_lines(doc: dict) -> list[str]:
 @click.option("--no-policy", is_flag=True, help="plan and apply only, no pack on head")
 @click.option("--show-same", is_flag=True, help="list unchanged resources too")
 @click.option("--json", "json_path", default=None, help="write the plan as JSON to FILE ('-' for stdout)")
-def preview(stack: str, cwd: Path | None, base_ref: str | None, policy_pack: Path | None,
-            policy_pack_config: Path | None, no_policy: bool, show_same: bool, json_path: str | None) -> int:
+def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path | None, save_state: Path | None,
+            policy_pack: Path | None, policy_pack_config: Path | None, no_policy: bool, show_same: bool,
+            json_path: str | None) -> int:
     """Plan base -> head as `pulumi up` would, apply it against the emulator, report every step AWS refuses.
 
     \b
@@ -72,24 +77,38 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, policy_pack: Pat
     from lbguard import gitbase
     from lbguard.commands.preflight import evaluate_pack
     from lbguard.emulator import emulated_aws, load_stack_config
-    from lbguard.preview import run_preview
+    from lbguard.commands.common import read_json
+    from lbguard.preview import records_from_state, run_preview, state_document
 
     head_dir = resolve_project_dir(cwd)
-    rev = base_ref or gitbase.default_base(head_dir)
-    commit = gitbase.resolve(head_dir, rev)
+    if base_ref and base_state:
+        raise LbguardError("--base and --base-state name two bases: give one")
+    prior = records_from_state(read_json(base_state, "--base-state"), f"--base-state {base_state}") \
+        if base_state else None
     if policy_pack is not None and not (policy_pack / "PulumiPolicy.yaml").is_file():
         raise LbguardError(f"--policy-pack {policy_pack}: no PulumiPolicy.yaml there")
     if policy_pack_config is not None and not policy_pack_config.is_file():
         raise LbguardError(f"--policy-pack-config {policy_pack_config}: file not found")
     _, config = load_stack_config(head_dir, stack)
-    label = f"{rev} ({commit[:8]})" if rev != commit else commit[:8]
-    with gitbase.project_at(head_dir, commit) as base_dir:
-        try:
-            load_stack_config(base_dir, stack)
-        except LbguardError:  # a stack the base does not have yet: everything is created
-            base_dir, label = None, f"{label}, where stack {stack!r} does not exist"
-        with emulated_aws(config.get("aws:region", "us-east-1")):
-            result = run_preview(base_dir, head_dir, stack, base_label=label)
+    if save_state is not None and not save_state.parent.is_dir():
+        raise LbguardError(f"--save-state {save_state}: no directory {save_state.parent}")
+    region = config.get("aws:region", "us-east-1")
+    if prior is not None:
+        with emulated_aws(region):
+            result = run_preview(None, head_dir, stack, base_label=str(base_state), base_state=prior)
+    else:
+        rev = base_ref or gitbase.default_base(head_dir)
+        commit = gitbase.resolve(head_dir, rev)
+        label = f"{rev} ({commit[:8]})" if rev != commit else commit[:8]
+        with gitbase.project_at(head_dir, commit) as base_dir:
+            try:
+                load_stack_config(base_dir, stack)
+            except LbguardError:  # a stack the base does not have yet: everything is created
+                base_dir, label = None, f"{label}, where stack {stack!r} does not exist"
+            with emulated_aws(region):
+                result = run_preview(base_dir, head_dir, stack, base_label=label)
+    if save_state is not None:
+        write_json(str(save_state), state_document(result.head))
     if not no_policy:
         result.violations = evaluate_pack(result.head, stack, policy_pack, policy_pack_config)
     doc = result.to_json()

@@ -93,3 +93,21 @@ def test_diff_refuses_a_bad_preview_file(tmp_path, june_first_docs):  # noqa: F8
     result = CliRunner().invoke(main, ["diff", str(tmp_path / "b.json"), str(tmp_path / "h.json"),
                                        "--preview", str(tmp_path / "p.json")])
     assert result.exit_code == 2 and "steps[0] needs a name and an op" in result.output
+
+
+def test_base_state_from_an_earlier_run(swapped, tmp_path):
+    """--save-state then --base-state: the saved head replayed into a fresh emulator is the base;
+    previewing the same head against it is all `same` and writes nothing."""
+    repo, _, _ = swapped
+    state = tmp_path / "state.json"
+    first = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--base", "HEAD",
+                                      "--save-state", str(state), "--json", str(tmp_path / "a.json")])
+    assert first.exit_code == 1  # the swap still fails
+    saved = json.loads(state.read_text())
+    assert saved["version"] == 1 and len(saved["resources"]) > 50
+    out = tmp_path / "b.json"
+    second = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--base-state", str(state),
+                                       "--json", str(out)])
+    doc = json.loads(out.read_text())
+    assert second.exit_code == 0, second.output
+    assert {s["op"] for s in doc["steps"]} == {"same"} and doc["writes"] == 0
