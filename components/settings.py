@@ -12,7 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from typing import Annotated, Any, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -321,12 +321,23 @@ def _limited(values: list[str], what: str) -> list[str]:
 
 
 class ConditionSettings(_Model):
-    host: list[Annotated[str, Field(pattern=HOST_RE)]] = Field(default_factory=list, max_length=5)
-    path: list[Annotated[str, Field(pattern=PATH_RE)]] = Field(default_factory=list, max_length=5)
+    host: list[str] = Field(default_factory=list, max_length=5)
+    path: list[str] = Field(default_factory=list, max_length=5)
     headers: dict[str, list[str]] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(default_factory=list)
     source_ips: list[str] = Field(default_factory=list)
+
+    @field_validator("host", "path")
+    @classmethod
+    def _patterns(cls, v: list[str], info) -> list[str]:
+        rule, allowed = (HOST_RE, "A-Z a-z 0-9 - . * ?") if info.field_name == "host" else \
+            (PATH_RE, "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?")
+        _limited(v, info.field_name)
+        for value in v:
+            if not re.match(rule, value):
+                raise ValueError(f"{info.field_name} values may only use {allowed}, got {value!r}")
+        return v
 
     @field_validator("headers")
     @classmethod

@@ -105,3 +105,9 @@ def source(type_token: str) -> str | None:
     """Where the fact was read: the provider's schema file for the type."""
     entry = type_facts(type_token)
     return entry["source"] if entry else None
+
+
+def in_use_hazard(type_token: str) -> str | None:
+    """Why a replacement of this type fails while the old one is still in use, if it does."""
+    entry = type_facts(type_token)
+    return (entry or {}).get("inUse")
