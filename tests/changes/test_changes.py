@@ -10,6 +10,9 @@ import pytest
 from lbguard import provider_facts as pf
 from lbguard.state import SNAPSHOT_TIER, encode_snapshot
 
+# Four whole-stack runs: a group of its own (pyproject markers; .ci/run runs it).
+pytestmark = pytest.mark.stackruns
+
 # ------------------------------------------------------------------ helpers
 
 
