@@ -201,6 +201,9 @@ class Pool(pulumi.ComponentResource):
         """
         if not attached_by:
             return
+        # Registered after the constructor's register_outputs: the routing that attaches the
+        # target group is built after the pools (it needs their ARNs). The engine only needs
+        # the parent; the URN is the one the policy always had.
         s = self._settings
         self.requests_policy = aws.autoscaling.Policy(
             f"{self._name}-requests-per-target",
