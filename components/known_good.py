@@ -90,7 +90,12 @@ class KnownGood(pulumi.ComponentResource):
         self.function = aws.lambda_.Function(
             f"{name}-function", name=fn_name, runtime="python3.12", handler="lbguard.lambda_handler.handler",
             role=role.arn, code=code, timeout=60, memory_size=256,
-            reserved_concurrent_executions=1,  # two alarms at once must not both pass the cool-down check
+            # Unset by default: AWS keeps 100 executions of an account unreserved, so a
+            # reservation fails on accounts with a low limit (web-tier:rollback.reservedConcurrency).
+            # Without it two alarms at once may both pass the cool-down check and both
+            # restore the same known-good routing concurrently (sequential re-runs converge;
+            # concurrent ones are not tested). Reserve 1 where the account allows it.
+            reserved_concurrent_executions=s.rollback.reserved_concurrency,
             environment={"variables": {"LBGUARD_PROJECT": s.project, "LBGUARD_STACK": s.stack,
                                        "LBGUARD_COOLDOWN_SECONDS": str(s.rollback.cooldown_seconds),
                                        "LBGUARD_TRIGGER_ALARMS": ",".join(trigger_alarms)}},

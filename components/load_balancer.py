@@ -18,15 +18,18 @@ class LoadBalancer(pulumi.ComponentResource):
     pool's port) by :class:`components.pool.Pool`; nothing else leaves.
     """
 
-    def __init__(self, name: str, *, lb_name: str, settings: LoadBalancerSettings,
+    def __init__(self, name: str, *, lb_name: str, label: str, settings: LoadBalancerSettings,
                  listeners: ListenerSettings, vpc_id: pulumi.Input[str], vpc_cidr: pulumi.Input[str],
                  subnet_ids: Sequence[pulumi.Input[str]], peak_rps: float,
                  access_logs: Optional[dict] = None, connection_logs: Optional[dict] = None,
                  tags: dict[str, str], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("web-tier:lb:LoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # A group's description forces its replacement (aws_security_group description is
+        # ForceNew, lbguard/provider_facts): it names the stack (``label``), never a value a
+        # user edits such as the hashed load-balancer name or a port.
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=vpc_id, description=f"{lb_name} load balancer: listener ports only",
+            f"{name}-sg", vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
             tags={**tags, "Name": f"{name}-sg"}, opts=child)
         ports = [listeners.http_port] if listeners.insecure_http_only else [listeners.http_port, listeners.https_port]
         sources = [("ipv4", {"cidr_ipv4": vpc_cidr})] if settings.internal else [

@@ -11,6 +11,16 @@ import pulumi_aws as aws
 from components.settings import PoolSettings
 
 
+def ports_from_load_balancer(pool: PoolSettings) -> list[int]:
+    """Every port the load balancer must reach on an instance: traffic, and the health
+    check's when it is not ``traffic-port``. Nothing else is admitted."""
+    ports = [pool.port]
+    hc = pool.health_check.port
+    if hc != "traffic-port" and int(hc) != pool.port:
+        ports.append(int(hc))
+    return ports
+
+
 def health_check_args(pool: PoolSettings) -> dict:
     hc = pool.health_check
     return {
@@ -59,19 +69,17 @@ class Pool(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Instances accept the pool port from the load balancer's group and nothing else.
+        # Instances accept the traffic and health-check ports from the load balancer's group
+        # and nothing else. The description forces replacement (aws_security_group
+        # description is ForceNew) and instances hold the group, so it names only the pool
+        # key; ignore_changes keeps groups deployed with the older port-bearing description
+        # (a replacement would wait on DependencyViolation until the instances leave).
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-instance-sg", vpc_id=vpc_id,
-            description=f"pool {key}: port {s.port} from the load balancer only",
-            tags={**tags, "Name": f"{name}-instance-sg"}, opts=child)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-alb", security_group_id=self.security_group.id, ip_protocol="tcp",
-            from_port=s.port, to_port=s.port, referenced_security_group_id=alb_security_group_id,
-            description="traffic and health checks from the load balancer", opts=child)
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-pool", security_group_id=alb_security_group_id, ip_protocol="tcp",
-            from_port=s.port, to_port=s.port, referenced_security_group_id=self.security_group.id,
-            description=f"load balancer to pool {key}", opts=child)
+            description=f"pool {key}: from the load balancer only",
+            tags={**tags, "Name": f"{name}-instance-sg"},
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["description"]))
+        self._admit_load_balancer(name, key, s, alb_security_group_id, child)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-https-out", security_group_id=self.security_group.id, ip_protocol="tcp",
             from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
@@ -89,8 +97,10 @@ class Pool(pulumi.ComponentResource):
                 "http_put_response_hop_limit": 1,
                 "instance_metadata_tags": "disabled",
             },
+            # The root volume must be the AMI's root device, or EC2 adds a second, empty
+            # volume and the root keeps the AMI's (unencrypted) mapping.
             block_device_mappings=[{
-                "device_name": "/dev/xvda",
+                "device_name": self._root_device(name, s),
                 "ebs": {"volume_size": s.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
                         "delete_on_termination": "true"},
             }],
@@ -103,6 +113,11 @@ class Pool(pulumi.ComponentResource):
         )
 
         refresh = s.instance_refresh
+        # desiredCapacity is the initial size only: the scaling policies own it afterwards.
+        # The provider's desired_capacity is Optional+Computed (UpdateAutoScalingGroup sends
+        # it whenever the program's value differs from the live one), so without
+        # ignore_changes every `up` would reset a scaled-out group to the stack value.
+        # minSize/maxSize stay applied: AWS raises or lowers the desired count into them.
         self.asg = aws.autoscaling.Group(
             f"{name}-asg",
             name=asg_name,
@@ -125,24 +140,14 @@ class Pool(pulumi.ComponentResource):
             },
             tags=[{"key": k, "value": v, "propagate_at_launch": False} for k, v in
                   {**tags, "lbguard:pool": key, "lbguard:rps-per-instance": f"{s.capacity_rps:g}"}.items()],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
         )
 
-        # ALBRequestCountPerTarget needs "app/<lb>/<id>/targetgroup/<tg>/<id>": built here.
+        # ALBRequestCountPerTarget needs "app/<lb>/<id>/targetgroup/<tg>/<id>"; the policy
+        # itself waits for the routing (scale_on_requests).
         self.resource_label = pulumi.Output.concat(alb_arn_suffix, "/", self.target_group.arn_suffix)
-        aws.autoscaling.Policy(
-            f"{name}-requests-per-target",
-            autoscaling_group_name=self.asg.name,
-            policy_type="TargetTrackingScaling",
-            target_tracking_configuration={
-                "predefined_metric_specification": {
-                    "predefined_metric_type": "ALBRequestCountPerTarget",
-                    "resource_label": self.resource_label,
-                },
-                "target_value": s.requests_per_target_per_minute,
-            },
-            opts=child,
-        )
+        self._name, self._settings = name, s
+        self.requests_policy: aws.autoscaling.Policy | None = None
         aws.autoscaling.Policy(
             f"{name}-cpu",
             autoscaling_group_name=self.asg.name,
@@ -158,3 +163,58 @@ class Pool(pulumi.ComponentResource):
             "autoScalingGroupName": self.asg.name,
             "launchTemplateId": self.launch_template.id,
         })
+
+    def _admit_load_balancer(self, name: str, key: str, s: PoolSettings, alb_sg_id: pulumi.Input[str],
+                             child: pulumi.ResourceOptions) -> None:
+        """ALB egress and instance ingress for each port of :func:`ports_from_load_balancer`.
+
+        The traffic port keeps the names it always had; a separate health-check port gets
+        ``-hc`` rules, so changing either port updates the rule in place (from/to ports are
+        not ForceNew on aws_vpc_security_group_*_rule).
+        """
+        for i, port in enumerate(ports_from_load_balancer(s)):
+            tail, what = ("", "traffic and health checks") if i == 0 else ("-hc", "health checks")
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-from-alb{tail}", security_group_id=self.security_group.id, ip_protocol="tcp",
+                from_port=port, to_port=port, referenced_security_group_id=alb_sg_id,
+                description=f"{what} from the load balancer", opts=child)
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-alb-to-pool{tail}", security_group_id=alb_sg_id, ip_protocol="tcp",
+                from_port=port, to_port=port, referenced_security_group_id=self.security_group.id,
+                description=f"load balancer to pool {key}" + (" (health checks)" if i else ""), opts=child)
+
+    def _root_device(self, name: str, s: PoolSettings) -> pulumi.Input[str]:
+        """The AMI's root device name: the setting, else EC2's answer for the image."""
+        if s.root_device_name:
+            return s.root_device_name
+        image = aws.ec2.get_ami_output(filters=[{"name": "image-id", "values": [s.ami]}],
+                                       opts=pulumi.InvokeOutputOptions(parent=self))
+        return image.root_device_name
+
+    def scale_on_requests(self, attached_by: Sequence[pulumi.Resource]) -> None:
+        """Target tracking on ALBRequestCountPerTarget, once routing forwards to this pool.
+
+        PutScalingPolicy validates the resource label against the load balancer, which knows
+        the target group only once a listener or rule forwards to it (CDK's
+        ``loadBalancerAttached`` ordering): the policy depends on ``attached_by``. A pool no
+        forward names gets no such policy (its metric would never exist); CPU scaling stays.
+        """
+        if not attached_by:
+            return
+        # Registered after the constructor's register_outputs: the routing that attaches the
+        # target group is built after the pools (it needs their ARNs). The engine only needs
+        # the parent; the URN is the one the policy always had.
+        s = self._settings
+        self.requests_policy = aws.autoscaling.Policy(
+            f"{self._name}-requests-per-target",
+            autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration={
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "ALBRequestCountPerTarget",
+                    "resource_label": self.resource_label,
+                },
+                "target_value": s.requests_per_target_per_minute,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(attached_by)),
+        )

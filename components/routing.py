@@ -93,6 +93,17 @@ class Routing(pulumi.ComponentResource):
             self.rules[key] = res
             rule_plans.append({"key": key, "arn": res.arn, "priority": rule.priority,
                                "conditions": conditions, "actions": actions})
+        self._forwarders: dict[str, list[pulumi.Resource]] = {}
+        for pool_key in (routing.default.forward.weights if routing.default.forward else {}):
+            self._forwarders.setdefault(pool_key, []).append(serving)
+        for key, rule in routing.rules.items():
+            for pool_key in (rule.forward.weights if rule.forward else {}):
+                self._forwarders.setdefault(pool_key, []).append(self.rules[key])
         self.plan.insert(0, {"key": serving_key, "arn": serving.arn, "port": serving_port,
                              "protocol": serving_protocol, "default_actions": [default], "rules": rule_plans})
         self.register_outputs({k: l.arn for k, l in self.listeners.items()})
+
+    def forwarders(self, pool_key: str) -> list[pulumi.Resource]:
+        """The listener and rules whose forward names ``pool_key``: what attaches its target
+        group to the load balancer."""
+        return list(self._forwarders.get(pool_key, []))

@@ -119,6 +119,15 @@ class HealthCheckSettings(_Model):
             raise ValueError(f"must be 'traffic-port' or a port 1..65535, got {v!r}")
         return v
 
+    @field_validator("matcher")
+    @classmethod
+    def _matcher(cls, v: str) -> str:
+        # ALB health checks accept HTTP codes 200..499 (CreateTargetGroup Matcher.HttpCode).
+        for code in re.split(r"[-,]", v):
+            if not 200 <= int(code) <= 499:
+                raise ValueError(f"ALB health-check codes must be 200..499, got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> "HealthCheckSettings":
         if self.timeout_seconds >= self.interval_seconds:
@@ -152,8 +161,18 @@ class PoolSettings(_Model):
     cpu_target_percent: float = Field(50, gt=0, le=100)
     request_target_utilisation: float = Field(0.7, gt=0, le=1)
     instance_refresh: InstanceRefreshSettings = InstanceRefreshSettings()
-    user_data: str | None = None
+    user_data: str | None = Field(None, description="at most 16 KB before base64 encoding (EC2's user-data limit)")
     root_volume_gib: int = Field(20, ge=8, le=16384)
+    root_device_name: str | None = Field(
+        None, pattern=r"^/dev/(sd[a-z][0-9]*|xvd[a-z]+|nvme[0-9]+n[0-9]+)$",
+        description="the AMI's root device (/dev/xvda on Amazon Linux, /dev/sda1 on Ubuntu); None = read from the AMI")
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, v: str | None) -> str | None:
+        if v is not None and len(v.encode()) > 16384:
+            raise ValueError(f"user data must be at most 16384 bytes before base64 encoding, got {len(v.encode())}")
+        return v
 
     @field_validator("slow_start_seconds")
     @classmethod
@@ -173,6 +192,11 @@ class PoolSettings(_Model):
             raise ValueError(f"anomalyMitigation needs algorithm weighted_random, got {self.algorithm!r}")
         if self.anomaly_mitigation and self.slow_start_seconds:
             raise ValueError("slowStartSeconds cannot be used with anomalyMitigation (AWS refuses the combination)")
+        if self.algorithm == "weighted_random" and self.slow_start_seconds:
+            # ModifyTargetGroupAttributes refuses slow_start with weighted_random (ELB docs,
+            # "Slow start mode": not supported with the weighted random algorithm).
+            raise ValueError(f"slowStartSeconds ({self.slow_start_seconds}) cannot be used with algorithm "
+                             "weighted_random (AWS refuses it); set slowStartSeconds: 0 or another algorithm")
         return self
 
     @property
@@ -280,6 +304,22 @@ class ActionSettings(_Model):
         return self
 
 
+# ALB rule condition limits (ELB API reference, RuleCondition / HostHeaderConditionConfig /
+# PathPatternConditionConfig / HttpHeaderConditionConfig): values up to 128 characters,
+# header names up to 40; host values A-Z a-z 0-9 - . * ?, paths also _ $ / ~ " ' @ : + & .
+CONDITION_VALUE_MAX = 128
+HEADER_NAME_MAX = 40
+HOST_RE = r"^[A-Za-z0-9.*?-]{1,128}$"
+PATH_RE = r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]{1,128}$"
+
+
+def _limited(values: list[str], what: str) -> list[str]:
+    for v in values:
+        if not 1 <= len(v) <= CONDITION_VALUE_MAX:
+            raise ValueError(f"{what} values must be 1..{CONDITION_VALUE_MAX} characters, got {len(v)} in {v[:40]!r}")
+    return values
+
+
 class ConditionSettings(_Model):
     host: list[str] = Field(default_factory=list, max_length=5)
     path: list[str] = Field(default_factory=list, max_length=5)
@@ -288,14 +328,46 @@ class ConditionSettings(_Model):
     methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(default_factory=list)
     source_ips: list[str] = Field(default_factory=list)
 
+    @field_validator("host", "path")
+    @classmethod
+    def _patterns(cls, v: list[str], info) -> list[str]:
+        rule, allowed = (HOST_RE, "A-Z a-z 0-9 - . * ?") if info.field_name == "host" else \
+            (PATH_RE, "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?")
+        _limited(v, info.field_name)
+        for value in v:
+            if not re.match(rule, value):
+                raise ValueError(f"{info.field_name} values may only use {allowed}, got {value!r}")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, values in v.items():
+            if not re.match(rf"^[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,{HEADER_NAME_MAX}}}$", name):
+                raise ValueError(f"header names must be 1..{HEADER_NAME_MAX} token characters, got {name!r}")
+            _limited(values, f"header {name}")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: dict[str, str]) -> dict[str, str]:
+        _limited(list(v), "query key")
+        _limited(list(v.values()), "query")
+        return v
+
     @field_validator("source_ips")
     @classmethod
     def _cidrs(cls, v: list[str]) -> list[str]:
         for c in v:
             try:
-                ipaddress.ip_network(c)
+                ipaddress.ip_network(c, strict=False)
             except ValueError:
-                raise ValueError(f"source IPs must be CIDR blocks, got {c!r}") from None
+                raise ValueError(f"source IPs must be CIDR blocks like 203.0.113.0/24, got {c!r}") from None
+            if "/" not in c:
+                # ipaddress reads a bare address as a /32; the ALB source-ip condition and the
+                # provider want CIDR notation.
+                raise ValueError(f"source IPs must be CIDR blocks, got the bare address {c!r} (write {c}/"
+                                 f"{32 if ':' not in c else 128} for one host)")
         return v
 
     @model_validator(mode="after")
@@ -401,9 +473,28 @@ class ObservabilitySettings(_Model):
         return self
 
 
+# Lambda keeps at least 100 concurrent executions of an account unreserved
+# (PutFunctionConcurrency fails with "... decreases account's UnreservedConcurrentExecution
+# below its minimum value of [100]"); the default account limit is 1000, new accounts may
+# have 10 and then no reservation is possible at all.
+LAMBDA_UNRESERVED_MIN = 100
+LAMBDA_DEFAULT_ACCOUNT_LIMIT = 1000
+
+
 class RollbackSettings(_Model):
     automatic: bool = False
     cooldown_seconds: int = Field(900, ge=60, le=86400)
+    reserved_concurrency: int | None = Field(
+        None, ge=1, le=LAMBDA_DEFAULT_ACCOUNT_LIMIT - LAMBDA_UNRESERVED_MIN,
+        description="reserved concurrent executions of the auto-rollback function; None (default) reserves none, "
+                    "which every account accepts; 1 serialises runs where the account limit leaves 100 unreserved")
+
+    @model_validator(mode="after")
+    def _reserved_needs_automatic(self) -> "RollbackSettings":
+        if self.reserved_concurrency is not None and not self.automatic:
+            raise ValueError(f"@rollback.reservedConcurrency: is only used with automatic: true "
+                             f"(automatic is false, reservedConcurrency is {self.reserved_concurrency})")
+        return self
 
 
 # ------------------------------------------------------------------ the whole stack
@@ -421,6 +512,20 @@ class WebTierSettings(_Model):
     observability: ObservabilitySettings = ObservabilitySettings()
     rollback: RollbackSettings = RollbackSettings()
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        # EC2/ELB tag limits: keys 1..128, values 0..256, no "aws:" prefix; the components add
+        # up to 5 of their own to the 50 a resource may carry.
+        if len(v) > 45:
+            raise ValueError(f"at most 45 extra tags (AWS allows 50 per resource, the stack adds 5), got {len(v)}")
+        for key, value in v.items():
+            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag keys must be 1..128 characters and not start with 'aws:', got {key!r}")
+            if len(value) > 256:
+                raise ValueError(f"tag values must be at most 256 characters, got {len(value)} for {key!r}")
+        return v
 
     @field_validator("pools")
     @classmethod
@@ -459,7 +564,24 @@ class WebTierSettings(_Model):
         return f"{head}-{suffix}"
 
     def load_balancer_name(self) -> str:
-        return f"{self.project}-{self.stack}"[:LB_NAME_MAX].rstrip("-")
+        """Physical load-balancer name: <= 32 chars, fresh whenever AWS must replace it.
+
+        ``internal`` (and the type, always ``application`` here) force replacement
+        (lbguard.provider_facts: aws_lb ``internal`` is ForceNew); the engine creates the
+        new load balancer before deleting the old one, so a fixed name would collide with
+        itself. An internet-facing load balancer keeps the plain ``<project>-<stack>`` name
+        it always had (no replacement on upgrade); an internal one gets a hash suffix.
+        """
+        base = f"{self.project}-{self.stack}"
+        if not self.load_balancer.internal:
+            return base[:LB_NAME_MAX].rstrip("-")
+        identity = json.dumps([self.project, self.stack, "application", "internal"])
+        suffix = hashlib.sha256(identity.encode()).hexdigest()[:6]
+        return f"{base[: LB_NAME_MAX - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+    def forwarded_pools(self) -> set[str]:
+        """Pool keys some forward (default action or rule) sends traffic to, weight 0 included."""
+        return {key for fwd in self.routing.forwards().values() for key in fwd.weights}
 
 
 # ------------------------------------------------------------------ loading

@@ -36,10 +36,12 @@ class WebTier(pulumi.ComponentResource):
             # ELB checks it may write to the bucket when logging is switched on.
             if self.logs.policy is not None:
                 lb_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.logs.policy])
+        # An internal load balancer has no internet route to offer: it goes in the private subnets.
+        lb_subnets = self.network.private_subnet_ids if s.load_balancer.internal else self.network.public_subnet_ids
         self.load_balancer = LoadBalancer(
-            f"{name}-lb", lb_name=s.load_balancer_name(), settings=s.load_balancer, listeners=s.listeners,
-            vpc_id=self.network.vpc_id, vpc_cidr=self.network.vpc_cidr,
-            subnet_ids=self.network.public_subnet_ids, peak_rps=s.peak_requests_per_second,
+            f"{name}-lb", lb_name=s.load_balancer_name(), label=f"{s.project}-{s.stack}", settings=s.load_balancer,
+            listeners=s.listeners, vpc_id=self.network.vpc_id, vpc_cidr=self.network.vpc_cidr,
+            subnet_ids=lb_subnets, peak_rps=s.peak_requests_per_second,
             access_logs=access_logs, connection_logs=connection_logs, tags=tags, opts=lb_opts)
 
         self.pools: dict[str, Pool] = {}
@@ -54,6 +56,8 @@ class WebTier(pulumi.ComponentResource):
 
         self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
                                listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags, opts=child)
+        for key, pool in self.pools.items():
+            pool.scale_on_requests(self.routing.forwarders(key))
 
         # Alarms and dashboard watch what routing points at: the LB and target-group ARN
         # suffixes, with intended shares from the same settings the routing was built from.

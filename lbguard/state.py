@@ -28,13 +28,24 @@ def last_auto_rollback_param(project: str, stack: str) -> str:
 STANDARD_LIMIT = 4096  # bytes an SSM Standard parameter holds; Advanced holds 8 KB
 
 
+# One tier for every write, whatever the snapshot's size. With Intelligent-Tiering SSM
+# stores a parameter as Standard while it fits and moves it to Advanced when it must, and
+# never back (AWS Systems Manager docs, "Managing parameter tiers"); the provider
+# suppresses the tier diff when the program asks for Intelligent-Tiering and forces
+# replacement only on Advanced -> Standard (terraform-provider-aws
+# internal/service/ssm/parameter.go, CustomizeDiff). A computed Standard/Advanced tier
+# replaced the fixed-name parameter (ParameterAlreadyExists) when a snapshot shrank.
+SNAPSHOT_TIER = "Intelligent-Tiering"
+
+
 def encode_snapshot(snapshot: dict) -> tuple[str, str]:
-    """(value, tier) for SSM: plain JSON when it fits Standard, else gzip+base64 ("gz:")."""
+    """(value, tier) for SSM: plain JSON when it fits Standard's 4 KB, else gzip+base64 ("gz:");
+    the tier is always :data:`SNAPSHOT_TIER`."""
     text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
     if len(text.encode()) <= STANDARD_LIMIT:
-        return text, "Standard"
+        return text, SNAPSHOT_TIER
     packed = "gz:" + base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
-    return packed, "Standard" if len(packed) <= STANDARD_LIMIT else "Advanced"
+    return packed, SNAPSHOT_TIER
 
 
 def decode_snapshot(value: str, where: str) -> dict:
