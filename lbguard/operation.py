@@ -122,6 +122,7 @@ class Run:
     result: rollback.Result
     journal: Journal | None
     freeze: dict | None = None
+    lock: state.Lock | None = None
 
     def to_json(self) -> dict:
         doc = {"target": self.journal.target.to_json() if self.journal else None, **self.result.to_json()}
@@ -147,6 +148,7 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
     by = by or state.who()
     lock = state.Lock(ssm, state.lock_param(target.project, target.stack), owner=by)
     lock.acquire(wait, sleep=sleep, clock=clock)
+    journal = None
     try:
         live = rollback.read_live(elbv2, target.load_balancer_arn, snapshot)
         journal = Journal(ssm, target, by=by, source=source, path=journal_path, clock=clock)
@@ -158,7 +160,7 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
         after = snapshot_from_live(result.after, target) if result.after else None
         journal.doc.update(finishedAt=_iso(clock()), after=after, touched=touched(before, after), **result.to_json())
         journal.write()
-        run = Run(result, journal)
+        run = Run(result, journal, lock=lock)
         landed = any(w.get("outcome") == "ok" or str(w.get("outcome", "")).startswith("already done")
                      for w in result.writes)
         if record_freeze and landed:
@@ -167,8 +169,10 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
     finally:
         try:
             lock.release()
-        except (ClientError, BotoCoreError):
-            pass  # the lock expires on its own (state.Lock.ttl)
+        except (ClientError, BotoCoreError) as err:
+            if journal is not None:  # said in the report; the lock expires on its own (state.Lock.ttl)
+                journal.warnings.append(f"lock {lock.name} not released ({rollback._error_text(err)}); it expires "
+                                        f"in {lock.ttl:.0f}s")
 
 
 def _owner(target: Target) -> dict:

@@ -14,7 +14,7 @@ import click
 from lbguard import freeze as fz
 from lbguard import operation, state
 from lbguard.commands.common import project_dir_option, stack_option
-from lbguard.commands.ops import aws_errors, context, echo, emit
+from lbguard.commands.ops import announce, aws_errors, context, echo, emit
 from lbguard.model import LbguardError
 
 
@@ -49,7 +49,7 @@ def unfreeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
     """Lift the stack's deploy freeze (deletes its SSM record)."""
     ctx = context(stack, cwd)
     name = state.freeze_param(ctx.project, stack)
-    echo(json_path, f"unfreeze: deleting SSM {name} at {ctx.describe()}")
+    announce(json_path, f"unfreeze: deleting SSM {name} at {ctx.describe()}")
     ssm = ctx.client("ssm")
     try:
         record = operation.read_freeze(ssm, ctx.project, stack)

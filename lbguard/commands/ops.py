@@ -104,3 +104,8 @@ def emit(json_path: str | None, doc: dict) -> None:
 def echo(json_path: str | None, text: str) -> None:
     if json_path != "-":
         click.echo(text)
+
+
+def announce(json_path: str | None, text: str) -> None:
+    """What a live command is about to write to: always said, on stderr when stdout is JSON."""
+    click.echo(text, err=json_path == "-")

@@ -9,7 +9,7 @@ import click
 from lbguard import rollback as rb
 from lbguard import state
 from lbguard.commands.common import project_dir_option, stack_option
-from lbguard.commands.ops import aws_errors, context, echo, emit
+from lbguard.commands.ops import announce, aws_errors, context, echo, emit
 from lbguard.model import LbguardError
 from lbguard.snapshot import forwarded_target_groups
 
@@ -37,7 +37,7 @@ def promote(stack: str, cwd: Path | None, json_path: str | None) -> int:
         raise LbguardError(f"live routing differs from the deployed snapshot ({len(diffs)} difference(s), first: "
                            f"{diffs[0]}); not promoting")
     name = state.known_good_param(ctx.project, stack)
-    echo(json_path, f"promote: writing SSM {name} at {ctx.describe()}")
+    announce(json_path, f"promote: writing SSM {name} at {ctx.describe()}")
     value, tier = state.encode_snapshot(current)
     version = ctx.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Tier=tier)["Version"]
     emit(json_path, {"parameter": name, "version": version, "promoted": True, "target": target.to_json()})

@@ -8,7 +8,7 @@ import click
 
 from lbguard import operation
 from lbguard.commands.common import project_dir_option, stack_option
-from lbguard.commands.ops import aws_errors, context, echo, emit
+from lbguard.commands.ops import announce, aws_errors, context, echo, emit
 from lbguard.model import LbguardError
 from lbguard.snapshot import load_snapshot_file
 
@@ -41,8 +41,9 @@ def rollback(stack: str, cwd: Path | None, target_name: str, snapshot_file: str 
     target = ctx.target()
     elbv2, ssm = ctx.client("elbv2"), ctx.client("ssm")
     common = dict(keep_extra=keep_extra, dry_run=dry_run, wait=wait, journal_path=journal_path)
-    echo(json_path, f"rollback: {'dry run on' if dry_run else 'writing to'} load balancer {target.load_balancer_arn} "
-                    f"({ctx.project}/{stack}, account {target.account}) at {ctx.describe()}")
+    writes = "" if dry_run else f" and SSM /{ctx.project}/{stack}/routing/{{lock,journal/*,freeze}}"
+    announce(json_path, f"rollback: {'dry run on' if dry_run else 'writing to'} load balancer {target.load_balancer_arn}"
+                        f"{writes} ({ctx.project}/{stack}, account {target.account}) at {ctx.describe()}")
     if undo_ref:
         run = operation.undo(elbv2, ssm, operation.load_journal(ssm, target, undo_ref), target, **common)
     else:
