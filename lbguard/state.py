@@ -110,13 +110,33 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+_ACTIVE_TOKENS: set[str] = set()  # locks this process holds right now
+
+
+def _holder_gone(held: dict) -> bool:
+    """The holder ran on this host and is no longer running: a killed process, or a run in
+    this process that ended without releasing (a connection down at the end)."""
+    if held.get("host") != socket.gethostname() or not isinstance(held.get("pid"), int):
+        return False
+    if held["pid"] == os.getpid():
+        return held.get("token") not in _ACTIVE_TOKENS
+    try:
+        os.kill(held["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 @dataclass
 class Lock:
     """An SSM parameter created with Overwrite=False: creating it is taking the lock.
 
-    The value names the owner, a token and an expiry; an expired lock (a holder that
-    died) may be taken over. SSM has no compare-and-delete, so a takeover re-reads the
-    value right before deleting it (the window left is documented in the README)."""
+    The value names the owner, a token, an expiry, host and pid; a lock whose holder is
+    gone (expired, or a process on this host that no longer runs) may be taken over. SSM
+    has no compare-and-delete, so a takeover re-reads the value right before deleting it
+    (the window left is documented in the README)."""
 
     ssm: object
     name: str
@@ -140,28 +160,35 @@ class Lock:
         self.token = uuid.uuid4().hex
         deadline = clock() + wait
         while True:
-            value = json.dumps({"owner": self.owner, "token": self.token, "expires": clock() + self.ttl})
+            value = json.dumps({"owner": self.owner, "token": self.token, "expires": clock() + self.ttl,
+                                "host": socket.gethostname(), "pid": os.getpid()})
+            _ACTIVE_TOKENS.add(self.token)
             try:
                 self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=False)
                 return
             except self.ssm.exceptions.ParameterAlreadyExists:
                 pass
+            except BaseException:
+                _ACTIVE_TOKENS.discard(self.token)
+                raise
             held = self._held()
             if held is None:
                 continue  # released between our put and our read
             if held.get("token") == self.token:
                 return  # our put landed; its response was lost and the retry found it
-            if float(held.get("expires", 0)) < clock():
+            if not isinstance(held.get("expires"), (int, float)) or held["expires"] < clock() or _holder_gone(held):
                 if self._held() == held:
                     self.ssm.delete_parameter(Name=self.name)
                 continue
             if clock() >= deadline:
+                _ACTIVE_TOKENS.discard(self.token)
                 raise LbguardError(f"another rollback holds the lock {self.name}: {held.get('owner')} until "
                                    f"{time.strftime('%H:%M:%S', time.gmtime(float(held.get('expires', 0))))} UTC; "
                                    f"nothing was changed (retry later or pass a longer --wait)")
             sleep(min(1.0, max(0.05, deadline - clock())))
 
     def release(self) -> None:
+        _ACTIVE_TOKENS.discard(self.token)  # even if the delete below fails: this run is over
         held = self._held()
         if held is not None and held.get("token") == self.token:
             try:

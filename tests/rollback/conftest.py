@@ -1,4 +1,4 @@
-"""A moto server process per module, a fault proxy per test in front of it, and the
+"""One moto server process for the rollback tests, a fault proxy per test in front of it, and the
 environment that sends lbguard's boto3 clients through the proxy."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 from tests.rollback.faultproxy import FaultProxy
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def moto_url(tmp_path_factory):
     port = free_port()
     proc = start_moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")

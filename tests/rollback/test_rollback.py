@@ -16,19 +16,14 @@ from components.known_good import rollback_policy_document
 from lbguard import rollback as rb
 from lbguard import shapes, state
 from lbguard.cli import main
-from lbguard.commands.sandbox import free_port, start_moto_server
 from lbguard.lambda_handler import handler
 from lbguard.model import LbguardError
 from tests.conftest import ScratchProject
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    proc = start_moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+def server(moto_url):
+    return moto_url  # the rollback tests' shared moto server (tests/rollback/conftest.py)
 
 
 @pytest.fixture(scope="module")

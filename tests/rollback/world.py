@@ -54,17 +54,16 @@ def build(stack: str, *, rules: int = 2, instances: int = 2, endpoint: str | Non
     forwarding 50/50; its snapshot, recorded as current and known-good."""
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
     elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=endpoint)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
-               for i, z in enumerate("ab")]
-    lb = elbv2.create_load_balancer(Name=stack, Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    # The region's default VPC and IP targets: no EC2 instances to launch (moto reports a
+    # registered target healthy either way), which keeps a world to a handful of calls.
+    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:2]
+    vpc = subnets[0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name=stack, Subnets=[s["SubnetId"] for s in subnets])["LoadBalancers"][0]["LoadBalancerArn"]
     tgs = {}
-    for pool in ("blue", "green"):
-        arn = elbv2.create_target_group(Name=f"{stack}-{pool}", Protocol="HTTP", Port=80,
-                                        VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
-        ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=instances, MaxCount=instances,
-                                                          SubnetId=subnets[0])["Instances"]]
-        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+    for n, pool in enumerate(("blue", "green")):
+        arn = elbv2.create_target_group(Name=f"{stack}-{pool}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": f"172.31.{n}.{i + 10}"} for i in range(instances)])
         tgs[pool] = arn
     both = list(tgs.values())
     listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
@@ -91,7 +90,8 @@ def june_1(world: World, endpoint: str | None = None) -> str:
     blue = world.tgs["blue"]
     targets = elbv2.describe_target_health(TargetGroupArn=blue)["TargetHealthDescriptions"]
     if len(targets) > 1:
-        elbv2.deregister_targets(TargetGroupArn=blue, Targets=[{"Id": t["Target"]["Id"]} for t in targets[1:]])
+        elbv2.deregister_targets(TargetGroupArn=blue, Targets=[{"Id": t["Target"]["Id"], "Port": t["Target"]["Port"]}
+                                                               for t in targets[1:]])
     return elbv2.create_rule(ListenerArn=world.listener, Priority=1, Conditions=path("/*"),
                              Actions=fwd([blue], [1]))["Rules"][0]["RuleArn"]
 
