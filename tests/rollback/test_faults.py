@@ -511,3 +511,33 @@ def test_freeze_record_and_pure_refusal(proxy, direct, project, stack, tmp_path)
     assert freeze.load_export(export, project="web-tier", stack=stack) is None
     with pytest.raises(Exception, match="is for web-tier/"):
         freeze.load_export(export, project="web-tier", stack="prod")
+
+
+@pytest.mark.faults
+def test_preflight_refuses_a_head_equal_to_routing_rolled_back_from(tmp_path):
+    """Offline: the export file is all preflight reads; the head's `rollback` output is compared."""
+    from click.testing import CliRunner
+
+    from lbguard.cli import main
+    from lbguard.emulator import emulated_aws, run_program
+    from tests.conftest import ROOT
+
+    with emulated_aws("us-east-1"):
+        head = run_program(ROOT, "dev").outputs["rollback"]
+    other = W.clone(head)
+    other["listeners"][0]["defaultActions"] = [{"Type": "fixed-response", "FixedResponseConfig": {
+        "StatusCode": "503", "ContentType": "text/plain"}}]
+    record = freeze.freeze_record(project="web-tier", stack="dev", rolled_back_from=[("deployed routing", head)],
+                                  restored=other, by="alice@bastion", at="2026-12-02T03:00:00Z", journal="j1",
+                                  summary="journal j1: 1 step(s) applied")
+    path = tmp_path / "freeze.json"
+    path.write_text(json.dumps(freeze.export_document("web-tier", "dev", record)))
+    r = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--no-policy", "--freeze", str(path),
+                                  "--json", str(tmp_path / "out.json")])
+    assert r.exit_code == 1
+    assert "deploy freeze on web-tier/dev: this head's routing equals the deployed routing" in r.stderr
+    assert "alice@bastion" in r.stderr and "lbguard unfreeze --stack dev" in r.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["freeze"]["refusal"].startswith("deploy freeze")
+    path.write_text("{}")
+    r = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--no-policy", "--freeze", str(path)])
+    assert r.exit_code == 2 and "not a freeze export" in r.stderr

@@ -119,5 +119,11 @@ def routing_now(world: World, endpoint: str | None = None) -> list:
     return freeze.routing(snapshot_from_live(live, world.target))
 
 
+def freeze_routing(snapshot: dict) -> list:
+    from lbguard import freeze
+
+    return freeze.routing(snapshot)
+
+
 def clone(doc: dict) -> dict:
     return json.loads(json.dumps(copy.deepcopy(doc)))
