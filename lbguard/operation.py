@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from lbguard import freeze, rollback, shapes, state
 from lbguard.model import LbguardError
@@ -109,7 +109,7 @@ class Journal:
             state.put_document(self.ssm, self.param, self.doc, f"lbguard rollback journal {self.id}")
             self.ssm.put_parameter(Name=state.latest_journal_param(self.target.project, self.target.stack),
                                    Value=self.id, Type="String", Overwrite=True)
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
             self.warnings.append(f"journal not written to SSM {self.param}: {rollback._error_text(err)}")
 
 
@@ -169,7 +169,7 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
     finally:
         try:
             lock.release()
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
             if journal is not None:  # said in the report; the lock expires on its own (state.Lock.ttl)
                 journal.warnings.append(f"lock {lock.name} not released ({rollback._error_text(err)}); it expires "
                                         f"in {lock.ttl:.0f}s")
@@ -197,7 +197,7 @@ def _freeze(ssm, target: Target, journal: Journal, before: dict, deployed: dict 
     try:
         ssm.put_parameter(Name=state.freeze_param(target.project, target.stack), Value=json.dumps(record),
                           Type="String", Overwrite=True, Tier="Advanced" if len(json.dumps(record)) > 4096 else "Standard")
-    except (ClientError, BotoCoreError) as err:
+    except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
         journal.warnings.append(f"deploy freeze not recorded: {rollback._error_text(err)}")
         return {**record, "recorded": False}
     return {**record, "recorded": True}

@@ -36,10 +36,14 @@ from typing import Any, Callable
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from lbguard import shapes
 from lbguard.snapshot import tg_name
 
+# Failures of the transport or of a garbled answer: the outcome of a write is unknown
+# (the next read settles it). ResponseParserError is not a BotoCoreError.
+TRANSPORT_ERRORS = (BotoCoreError, ResponseParserError)
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=20)
 MAX_PRIORITY = 50000
 MAX_ROUNDS = 5
@@ -396,7 +400,7 @@ def _run_step(elbv2, step: Step, result: Result) -> str | None:
                 continue
             record["outcome"] = _error_text(err)
             return f"{op} failed: {record['outcome']}"
-        except BotoCoreError as err:
+        except TRANSPORT_ERRORS as err:
             record["outcome"] = _error_text(err)
             raise _Down(f"{op} failed: {record['outcome']}") from None
         record["outcome"] = "ok"
@@ -455,7 +459,7 @@ def converge(elbv2, snapshot: dict, *, keep_extra: bool = False, dry_run: bool =
                 acked.add(s.key)
         try:
             live, final = _read(elbv2, snapshot, settle, acked, keep_extra)
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, *TRANSPORT_ERRORS) as exc:
             result.error = f"reading back failed: {_error_text(exc)}" + (f" (after: {down})" if down else "")
             live, final = None, None
             break

@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from lbguard import rollback, state
 from lbguard.commands.common import resolve_project_dir
@@ -89,6 +90,8 @@ def aws_errors(fn):
             raise LbguardError(f"AWS: {err.operation_name}: {e.get('Code')}: {e.get('Message')}") from None
         except BotoCoreError as err:
             raise LbguardError(f"AWS: {err}") from None
+        except ResponseParserError as err:
+            raise LbguardError(f"AWS: unreadable response: {str(err).splitlines()[0][:200]}") from None
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper

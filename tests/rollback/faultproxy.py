@@ -13,6 +13,7 @@ skipping the first ``after`` matching requests and firing ``times`` times (None:
 - ``lost``: forward, then close without answering (the write lands, its response is lost);
 - ``dead``: like ``lost``, then every later request is dropped until ``revive()``
   (a connection that goes down after the n-th write);
+- ``garbled``: forward, then answer 200 with half of the response body;
 - ``stale``: answer a read with the response the same read got before the latest write
   (eventual consistency).
 
@@ -101,7 +102,7 @@ class FaultProxy:
         self._server.server_close()
 
     def add(self, kind: str, ops=None, *, after: int = 0, times: int | None = 1) -> Fault:
-        assert kind in ("throttle", "error500", "drop", "lost", "dead", "stale"), kind
+        assert kind in ("throttle", "error500", "drop", "lost", "dead", "garbled", "stale"), kind
         fault = Fault(kind, ops if isinstance(ops, (str, type(None))) else set(ops), after, times)
         with self._lock:
             self.faults.append(fault)
@@ -119,7 +120,7 @@ class FaultProxy:
         return sum((op is None or e.op == op) and (fault is None or e.fault == fault) for e in self.log)
 
     def writes_forwarded(self) -> int:
-        return sum(e.op.startswith(WRITE_PREFIXES) and e.fault in (None, "lost", "dead") for e in self.log)
+        return sum(e.op.startswith(WRITE_PREFIXES) and e.fault in (None, "lost", "dead", "garbled") for e in self.log)
 
     # ------------------------------------------------------------ the request path
 
@@ -162,6 +163,8 @@ class FaultProxy:
         elif status == 200:
             with self._lock:
                 self._reads.setdefault((op, body), []).append((self._writes, status, headers, data))
+        if kind == "garbled":
+            return self._send(req, op, kind, 200, headers, data[: len(data) // 2])
         if kind in ("lost", "dead"):
             if kind == "dead":
                 self._dead = True

@@ -541,3 +541,25 @@ def test_preflight_refuses_a_head_equal_to_routing_rolled_back_from(tmp_path):
     path.write_text("{}")
     r = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--no-policy", "--freeze", str(path)])
     assert r.exit_code == 2 and "not a freeze export" in r.stderr
+
+
+@pytest.mark.faults
+def test_garbled_answers_and_dropped_requests(proxy, direct, project, stack):
+    """A write whose answer is unreadable landed or not: the next read settles it. A
+    garbled first read is one line, exit 2, nothing written. Dropped requests are retried."""
+    world = W.build(stack, rules=2, endpoint=direct.url)
+    W.june_1(world, direct.url)
+    W.drift_all(world, direct.url)
+    proxy.add("garbled", {"ModifyListener"})
+    proxy.add("drop", {"ModifyRule"}, times=2)
+    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    assert result.verified, result.not_applied
+    assert "ModifyListener" in _calls(result.applied) and proxy.count(fault="drop") == 2
+    _assert_routing(world, direct)
+    W.june_1(world, direct.url)
+    proxy.clear()
+    proxy.add("garbled", {"DescribeListeners"})
+    writes = _elb_writes(proxy)
+    code, _, err = cli(project, stack, "rollback")
+    assert code == 2 and err.count("\n") == 1 and "unreadable response" in err and "Traceback" not in err
+    assert _elb_writes(proxy) == writes
