@@ -32,8 +32,8 @@ from lbguard.snapshot import load_snapshot_file
 @aws_errors
 def rollback(stack: str, cwd: Path | None, target_name: str, snapshot_file: str | None, undo_ref: str | None,
              keep_extra: bool, wait: float, journal_path: str | None, dry_run: bool, json_path: str | None) -> int:
-    """Make the whole routing of the stack's load balancer equal a snapshot; exit 0 verified,
-    1 something left (listed), 2 refused (nothing written)."""
+    """Make the whole routing of the stack's load balancer equal a snapshot; exit 0 verified
+    (or a dry run), 1 something left (listed), 2 refused (nothing written)."""
     if snapshot_file and undo_ref:
         raise LbguardError("--snapshot and --undo are exclusive: pass one")
     ctx = context(stack, cwd)
@@ -57,7 +57,7 @@ def rollback(stack: str, cwd: Path | None, target_name: str, snapshot_file: str 
         run = operation.run_rollback(elbv2, ssm, snapshot, target, source=source, deployed=ctx.current(), **common)
     emit(json_path, run.to_json())
     _print(json_path, run, dry_run)
-    return 0 if run.result.verified else 1
+    return 0 if run.result.verified or dry_run else 1
 
 
 def _print(json_path: str | None, run: operation.Run, dry_run: bool) -> None:

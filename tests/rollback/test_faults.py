@@ -563,3 +563,18 @@ def test_garbled_answers_and_dropped_requests(proxy, direct, project, stack):
     code, _, err = cli(project, stack, "rollback")
     assert code == 2 and err.count("\n") == 1 and "unreadable response" in err and "Traceback" not in err
     assert _elb_writes(proxy) == writes
+
+
+@pytest.mark.faults
+def test_dry_run_lists_the_steps_and_writes_nothing(proxy, direct, project, stack):
+    world = W.build(stack, rules=2, endpoint=direct.url)
+    funnel = W.june_1(world, direct.url)
+    before = W.routing_now(world, direct.url)
+    code, doc, _ = cli(project, stack, "rollback", "--dry-run", "--json", "-")
+    assert code == 0 and doc["writeCalls"] == 0 and doc["verified"] is False
+    assert [(n["call"], n["params"], n["reason"]) for n in doc["notApplied"]] == [
+        ("DeleteRule", {"RuleArn": funnel}, "dry run")]
+    assert W.routing_now(world, direct.url) == before and _elb_writes(proxy) == 0
+    assert proxy.count("PutParameter") == 0  # no lock, journal or freeze either
+    code, _, err = cli(project, stack, "rollback", "--snapshot", "x.json", "--undo", "latest")
+    assert code == 2 and "exclusive" in err
