@@ -1,11 +1,21 @@
-"""Rollback wall time and write calls against a moto server, for 1, 10 and 50 rules.
+"""Rollback wall time and write calls against a moto server, without and with faults.
 
-    .venv/bin/python benchmarks/bench_rollback.py [--rules 1 10 50] [--runs 3]
+    .venv/bin/python benchmarks/bench_rollback.py [--runs 3] [--rules 50]
 
-For each size: a load balancer with an HTTPS-like listener, two target groups with a
-healthy target each and N weighted rules; every rule's weights and the default forward
-are then skewed, and `lbguard.rollback.rollback` restores the snapshot. A second
-rollback must make 0 write calls.
+Scenarios (tests/rollback/world.py builds them through boto3):
+
+- ``june-1``: the June 1 change: a pool left with one instance and a new catch-all rule
+  at priority 1 sending all traffic to it (2 other rules, a 50/50 default);
+- ``drift-N``: N rules whose weights are skewed to 100/0 and whose priorities are
+  reversed, plus a skewed default action and the June 1 catch-all rule.
+
+Each is rolled back by ``lbguard.operation.run_rollback`` (lock, journal, converge,
+freeze: what ``lbguard rollback`` runs), through a fault proxy (tests/rollback/
+faultproxy.py): once with no fault (the baseline, same run), once with faults injected
+(3 throttled writes, the first DeleteRule's response lost, 2 reads answered 500, 2
+stale reads), with botocore's real retry backoff. Prints seconds (median of --runs),
+write calls made by lbguard, HTTP requests the proxy saw, and the ratio to the baseline.
+Every run must end verified; a second run must make 0 write calls.
 """
 
 from __future__ import annotations
@@ -22,73 +32,72 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from lbguard import rollback as rb  # noqa: E402
+from lbguard import operation, rollback  # noqa: E402
 from lbguard.commands.sandbox import free_port, start_moto_server  # noqa: E402
+from tests.rollback import world as W  # noqa: E402
+from tests.rollback.faultproxy import FaultProxy  # noqa: E402
 
 
-def fwd(tgs, weights):
-    return [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
-        {"TargetGroupArn": t, "Weight": w} for t, w in zip(tgs, weights)], "TargetGroupStickinessConfig": {"Enabled": False}}}]
+def faults(proxy: FaultProxy) -> None:
+    proxy.add("throttle", "write", times=3)
+    proxy.add("lost", {"DeleteRule"}, times=1)
+    proxy.add("error500", {"DescribeRules", "DescribeListeners"}, after=1, times=2)
+    proxy.add("stale", {"DescribeRules"}, after=3, times=2)
 
 
-def build(n_rules: int, tag: str) -> dict:
-    ec2, elbv2 = boto3.client("ec2"), boto3.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
-               for i, z in enumerate("ab")]
-    lb = elbv2.create_load_balancer(Name=f"bench-{tag}", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0])["Instances"][0]["InstanceId"]
-    tgs = []
-    for k in "ab":
-        arn = elbv2.create_target_group(Name=f"bench-{tag}-{k}", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
-        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
-        tgs.append(arn)
-    listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
-                                     DefaultActions=fwd(tgs, [50, 50]))["Listeners"][0]["ListenerArn"]
-    rules = []
-    for i in range(n_rules):
-        cond = [{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/svc{i}/*"]}}]
-        arn = elbv2.create_rule(ListenerArn=listener, Priority=i + 1, Conditions=cond,
-                                Actions=fwd(tgs, [50, 50]))["Rules"][0]["RuleArn"]
-        rules.append({"key": f"r{i}", "arn": arn, "priority": i + 1, "conditions": cond, "actions": fwd(tgs, [50, 50])})
-    return {"schemaVersion": 1, "project": "bench", "stack": tag, "loadBalancer": {"arn": lb, "name": f"bench-{tag}"},
-            "targetGroups": {k: {"arn": a, "name": k} for k, a in zip("ab", tgs)},
-            "listeners": [{"key": "http", "arn": listener, "port": 80, "protocol": "HTTP",
-                           "defaultActions": fwd(tgs, [50, 50]), "rules": rules}]}, tgs
+def one(world: W.World, breaker, proxy: FaultProxy, direct: str, with_faults: bool) -> tuple[float, int, int]:
+    breaker(world, direct)
+    proxy.clear()
+    if with_faults:
+        faults(proxy)
+    before = len(proxy.log)
+    elbv2 = rollback.client(region=W.REGION, endpoint_url=proxy.url)
+    ssm = boto3.client("ssm", region_name=W.REGION, endpoint_url=proxy.url, config=rollback.RETRY_CONFIG)
+    start = time.perf_counter()
+    run = operation.run_rollback(elbv2, ssm, world.snapshot, world.target, source="bench", wait=60)
+    took = time.perf_counter() - start
+    assert run.result.verified, run.result.not_applied
+    assert W.routing_now(world, direct) == W.freeze_routing(world.snapshot)
+    proxy.clear()
+    again = operation.run_rollback(elbv2, ssm, world.snapshot, world.target, source="bench")
+    assert again.result.verified and again.result.write_calls == 0
+    return took, run.result.write_calls, len(proxy.log[before:])
 
 
-def skew(snapshot: dict, tgs: list[str]) -> None:
-    elbv2 = boto3.client("elbv2")
-    lst = snapshot["listeners"][0]
-    elbv2.modify_listener(ListenerArn=lst["arn"], DefaultActions=fwd(tgs, [100, 0]))
-    for r in lst["rules"]:
-        elbv2.modify_rule(RuleArn=r["arn"], Actions=fwd(tgs, [100, 0]))
+def june_1(world: W.World, direct: str) -> None:
+    W.june_1(world, direct)
+
+
+def drift(world: W.World, direct: str) -> None:
+    W.june_1(world, direct)
+    W.drift_all(world, direct)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rules", type=int, nargs="+", default=[1, 10, 50])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rules", type=int, default=50)
     args = ap.parse_args()
     port = free_port()
-    server = start_moto_server(port, Path("/tmp") / f"bench-moto-{port}.log")
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    server = start_moto_server(port, Path("/tmp") / f"bench-rollback-moto-{port}.log")
+    direct = f"http://127.0.0.1:{port}"
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=W.REGION)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    proxy = FaultProxy(direct).start()
     try:
-        for n in args.rules:
-            snapshot, tgs = build(n, f"r{n}")
-            times, calls = [], []
-            for _ in range(args.runs):
-                skew(snapshot, tgs)
-                start = time.perf_counter()
-                result = rb.rollback(rb.client(region="us-east-1"), snapshot)
-                times.append(time.perf_counter() - start)
-                calls.append(len(result.applied))
-                assert result.verified
-            again = rb.rollback(rb.client(region="us-east-1"), snapshot)
-            print(f"{n:3d} rules: rollback median {statistics.median(times):.3f} s (min {min(times):.3f}, n={args.runs}), "
-                  f"{calls[0]} write calls; second run {len(again.applied)} write calls")
+        for name, rules, breaker in (("june-1", 2, june_1), (f"drift-{args.rules}", args.rules, drift)):
+            world = W.build(f"bench-{name}", rules=rules, endpoint=direct)
+            baseline = None
+            for with_faults in (False, True):
+                runs = [one(world, breaker, proxy, direct, with_faults) for _ in range(args.runs)]
+                median = statistics.median(t for t, _, _ in runs)
+                baseline = baseline or median
+                print(f"{name:9s} {'faults' if with_faults else 'clean ':6s}: rollback median {median:.3f} s "
+                      f"(min {min(t for t, _, _ in runs):.3f}, n={args.runs}), {runs[0][1]} write calls, "
+                      f"{runs[0][2]} HTTP requests at the proxy, {median / baseline:.2f}x the clean run; "
+                      f"verified, second run 0 write calls")
     finally:
+        proxy.stop()
         server.kill()
 
 

@@ -13,28 +13,47 @@ from components.settings import WebTierSettings
 from lbguard import state
 
 LBGUARD_DIR = Path(__file__).resolve().parents[1] / "lbguard"
-LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "rollback.py", "state.py", "lambda_handler.py")
+# The function's code: lbguard's rollback path and the pure modules it imports.
+# jsonschema (snapshot validation) is not in the Lambda Python runtime: see the README's
+# rollback section ("Not verified here").
+LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "rollback.py", "state.py", "operation.py",
+                  "freeze.py", "diagnose.py", "traffic.py", "matching.py", "lambda_handler.py")
 
 
-def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, known_good_arn: str,
-                             last_run_arn: str, log_group_arn: str) -> dict:
-    """Least privilege for the auto-rollback function: this load balancer's listeners
-    and rules, read access to describe them, its own parameters and log group."""
+def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, project: str, stack: str,
+                             log_group_arn: str) -> dict:
+    """Least privilege for the auto-rollback function: this load balancer's listeners and
+    rules, read access to describe them, its own SSM parameters (known-good and current
+    to read; cool-down, lock, journal and freeze to write) and its log group.
+
+    Resource types per action follow the Service Authorization Reference for Elastic Load
+    Balancing V2 (https://docs.aws.amazon.com/service-authorization/latest/reference/
+    list_awselasticloadbalancingv2.html): CreateRule/DeleteListener/Modify* act on the
+    listener or listener-rule, CreateListener on the load balancer, Describe* on "*"."""
     elb = f"arn:aws:elasticloadbalancing:{region}:{account}"
+    ssm = f"arn:aws:ssm:{region}:{account}:parameter"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "RestoreRouting", "Effect": "Allow",
              "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule",
-                        "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"],
+                        "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule",
+                        "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteListener"],
              "Resource": [f"{elb}:listener/{lb_arn_suffix}/*", f"{elb}:listener-rule/{lb_arn_suffix}/*"]},
+            {"Sid": "RecreateListener", "Effect": "Allow", "Action": ["elasticloadbalancing:CreateListener"],
+             "Resource": [f"{elb}:loadbalancer/{lb_arn_suffix}"]},
             {"Sid": "ReadRouting", "Effect": "Allow",
              "Action": ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
                         "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
              "Resource": "*"},
-            {"Sid": "ReadKnownGood", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": [known_good_arn]},
-            {"Sid": "CoolDown", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-             "Resource": [last_run_arn]},
+            {"Sid": "ReadSnapshots", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+             "Resource": [ssm + state.known_good_param(project, stack), ssm + state.current_param(project, stack)]},
+            {"Sid": "CoolDownLockFreeze", "Effect": "Allow",
+             "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
+             "Resource": [ssm + state.last_auto_rollback_param(project, stack), ssm + state.lock_param(project, stack),
+                          ssm + state.freeze_param(project, stack)]},
+            {"Sid": "Journal", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+             "Resource": [ssm + state.journal_param(project, stack, "*")]},
             {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [f"{log_group_arn}:*"]},
         ],
@@ -77,13 +96,12 @@ class KnownGood(pulumi.ComponentResource):
                            "Action": "sts:AssumeRole"}]}), opts=child)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        ssm_arn = pulumi.Output.concat("arn:aws:ssm:", region, ":", account, ":parameter")
-        known_good = state.known_good_param(s.project, s.stack)
-        last_run = state.last_auto_rollback_param(s.project, s.stack)
-        self.policy_document = pulumi.Output.all(region, account, lb_arn_suffix, ssm_arn, log_group.arn).apply(
-            lambda v: rollback_policy_document(region=v[0], account=v[1], lb_arn_suffix=v[2],
-                                               known_good_arn=f"{v[3]}{known_good}", last_run_arn=f"{v[3]}{last_run}",
-                                               log_group_arn=v[4]))
+        self.policy_document = pulumi.Output.all(region, account, lb_arn_suffix, log_group.arn).apply(
+            lambda v: rollback_policy_document(region=v[0], account=v[1], lb_arn_suffix=v[2], project=s.project,
+                                               stack=s.stack, log_group_arn=v[3]))
+        # The one load balancer the function may touch (a snapshot naming another is refused).
+        lb_arn = pulumi.Output.concat("arn:aws:elasticloadbalancing:", region, ":", account, ":loadbalancer/",
+                                      lb_arn_suffix)
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id,
                                     policy=self.policy_document.apply(json.dumps), opts=child)
         code = pulumi.AssetArchive({f"lbguard/{m}": pulumi.FileAsset(str(LBGUARD_DIR / m)) for m in LAMBDA_MODULES})
@@ -97,6 +115,7 @@ class KnownGood(pulumi.ComponentResource):
             # concurrent ones are not tested). Reserve 1 where the account allows it.
             reserved_concurrent_executions=s.rollback.reserved_concurrency,
             environment={"variables": {"LBGUARD_PROJECT": s.project, "LBGUARD_STACK": s.stack,
+                                       "LBGUARD_LOAD_BALANCER_ARN": lb_arn,
                                        "LBGUARD_COOLDOWN_SECONDS": str(s.rollback.cooldown_seconds),
                                        "LBGUARD_TRIGGER_ALARMS": ",".join(trigger_alarms)}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]))

@@ -57,6 +57,10 @@ def _register() -> None:
                 raise
             continue
         main.add_command(getattr(module, name))
+    from lbguard.commands import freeze
+
+    main.add_command(freeze.freeze)
+    main.add_command(freeze.unfreeze)
 
 
 _register()

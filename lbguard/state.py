@@ -7,6 +7,10 @@ import gzip
 import ipaddress
 import json
 import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +27,23 @@ def known_good_param(project: str, stack: str) -> str:
 
 def last_auto_rollback_param(project: str, stack: str) -> str:
     return f"/{project}/{stack}/routing/last-auto-rollback"
+
+
+def journal_param(project: str, stack: str, journal_id: str) -> str:
+    return f"/{project}/{stack}/routing/journal/{journal_id}"
+
+
+def latest_journal_param(project: str, stack: str) -> str:
+    return f"/{project}/{stack}/routing/journal/latest"
+
+
+def lock_param(project: str, stack: str) -> str:
+    """One rollback per load balancer at a time: a stack has one load balancer."""
+    return f"/{project}/{stack}/routing/lock"
+
+
+def freeze_param(project: str, stack: str) -> str:
+    return f"/{project}/{stack}/routing/freeze"
 
 
 STANDARD_LIMIT = 4096  # bytes an SSM Standard parameter holds; Advanced holds 8 KB
@@ -55,6 +76,136 @@ def decode_snapshot(value: str, where: str) -> dict:
         return json.loads(value)
     except (ValueError, OSError):
         raise LbguardError(f"{where}: does not hold a routing snapshot") from None
+
+
+ADVANCED_LIMIT = 8192  # an Advanced parameter's value, in characters
+
+
+def put_document(ssm, name: str, doc: dict, description: str = "") -> None:
+    """A JSON document of any size: one parameter when it fits (gzip+base64 when large),
+    else ``name`` holds ``{"parts": n}`` and the text sits in ``name.part<i>``."""
+    value, tier = encode_snapshot(doc)
+    if len(value) <= ADVANCED_LIMIT:
+        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Tier=tier, Description=description)
+        return
+    chunks = [value[i:i + ADVANCED_LIMIT] for i in range(0, len(value), ADVANCED_LIMIT)]
+    for i, chunk in enumerate(chunks):
+        ssm.put_parameter(Name=f"{name}.part{i}", Value=chunk, Type="String", Overwrite=True, Tier="Advanced")
+    ssm.put_parameter(Name=name, Value=json.dumps({"parts": len(chunks)}), Type="String", Overwrite=True,
+                      Description=description)
+
+
+def get_document(ssm, name: str) -> dict | None:
+    """The document ``put_document`` wrote, None when there is none."""
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    head = decode_snapshot(value, f"SSM parameter {name}")
+    if isinstance(head, dict) and set(head) == {"parts"} and isinstance(head["parts"], int):
+        value = "".join(ssm.get_parameter(Name=f"{name}.part{i}")["Parameter"]["Value"] for i in range(head["parts"]))
+        return decode_snapshot(value, f"SSM parameter {name}")
+    return head
+
+
+def who() -> str:
+    """Who runs this, for locks, journals and freezes: user@host (the Lambda names itself)."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return f"lambda:{os.environ['AWS_LAMBDA_FUNCTION_NAME']}"
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+_ACTIVE_TOKENS: set[str] = set()  # locks this process holds right now
+
+
+def _holder_gone(held: dict) -> bool:
+    """The holder ran on this host and is no longer running: a killed process, or a run in
+    this process that ended without releasing (a connection down at the end)."""
+    if held.get("host") != socket.gethostname() or not isinstance(held.get("pid"), int):
+        return False
+    if held["pid"] == os.getpid():
+        return held.get("token") not in _ACTIVE_TOKENS
+    try:
+        os.kill(held["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+@dataclass
+class Lock:
+    """An SSM parameter created with Overwrite=False: creating it is taking the lock.
+
+    The value names the owner, a token, an expiry, host and pid; a lock whose holder is
+    gone (expired, or a process on this host that no longer runs) may be taken over. SSM
+    has no compare-and-delete, so a takeover re-reads the value right before deleting it
+    (the window left is documented in the README)."""
+
+    ssm: object
+    name: str
+    owner: str
+    ttl: float = 300.0
+    token: str = ""
+
+    def _held(self) -> dict | None:
+        try:
+            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+        try:
+            held = json.loads(value)
+            return held if isinstance(held, dict) else {"owner": "?", "expires": 0, "token": value}
+        except ValueError:
+            return {"owner": "?", "expires": 0, "token": value}
+
+    def acquire(self, wait: float = 0.0, *, sleep=time.sleep, clock=time.time) -> None:
+        """Take the lock within ``wait`` seconds or raise LbguardError naming the holder."""
+        self.token = uuid.uuid4().hex
+        deadline = clock() + wait
+        while True:
+            value = json.dumps({"owner": self.owner, "token": self.token, "expires": clock() + self.ttl,
+                                "host": socket.gethostname(), "pid": os.getpid()})
+            _ACTIVE_TOKENS.add(self.token)
+            try:
+                self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=False)
+                return
+            except self.ssm.exceptions.ParameterAlreadyExists:
+                pass
+            except BaseException:
+                _ACTIVE_TOKENS.discard(self.token)
+                raise
+            held = self._held()
+            if held is None:
+                continue  # released between our put and our read
+            if held.get("token") == self.token:
+                return  # our put landed; its response was lost and the retry found it
+            if not isinstance(held.get("expires"), (int, float)) or held["expires"] < clock() or _holder_gone(held):
+                if self._held() == held:
+                    self.ssm.delete_parameter(Name=self.name)
+                continue
+            if clock() >= deadline:
+                _ACTIVE_TOKENS.discard(self.token)
+                raise LbguardError(f"another rollback holds the lock {self.name}: {held.get('owner')} until "
+                                   f"{time.strftime('%H:%M:%S', time.gmtime(float(held.get('expires', 0))))} UTC; "
+                                   f"nothing was changed (retry later or pass a longer --wait)")
+            sleep(min(1.0, max(0.05, deadline - clock())))
+
+    def release(self) -> None:
+        _ACTIVE_TOKENS.discard(self.token)  # even if the delete below fails: this run is over
+        held = self._held()
+        if held is not None and held.get("token") == self.token:
+            try:
+                self.ssm.delete_parameter(Name=self.name)
+            except self.ssm.exceptions.ParameterNotFound:
+                pass
 
 
 def sandbox_file(project_dir: Path, stack: str) -> Path:

@@ -24,7 +24,7 @@ def test_stacks_pass_their_own_pack_config(stack, tmp_path):
     doc = json.loads(out.read_text())
     assert result.exit_code == 0, result.output
     assert [v for v in doc["violations"] if v["enforcementLevel"] == "mandatory"] == []
-    assert doc["stack"] == stack and doc["outputs"]["rollback"]["schemaVersion"] == 1
+    assert doc["stack"] == stack and doc["outputs"]["rollback"]["schemaVersion"] == 2
     assert all(r["emulated"] for r in doc["resources"])
     assert {"urn", "type", "name", "emulated"} <= set(doc["resources"][0])
 

@@ -167,7 +167,7 @@ def test_rollback_output_matches_what_aws_holds(dev):
     run, elbv2, _, _ = dev
     snap = run.outputs["rollback"]
     json.dumps(snap)  # JSON-serialisable
-    assert snap["schemaVersion"] == 1 and snap["stack"] == "dev"
+    assert snap["schemaVersion"] == 2 and snap["stack"] == "dev" and (snap["region"], snap["account"]) == ("us-east-1", "123456789012")
     assert snap["loadBalancer"]["arn"] == run.outputs["loadBalancerArn"]
     assert {k: v["arn"] for k, v in snap["targetGroups"].items()} == run.outputs["targetGroupArns"]
     live = {l["ListenerArn"]: l for l in elbv2.describe_listeners(LoadBalancerArn=snap["loadBalancer"]["arn"])["Listeners"]}

@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from lbguard import rollback, state
 from lbguard.commands.common import resolve_project_dir
@@ -47,6 +48,28 @@ class Context:
     def known_good(self) -> dict | None:
         return self.parameter(state.known_good_param(self.project, self.stack))
 
+    def target(self):
+        """What this stack owns, from AWS and the deploy's own record: the account the
+        credentials are in, the region, and the load balancer of ``routing/current``
+        (which must itself name this project, stack, region and account)."""
+        from lbguard.operation import Target
+        from lbguard.snapshot import check_owner, validate_snapshot
+
+        name = state.current_param(self.project, self.stack)
+        current = self.current()
+        if current is None:
+            raise LbguardError(f"no current snapshot for {self.project}/{self.stack} (SSM {name}): deploy the stack "
+                               f"first; it names the load balancer this stack owns")
+        validate_snapshot(current, f"SSM {name}")
+        account = self.client("sts").get_caller_identity()["Account"]
+        lb = current["loadBalancer"]["arn"]
+        check_owner(current, project=self.project, stack=self.stack, region=self.region, account=account,
+                    load_balancer_arn=lb, source=f"SSM {name}")
+        return Target(self.project, self.stack, self.region, account, lb)
+
+    def describe(self) -> str:
+        return f"{self.endpoint or 'AWS (no endpoint override)'} region {self.region}"
+
 
 def context(stack: str, cwd: Path | None) -> Context:
     project_dir = resolve_project_dir(cwd)
@@ -67,6 +90,8 @@ def aws_errors(fn):
             raise LbguardError(f"AWS: {err.operation_name}: {e.get('Code')}: {e.get('Message')}") from None
         except BotoCoreError as err:
             raise LbguardError(f"AWS: {err}") from None
+        except ResponseParserError as err:
+            raise LbguardError(f"AWS: unreadable response: {str(err).splitlines()[0][:200]}") from None
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
@@ -82,3 +107,8 @@ def emit(json_path: str | None, doc: dict) -> None:
 def echo(json_path: str | None, text: str) -> None:
     if json_path != "-":
         click.echo(text)
+
+
+def announce(json_path: str | None, text: str) -> None:
+    """What a live command is about to write to: always said, on stderr when stdout is JSON."""
+    click.echo(text, err=json_path == "-")

@@ -63,15 +63,23 @@ def _short(value, limit: int = 90) -> str:
 @click.option("--policy-pack-config", type=click.Path(path_type=Path), default=None,
               help="pack config file (default: policies/config/<stack>.json if present)")
 @click.option("--no-policy", is_flag=True, help="run the program only")
+@click.option("--freeze", "freeze_file", type=click.Path(dir_okay=False), default=None,
+              help="refuse routing a rollback replaced: the export of `lbguard freeze --stack S --json FILE`")
 @click.option("--json", "json_path", default=None, help="write the result as JSON to FILE ('-' for stdout)")
 def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pack_config: Path | None,
-              no_policy: bool, json_path: str | None) -> int:
+              no_policy: bool, freeze_file: str | None, json_path: str | None) -> int:
     """Run the stack's program and policy pack offline: no AWS account, no Pulumi CLI."""
+    from lbguard import freeze
+    from lbguard.emulator.config import load_project
+
     project_dir = resolve_project_dir(cwd)
+    record = freeze.load_export(freeze_file, project=load_project(project_dir)["name"], stack=stack) \
+        if freeze_file else None
     run, violations = run_preflight(project_dir, stack, policy_pack=policy_pack,
                                     policy_config=policy_pack_config, use_pack=not no_policy)
+    refusal = freeze.freeze_refusal(record, run.outputs.get("rollback"))
     if json_path:
-        write_json(json_path, preflight_document(run, violations))
+        write_json(json_path, {**preflight_document(run, violations), "freeze": {"file": freeze_file, "refusal": refusal}})
     if json_path != "-":
         out = console()
         custom = [r for r in run.resources if r.custom]
@@ -90,4 +98,6 @@ def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pac
         not_emulated = len(run.not_emulated)
         out.print(f"{len(custom)} resources ({not_emulated} not emulated), {len(violations)} violations "
                   f"({mandatory} mandatory)")
-    return 1 if any(v.enforcement_level == "mandatory" for v in violations) else 0
+    if refusal:
+        click.echo(f"lbguard: {refusal}", err=True)
+    return 1 if refusal or any(v.enforcement_level == "mandatory" for v in violations) else 0

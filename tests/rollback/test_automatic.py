@@ -23,11 +23,10 @@ def test_automatic_rollback_function_as_aws_holds_it(scratch):
         subs = sns.list_subscriptions_by_topic(TopicArn=run.outputs["alarmTopicArn"])["Subscriptions"]
     lb_suffix = run.outputs["loadBalancerArn"].split(":loadbalancer/")[1]
     assert held == rollback_policy_document(
-        region="us-east-1", account="123456789012", lb_arn_suffix=lb_suffix,
-        known_good_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/dev/routing/known-good",
-        last_run_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/dev/routing/last-auto-rollback",
+        region="us-east-1", account="123456789012", lb_arn_suffix=lb_suffix, project="web-tier", stack="dev",
         log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-dev-auto-rollback")
     assert fn["Handler"] == "lbguard.lambda_handler.handler"
     env = fn["Environment"]["Variables"]
+    assert env["LBGUARD_LOAD_BALANCER_ARN"] == run.outputs["loadBalancerArn"]
     assert env["LBGUARD_COOLDOWN_SECONDS"] == "600" and "web-tier-dev-share-skew-https-default" in env["LBGUARD_TRIGGER_ALARMS"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", fn["FunctionArn"])]

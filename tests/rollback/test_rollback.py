@@ -16,19 +16,14 @@ from components.known_good import rollback_policy_document
 from lbguard import rollback as rb
 from lbguard import shapes, state
 from lbguard.cli import main
-from lbguard.commands.sandbox import free_port, start_moto_server
 from lbguard.lambda_handler import handler
 from lbguard.model import LbguardError
 from tests.conftest import ScratchProject
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    proc = start_moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+def server(moto_url):
+    return moto_url  # the rollback tests' shared moto server (tests/rollback/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +90,16 @@ def test_drill_diagnose_rollback_end_to_end(sandbox):
     first = cli("rollback", *cwd, "--json", "-")
     assert first.exit_code == 0, first.output
     doc = json.loads(first.stdout)
-    assert doc["verified"] is True and doc["writeCalls"] == 1
-    assert doc["changes"][0]["call"] == "DeleteRule" and doc["changes"][0]["params"]["RuleArn"] == culprit
+    assert doc["verified"] is True and doc["writeCalls"] == 1 and doc["notApplied"] == []
+    assert doc["applied"][0]["call"] == "DeleteRule" and doc["applied"][0]["params"]["RuleArn"] == culprit
+    assert doc["target"]["loadBalancerArn"] == outputs["loadBalancerArn"]
     assert_live_equals(promoted)
 
-    second = cli("rollback", *cwd, "--json", "-")
-    assert json.loads(second.stdout) == {"writeCalls": 0, "changes": [], "notApplied": [], "error": None,
-                                         "verified": True, "differences": []}
+    second = json.loads(cli("rollback", *cwd, "--json", "-").stdout)
+    assert (second["writeCalls"], second["applied"], second["notApplied"], second["verified"], second["differences"],
+            second["freeze"]) == (0, [], [], True, [], None)
     assert cli("diagnose", *cwd).exit_code == 0
+    assert cli("unfreeze", *cwd).exit_code == 0
 
 
 def test_rollback_restores_weights_priorities_and_default_actions(sandbox):
@@ -119,11 +116,14 @@ def test_rollback_restores_weights_priorities_and_default_actions(sandbox):
     skew[0]["ForwardConfig"]["TargetGroups"][0]["Weight"] = 99
     client.modify_listener(ListenerArn=https["arn"], DefaultActions=skew)
     client.modify_rule(RuleArn=api["arn"], Actions=skew)
-    result = rb.rollback(rb.client(region="us-east-1"), promoted)
-    assert result.verified and [c.op for c in result.applied] == [
-        "SetRulePriorities", "SetRulePriorities", "ModifyRule", "ModifyListener"]
+    result = rb.converge(rb.client(region="us-east-1"), promoted)
+    # Default action and rule first (outage-class skew), priorities (two calls: a swap) after.
+    assert result.verified and [a["call"] for a in result.applied] == ["ModifyListener", "ModifyRule",
+                                                                       "SetRulePriorities"]
+    assert [w["call"] for w in result.writes] == ["ModifyListener", "ModifyRule", "SetRulePriorities",
+                                                  "SetRulePriorities"]
     assert_live_equals(promoted)
-    assert rb.rollback(rb.client(region="us-east-1"), promoted).applied == []
+    assert rb.converge(rb.client(region="us-east-1"), promoted).writes == []
 
 
 def test_stale_snapshot_is_refused_without_writes(sandbox):
@@ -142,12 +142,15 @@ def test_stale_snapshot_is_refused_without_writes(sandbox):
     skew = copy.deepcopy(promoted["listeners"][0]["defaultActions"])
     client.modify_listener(ListenerArn=https["arn"], DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
         "StatusCode": "503", "ContentType": "text/plain"}}])
-    r = cli("rollback", "--stack", "dev", "--cwd", str(project.path), "--snapshot", str(path))
-    assert r.exit_code == 2
-    assert "stale snapshot: target group ghost no longer exists; nothing was changed" in r.stderr
+    r = cli("rollback", "--stack", "dev", "--cwd", str(project.path), "--snapshot", str(path), "--json", "-")
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    assert doc["writeCalls"] == 0 and doc["applied"] == [] and not doc["verified"]
+    assert [(n["call"], n["reason"]) for n in doc["notApplied"]] == [
+        ("ModifyListener", "target group ghost no longer exists")]
     held = client.describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
-    assert held[0]["Type"] == "fixed-response"  # untouched
-    rb.rollback(rb.client(region="us-east-1"), promoted)
+    assert held[0]["Type"] == "fixed-response"  # untouched: restoring it would forward to a target group that is gone
+    rb.converge(rb.client(region="us-east-1"), promoted)
     assert_live_equals(promoted)
     del skew
 
@@ -193,17 +196,20 @@ def test_throttling_and_failure_part_way_converge(sandbox, monkeypatch):
     def fail(**_):
         raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "ModifyListener")
     throttled.meta.events.register("before-call.elastic-load-balancing-v2.ModifyListener", fail)
-    result = rb.rollback(throttled, promoted)
+    result = rb.converge(throttled, promoted)
     assert count["n"] == 3
-    assert [c.op for c in result.applied] == ["ModifyRule"]
-    assert result.failed.op == "ModifyListener" and "injected" in result.error and not result.verified
-    assert result.to_json()["notApplied"][0]["call"] == "ModifyListener"
+    assert [a["call"] for a in result.applied] == ["ModifyRule"]
+    assert [(n["call"], "injected" in n["reason"]) for n in result.not_applied] == [("ModifyListener", True)]
+    assert "injected" in result.error and not result.verified
+    # Given up after two failures, every write listed with its outcome.
+    assert [(w["call"], w["outcome"].split(":")[0]) for w in result.writes] == [
+        ("ModifyListener", "InternalFailure"), ("ModifyRule", "ok"), ("ModifyListener", "InternalFailure")]
     for lst in promoted["listeners"]:  # never without a default action
         assert client.describe_listeners(ListenerArns=[lst["arn"]])["Listeners"][0]["DefaultActions"]
 
     # A re-run converges.
-    again = rb.rollback(rb.client(region="us-east-1"), promoted)
-    assert [c.op for c in again.applied] == ["ModifyListener"] and again.verified
+    again = rb.converge(rb.client(region="us-east-1"), promoted)
+    assert [a["call"] for a in again.applied] == ["ModifyListener"] and again.verified
     assert_live_equals(promoted)
 
 
@@ -214,13 +220,14 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
     monkeypatch.setenv("LBGUARD_STACK", "dev")
     monkeypatch.setenv("LBGUARD_COOLDOWN_SECONDS", "900")
     monkeypatch.setenv("LBGUARD_TRIGGER_ALARMS", "web-tier-dev-share-skew-https-default")
+    monkeypatch.setenv("LBGUARD_LOAD_BALANCER_ARN", outputs["loadBalancerArn"])
     assert cli("drill", "--scenario", "uneven", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
     event = {"Records": [{"Sns": {"Message": json.dumps({
         "AlarmName": "web-tier-dev-share-skew-https-default", "NewStateValue": "ALARM"})}}]}
     ssm = boto3.client("ssm", region_name="us-east-1")
     out = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_000.0)
     assert out["action"] == "rollback" and out["verified"] is True and out["writeCalls"] == 1
-    assert out["changes"][0]["call"] == "ModifyListener"
+    assert out["applied"][0]["call"] == "ModifyListener" and out["freeze"]["recorded"] is True
     assert_live_equals(promoted)
     assert ssm.get_parameter(Name="/web-tier/dev/routing/last-auto-rollback")["Parameter"]["Value"] == "10000.0"
     # Within the cool-down: nothing, even with a fresh drill.
@@ -230,7 +237,8 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
     # An OK notification or another alarm does nothing either.
     ok = {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "x", "NewStateValue": "ALARM"})}}]}
     assert handler(ok, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=99_999.0)["action"] == "none"
-    rb.rollback(rb.client(region="us-east-1"), promoted)
+    rb.converge(rb.client(region="us-east-1"), promoted)
+    ssm.delete_parameter(Name="/web-tier/dev/routing/freeze")
 
 
 def test_drill_refuses_non_local_endpoints(sandbox, monkeypatch):
@@ -245,23 +253,28 @@ def test_drill_refuses_non_local_endpoints(sandbox, monkeypatch):
 
 def test_rollback_policy_document_exact():
     doc = rollback_policy_document(region="us-east-1", account="123456789012", lb_arn_suffix="app/web-tier-prod/abc",
-                                   known_good_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/known-good",
-                                   last_run_arn="arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/last-auto-rollback",
+                                   project="web-tier", stack="prod",
                                    log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-prod-auto-rollback")
     elb = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    ssm = "arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing"
     assert doc == {"Version": "2012-10-17", "Statement": [
         {"Sid": "RestoreRouting", "Effect": "Allow",
          "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule",
-                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"],
+                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule",
+                    "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteListener"],
          "Resource": [f"{elb}:listener/app/web-tier-prod/abc/*", f"{elb}:listener-rule/app/web-tier-prod/abc/*"]},
+        {"Sid": "RecreateListener", "Effect": "Allow", "Action": ["elasticloadbalancing:CreateListener"],
+         "Resource": [f"{elb}:loadbalancer/app/web-tier-prod/abc"]},
         {"Sid": "ReadRouting", "Effect": "Allow",
          "Action": ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
                     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
          "Resource": "*"},
-        {"Sid": "ReadKnownGood", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-         "Resource": ["arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/known-good"]},
-        {"Sid": "CoolDown", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-         "Resource": ["arn:aws:ssm:us-east-1:123456789012:parameter/web-tier/prod/routing/last-auto-rollback"]},
+        {"Sid": "ReadSnapshots", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+         "Resource": [f"{ssm}/known-good", f"{ssm}/current"]},
+        {"Sid": "CoolDownLockFreeze", "Effect": "Allow",
+         "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
+         "Resource": [f"{ssm}/last-auto-rollback", f"{ssm}/lock", f"{ssm}/freeze"]},
+        {"Sid": "Journal", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+         "Resource": [f"{ssm}/journal/*"]},
         {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-prod-auto-rollback:*"]}]}
-
