@@ -47,7 +47,7 @@ def render(path: Path, stack: str, runs: dict[str, dict], series: dict[str, Seri
 
     colours = _colours(runs)
     cols = [k for k in ("base", "head") if k in runs]
-    fig, axes = plt.subplots(3, len(cols), figsize=(7.5 * len(cols), 10), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(3, len(cols), figsize=(7.5 * len(cols), 10), sharex=True, sharey="row", squeeze=False)
     top_load = max((max(v, default=0) for s in series.values() for v in s.load.values()), default=1)
     top_cap = max((i["capacityRps"] for r in runs.values() for i in r["instances"]), default=1)
     for c, key in enumerate(cols):

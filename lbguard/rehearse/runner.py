@@ -7,6 +7,7 @@ kill timeout) and in requests (the Lua script stops each thread after its share)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import select
@@ -84,26 +85,35 @@ def _parse_log(path: Path, raw: Raw) -> None:
             continue
 
 
+@contextlib.contextmanager
+def serve(plan: Plan, workdir: Path, *, hc_speedup: float = haproxy.HC_SPEEDUP, life_s: float = 600.0):
+    """Instances and HAProxy up on loopback; yields (processes, instance procs, listener ports, log)."""
+    haproxy_bin = require("haproxy")
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "haproxy.log"
+    with Processes() as procs:
+        instances, ports = _start_instances(procs, plan, workdir, life_s=life_s)
+        listener_ports = {l.name: free_port() for l in plan.listeners}
+        config = haproxy.render(plan, listener_ports, ports, secrets.token_hex(4), hc_speedup)
+        (workdir / "haproxy.cfg").write_text(config)
+        proxy = procs.start([haproxy_bin, "-db", "-f", str(workdir / "haproxy.cfg")], stdout=log)
+        for port in listener_ports.values():
+            wait_port(port, alive=proxy, what=f"haproxy (its output: {log})")
+        yield procs, instances, listener_ports, log
+
+
 def run_once(plan: Plan, classes: list[wrk.LoadClass], scenario: str, stop: list[str], *, duration_s: float,
              workdir: Path, hc_speedup: float = haproxy.HC_SPEEDUP, max_requests: int | None = None) -> Raw:
     """Rehearse ``plan`` under ``classes`` for ``duration_s``, stopping ``stop`` instances at STOP_AT."""
-    haproxy_bin, wrk_bin = require("haproxy"), require("wrk")
+    wrk_bin = require("wrk")
     rate = plan.peak_rps * plan.scale
     if rate > MAX_RPS:
         raise LbguardError(f"--scale {plan.scale:g}: {rate:.0f} requests/s is more than this loopback rig "
                            f"rehearses faithfully ({MAX_RPS:.0f}); lower --scale")
-    workdir.mkdir(parents=True, exist_ok=True)
     max_requests = max_requests or int(rate * duration_s * 1.5) + 100
     raw = Raw(scenario=scenario, rate=rate, duration_s=duration_s, started=0.0)
-    log = workdir / "haproxy.log"
-    with Processes() as procs:
-        instances, ports = _start_instances(procs, plan, workdir, life_s=duration_s + 120)
-        listener_ports = {l.name: free_port() for l in plan.listeners}
-        raw.config = haproxy.render(plan, listener_ports, ports, secrets.token_hex(4), hc_speedup)
-        (workdir / "haproxy.cfg").write_text(raw.config)
-        proxy = procs.start([haproxy_bin, "-db", "-f", str(workdir / "haproxy.cfg")], stdout=log)
-        for port in listener_ports.values():
-            wait_port(port, alive=proxy, what=f"haproxy (its output: {log})")
+    with serve(plan, workdir, hc_speedup=hc_speedup, life_s=duration_s + 120) as (procs, instances, listener_ports, log):
+        raw.config = (workdir / "haproxy.cfg").read_text()
         (workdir / "load.lua").write_text(wrk.script(classes, rate, max_requests))
         url = f"http://127.0.0.1:{listener_ports[plan.primary().name]}/"
         argv = [wrk_bin, "-t", str(wrk.THREADS), "-c", str(wrk.connections_for(rate)), "-d", f"{duration_s:.0f}s",
