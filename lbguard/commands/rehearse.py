@@ -50,16 +50,24 @@ def _check_output(path: str | None, what: str, suffix: str | None = None) -> Non
         raise LbguardError(f"{what} {path}: directory {parent} does not exist")
 
 
-def _classes(project_dir: Path, stack: str, profile_path: Path | None, plans: list):
+def _profile(project_dir: Path, stack: str, profile_path: Path | None):
+    """(profile, path) from --profile or stacks/traffic.<stack>.yaml; (None, None) if neither."""
     from lbguard.profile import load_profile, profile_path as default_path
-    from lbguard.rehearse import mix
 
     path = profile_path or default_path(project_dir, stack)
     if profile_path is None and not path.is_file():
-        return mix.derived(plans), "derived from the routing: one request per reachable rule and the default, equal shares"
+        return None, None
     if not path.is_file():
         raise LbguardError(f"--profile {path}: file not found")
-    return mix.from_profile(load_profile(path), plans[-1].primary().port, str(path)), f"profile {path}"
+    return load_profile(path), path
+
+
+def _classes(profile, path, plans: list):
+    from lbguard.rehearse import mix
+
+    if profile is None:
+        return mix.derived(plans), "derived from the routing: one request per reachable rule and the default, equal shares"
+    return mix.from_profile(profile, plans[-1].primary().port, str(path)), f"profile {path}"
 
 
 def _plan(project_dir: Path, stack: str, scale: float | None):
@@ -132,13 +140,14 @@ def rehearse(stack, cwd, base_ref, profile_path, scale, duration, scenario, p99_
     _check_output(chart_path, "--chart", ".png")
     procs.require("haproxy"), procs.require("wrk")
     project_dir = resolve_project_dir(cwd)
+    profile, profile_file = _profile(project_dir, stack, profile_path)
     with ExitStack() as stack_:
         plans = {}
         if base_ref is not None:
             commit = gitbase.resolve(project_dir, base_ref)
             plans["base"] = _plan(stack_.enter_context(gitbase.project_at(project_dir, commit)), stack, scale)
         plans["head"] = _plan(project_dir, stack, scale)
-    classes, mix_note = _classes(project_dir, stack, profile_path, list(plans.values()))
+    classes, mix_note = _classes(profile, profile_file, list(plans.values()))
     out = console() if json_path != "-" else None
     head = plans["head"]
     if out:

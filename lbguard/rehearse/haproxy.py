@@ -156,7 +156,8 @@ def _scaled_weights(weights: list[int]) -> list[int]:
         g = gcd(g, w)
     out = [w // g for w in weights] if g else weights
     top = max(out, default=0)
-    return [round(w * 256 / top) for w in out] if top > 256 else out
+    # A weight above 0 keeps at least 1: rounding must never take a group out of rotation.
+    return [max(1, round(w * 256 / top)) if w else 0 for w in out] if top > 256 else out
 
 
 def _forward(name: str, action: dict, token: str, tgs: dict[str, TargetGroup]) -> list[str]:
