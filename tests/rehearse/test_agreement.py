@@ -150,3 +150,36 @@ def test_tie_order_follows_rule_order():
     assert names.index("org-hosts") < names.index("bots-tie")
     req = matching.Request(host="api.example.com", path="/v1/items")
     assert matching.first_match(listener.rule_views, req)["name"] == "hosts-and-version"
+
+
+def test_stickiness_cookies_pin_group_and_instance(tmp_path):
+    """Forward stickiness (AWSALBTG) pins the target group, lb_cookie (AWSALB) the instance."""
+    node = topology.ListenerNode(urn=LISTENER, name="front", arn=None, port=80, protocol="HTTP", load_balancer=None,
+                                 default_actions=[{"Type": "forward", "ForwardConfig": {
+                                     "TargetGroups": [{"TargetGroupArn": "tg-a", "Weight": 1},
+                                                      {"TargetGroupArn": "tg-b", "Weight": 1}],
+                                     "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300}}}])
+    p = plan()
+    p.listeners = [_listener(node)]
+    for tg in p.target_groups.values():
+        tg.stickiness_s = 600
+        tg.instances = [Instance(name=f"{tg.pool}-{i}", pool=tg.pool, az="az-1", capacity_rps=4000, workers=1,
+                                 queue=4000) for i in range(3)]
+    with runner.serve(p, tmp_path) as (_, _, ports, _):
+        conn = http.client.HTTPConnection("127.0.0.1", ports["front"], timeout=10)
+        conn.request("GET", "/", headers={"Host": "x"})
+        first = conn.getresponse()
+        first.read()
+        cookies = [v.split(";")[0] for k, v in first.getheaders() if k.lower() == "set-cookie"]
+        assert {c.split("=")[0] for c in cookies} == {"AWSALB", "AWSALBTG"}
+        pinned = first.getheader("X-Lbguard-Instance")
+        seen_without, seen_with = set(), set()
+        for _ in range(12):
+            for store, headers in ((seen_with, {"Host": "x", "Cookie": "; ".join(cookies)}), (seen_without, {"Host": "x"})):
+                conn.request("GET", "/", headers=headers)
+                r = conn.getresponse()
+                r.read()
+                store.add(r.getheader("X-Lbguard-Instance"))
+        conn.close()
+    assert seen_with == {pinned}
+    assert len(seen_without) >= 4  # without the cookies requests spread over groups and instances
