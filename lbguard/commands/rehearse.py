@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -71,14 +71,27 @@ def _classes(profile, path, plans: list):
     return mix.from_profile(profile, plans[-1].primary().port, str(path)), f"profile {path}"
 
 
-def _plan(project_dir: Path, stack: str, scale: float | None):
+def _program(project_dir: Path, stack: str):
     from lbguard.commands.preflight import run_preflight
+
+    return run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)[0]
+
+
+def _plans(project_dir: Path, stack: str, base_ref: str | None, scale: float | None, profile) -> dict:
+    """Base (if asked) and head plans under ONE load: the same peak (the profile's, else
+    head's) and the same scale, so the two runs differ only by the change."""
     from lbguard.rehearse.plan import build_plan
 
-    run, _ = run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)
-    plan = build_plan(run, stack, 1.0)
-    chosen = scale if scale is not None else min(1.0, DEFAULT_RPS / plan.peak_rps)
-    return build_plan(run, stack, chosen)
+    runs = {}
+    if base_ref is not None:
+        commit = gitbase.resolve(project_dir, base_ref)
+        with gitbase.project_at(project_dir, commit) as base_dir:
+            runs["base"] = _program(base_dir, stack)
+    runs["head"] = _program(project_dir, stack)
+    peak = (profile.peak_requests_per_second if profile is not None else None) or \
+        build_plan(runs["head"], stack, 1.0).peak_rps
+    chosen = scale if scale is not None else min(1.0, DEFAULT_RPS / peak)
+    return {k: build_plan(r, stack, chosen, peak_rps=peak) for k, r in runs.items()}
 
 
 def _rehearse_one(plan, classes, scenario: str, duration_s: float, workdir: Path):
@@ -92,6 +105,10 @@ def _rehearse_one(plan, classes, scenario: str, duration_s: float, workdir: Path
     raw = runner.run_once(plan, classes, label, predict.stopped_instances(plan, sc), duration_s=duration_s,
                           workdir=workdir)
     return report.summarise(raw, plan, predicted, label), report.series(raw, plan)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _print(out, stack: str, runs: dict, verdict: dict) -> None:
@@ -142,12 +159,7 @@ def rehearse(stack, cwd, base_ref, profile_path, scale, duration, scenario, p99_
     procs.require("haproxy"), procs.require("wrk")
     project_dir = resolve_project_dir(cwd)
     profile, profile_file = _profile(project_dir, stack, profile_path)
-    with ExitStack() as stack_:
-        plans = {}
-        if base_ref is not None:
-            commit = gitbase.resolve(project_dir, base_ref)
-            plans["base"] = _plan(stack_.enter_context(gitbase.project_at(project_dir, commit)), stack, scale)
-        plans["head"] = _plan(project_dir, stack, scale)
+    plans = _plans(project_dir, stack, base_ref, scale, profile)
     classes, mix_note = _classes(profile, profile_file, list(plans.values()))
     out = console() if json_path != "-" else None
     head = plans["head"]
@@ -158,10 +170,12 @@ def rehearse(stack, cwd, base_ref, profile_path, scale, duration, scenario, p99_
                   + (", ".join(p for p in (json_path, chart_path) if p) or "nothing but this report"))
     workdir = keep_dir or Path(tempfile.mkdtemp(prefix="lbguard-rehearse-"))
     runs, series = {}, {}
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a killed rehearsal still stops its processes
     try:
         for key, plan in plans.items():
             runs[key], series[key] = _rehearse_one(plan, classes, scenario, duration_s, workdir / key)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if keep_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     verdict = report.verdict(runs, p99_ms, max_error_rate)

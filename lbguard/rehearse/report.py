@@ -35,6 +35,14 @@ def _rate(bad: int, total: int) -> float:
     return round(bad / total, 4) if total else 0.0
 
 
+def _measured_rps(front: list, duration_s: float) -> float:
+    """Requests over the time they actually spanned (wrk's -d is not exact to the second)."""
+    if len(front) < 2:
+        return round(len(front) / duration_s, 2)
+    span = max(t for t, *_ in front) - min(t for t, *_ in front)
+    return round((len(front) - 1) / span, 2) if span > 0 else 0.0
+
+
 def window_start(raw: Raw) -> float:
     """When the stopped instances stopped receiving requests (HAProxy took them out)."""
     if not raw.stopped or raw.stopped_at is None:
@@ -79,7 +87,7 @@ def summarise(raw: Raw, plan: Plan, predicted: dict[str, float], scenario_label:
                  for p in pools.values()]
     return {"scenario": scenario_label, "requests": len(front), "p99Ms": percentile([r[3] for r in front], 99),
             "p50Ms": percentile([r[3] for r in front], 50), "errorRate": _rate(errors, len(front)),
-            "offeredRps": round(raw.rate, 2), "measuredRps": round(len(front) / raw.duration_s, 2),
+            "offeredRps": round(raw.rate, 2), "measuredRps": _measured_rps(front, raw.duration_s),
             "durationS": raw.duration_s, "stopped": raw.stopped,
             "windowStartS": round(start - raw.started, 2), "pools": pool_rows, "instances": instances}
 
