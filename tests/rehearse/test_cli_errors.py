@@ -36,3 +36,12 @@ def test_missing_haproxy_says_how_to_install(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["rehearse", "--stack", "dev"])
     assert result.exit_code == 2
     assert "haproxy is not installed" in result.stderr and "apt-get install -y haproxy wrk" in result.stderr
+
+
+def test_bad_profile_is_one_line(tmp_path):
+    bad = tmp_path / "traffic.yaml"
+    bad.write_text("version: 1\nclasses:\n  - name: a\n    weight: 0\n")
+    result = CliRunner().invoke(main, ["rehearse", "--stack", "dev", "--profile", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "classes.0.weight" in lines[0], lines

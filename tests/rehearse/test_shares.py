@@ -60,3 +60,12 @@ def test_survivors_match_instance_lost_within_three_points(program_run, tmp_path
     assert same_pool and all(i["predictedShare"] > 0 for i in same_pool)
     for i in survivors:
         assert abs(i["share"] - i["predictedShare"]) <= 0.03, i
+
+
+def test_az_lost_takes_out_one_az_of_every_pool(program_run, tmp_path):
+    raw, r = rehearse(program_run, "prod", "az-lost", 8, tmp_path, PROD_PROFILE)
+    stopped = [i for i in r["instances"] if i["stopped"]]
+    assert {i["az"] for i in stopped} == {"us-east-1a"}  # one whole AZ
+    assert sorted(i["pool"] for i in stopped) == ["api", "api", "blue", "blue", "green", "green"]  # 6 of 18 each pool
+    for i in r["instances"]:
+        assert abs(i["share"] - i["predictedShare"]) <= 0.03, i
