@@ -7,6 +7,7 @@ import pytest
 from tests.preview.conftest import elbv2, step
 
 ROUTING = "web-tier:routing"
+pytestmark = pytest.mark.stackruns  # two whole program runs per test
 
 
 def _priorities(result) -> dict[str, str]:
@@ -81,8 +82,6 @@ def test_health_check_edit_updates_in_place(change):
     assert seen == {"path": "/healthz", "base_id": seen["base_id"], "head_id": seen["base_id"]}
 
 
-@pytest.mark.xfail(strict=True, reason="the instance SG description embeds the port (issue 9 item 5): the preview "
-                                       "reports DependencyViolation until the component fix lands")
 def test_target_group_port_change_replaces_without_collision(change):
     def edit(c):
         c["web-tier:pools"]["green"]["port"] = 8080
