@@ -189,7 +189,10 @@ class Lock:
                 return  # our put landed; its response was lost and the retry found it
             if not isinstance(held.get("expires"), (int, float)) or held["expires"] < clock() or _holder_gone(held):
                 if self._held() == held:
-                    self.ssm.delete_parameter(Name=self.name)
+                    try:
+                        self.ssm.delete_parameter(Name=self.name)
+                    except self.ssm.exceptions.ParameterNotFound:
+                        pass  # its holder released it in between: already gone is what we wanted
                 continue
             if clock() >= deadline:
                 _ACTIVE_TOKENS.discard(self.token)
