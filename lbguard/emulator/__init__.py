@@ -10,6 +10,10 @@ resource through the real boto3 API and returns what AWS reads back;
 :class:`RecordingMonitor` records every registration with its dependencies.
 """
 
+from lbguard.emulator import speed as _speed
+
+_speed.install()  # before moto is imported: shared botocore loaders, a small AMI list
+
 from lbguard.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
 from lbguard.emulator.monitor import RecordingMonitor
 from lbguard.emulator.runner import emulated_aws, load_stack_config, run_program

@@ -6,6 +6,7 @@ import json
 from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
+from lbguard.emulator.speed import images
 
 from lbguard.emulator.core import (ACCOUNT, DEFAULT_AMI, AwsEmulator, Prior, _arn, _auto_name, _bool, _drop_none, _int,
                                    _tags_list, deletes, handles, invoke, tag_changes, updates)
@@ -31,22 +32,24 @@ def _get_vpc(em: AwsEmulator, a: dict) -> dict:
             "default": vpc.get("IsDefault", False), "ownerId": vpc.get("OwnerId", ACCOUNT)}
 
 
-# Root devices of the public images the shipped stacks name (EC2 DescribeImages
-# RootDeviceName): Canonical's Ubuntu images boot from /dev/sda1, Amazon Linux from
-# /dev/xvda. An image not listed is answered as Amazon Linux.
-KNOWN_IMAGES = {
-    "ami-0c7217cdde317cfec": {"rootDeviceName": "/dev/sda1", "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server",
-                              "ownerId": "099720109477", "platformDetails": "Linux/UNIX"},
-}
+# The public images the emulator knows (lbguard/emulator/data/images.json, also what moto
+# answers DescribeImages from): Canonical's Ubuntu images boot from /dev/sda1, Amazon Linux
+# from /dev/xvda. An image not listed is answered as Amazon Linux.
+def _known_image(image: str) -> dict | None:
+    img = images().get(image)
+    if img is None or image == DEFAULT_AMI:
+        return None
+    return {"rootDeviceName": img["root_device_name"], "name": img["name"], "ownerId": img["owner_id"],
+            "platformDetails": img.get("platform_details", "Linux/UNIX")}
 
 
 @invoke("aws:ec2/getAmi:getAmi")
 def _get_ami(em: AwsEmulator, a: dict) -> dict:
-    """The image the program names by ``image-id`` filter (root device from KNOWN_IMAGES), else one
+    """The image the program names by ``image-id`` filter (root device from the known images), else one
     fixed image: other filters cannot be honoured without describe_images (slow in moto)."""
     wanted = [v for f in a.get("filters") or [] if f.get("name") == "image-id" for v in f.get("values") or []]
     image = wanted[0] if wanted else DEFAULT_AMI
-    facts = KNOWN_IMAGES.get(image, {"rootDeviceName": "/dev/xvda", "name": "lbguard-emulator-image",
+    facts = _known_image(image) or ({"rootDeviceName": "/dev/xvda", "name": "lbguard-emulator-image",
                                      "ownerId": "137112412989", "platformDetails": "Linux/UNIX"})
     return {"id": image, "imageId": image, "architecture": "x86_64", "arn": f"arn:aws:ec2:{em.region}::image/{image}",
             "rootDeviceType": "ebs", **facts}
