@@ -429,6 +429,11 @@ def run_pack(pack_dir: Path, run: ProgramRun, *, config_file: Path | None = None
     config_env = program_config if program_config is not None else dict(getattr(run, "config", None) or {})
     with PackProcess(pack_dir, project=run.project, stack=run.stack, dry_run=dry_run, config=config_env,
                      timeout=timeout) as pack:
-        info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
-        config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")
-        return analyze(pack, run.resources, run.outputs, config=config)
+        return evaluate_with(pack, run, user, config_file)
+
+
+def evaluate_with(pack: PackProcess, run: ProgramRun, user: dict, config_file: Path | None = None) -> list[Violation]:
+    """GetAnalyzerInfo, the reconciled config, Analyze and AnalyzeStack on a started pack."""
+    info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
+    config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")
+    return analyze(pack, run.resources, run.outputs, config=config)

@@ -13,19 +13,28 @@ from lbguard.model import LbguardError, ProgramRun, Violation
 
 def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, policy_config: Path | None,
                   use_pack: bool = True) -> tuple[ProgramRun, list[Violation]]:
-    """Program in the in-process AWS emulator, then the pack as the engine runs it."""
+    """Program in the in-process AWS emulator, then the pack as the engine runs it.
+
+    The pack's process starts before the program runs (its imports overlap the program's
+    on a second core); the pack directory and config file are checked before either starts.
+    """
     from lbguard.emulator import emulated_aws, load_stack_config, run_program
 
-    _, config = load_stack_config(project_dir, stack)
-    with emulated_aws(config.get("aws:region", "us-east-1")):
-        run = run_program(project_dir, stack)
-    violations = evaluate_pack(run, stack, policy_pack, policy_config) if use_pack else []
+    name, config = load_stack_config(project_dir, stack)
+    starting = start_pack(name, stack, policy_pack, policy_config) if use_pack else None
+    try:
+        with emulated_aws(config.get("aws:region", "us-east-1")):
+            run = run_program(project_dir, stack)
+        violations = starting.evaluate(run) if starting else []
+    finally:
+        if starting:
+            starting.close()
     return run, violations
 
 
-def evaluate_pack(run: ProgramRun, stack: str, policy_pack: Path | None, policy_config: Path | None) -> list[Violation]:
-    """The pack over a program run, as the engine runs it (default pack and config as preflight's)."""
-    from lbguard.policy_runner import pack_config_for_stack, run_pack
+def pack_inputs(stack: str, policy_pack: Path | None, policy_config: Path | None) -> tuple[Path, Path | None]:
+    """(pack directory, config file) as preflight uses them; bad ones raise one line."""
+    from lbguard.policy_runner import pack_config_for_stack
 
     pack = (policy_pack or PACKAGE_ROOT / "policies").resolve()
     if not (pack / "PulumiPolicy.yaml").is_file():
@@ -34,7 +43,46 @@ def evaluate_pack(run: ProgramRun, stack: str, policy_pack: Path | None, policy_
         policy_config = pack_config_for_stack(pack, stack)
     elif not policy_config.is_file():
         raise LbguardError(f"--policy-pack-config {policy_config}: file not found")
-    return run_pack(pack, run, config_file=policy_config)
+    return pack, policy_config
+
+
+class _StartingPack:
+    """A policy pack process being started in the background while the program runs."""
+
+    def __init__(self, project: str, stack: str, pack: Path, config_file: Path | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from lbguard.policy_runner import PackProcess, read_config_file
+
+        self.config_file = config_file
+        self.user = read_config_file(config_file) if config_file else {}  # a bad file fails before the run
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-start")
+        self._future = self._pool.submit(PackProcess, pack, project=project, stack=stack)
+
+    def evaluate(self, run: ProgramRun) -> list[Violation]:
+        from lbguard.policy_runner import evaluate_with
+
+        return evaluate_with(self._future.result(), run, self.user, self.config_file)
+
+    def close(self) -> None:
+        try:
+            self._future.result().close()
+        except Exception:  # noqa: BLE001 - a pack that failed to start has nothing to close
+            pass
+        self._pool.shutdown(wait=False)
+
+
+def start_pack(project: str, stack: str, policy_pack: Path | None, policy_config: Path | None) -> _StartingPack:
+    pack, config_file = pack_inputs(stack, policy_pack, policy_config)
+    return _StartingPack(project, stack, pack, config_file)
+
+
+def evaluate_pack(run: ProgramRun, stack: str, policy_pack: Path | None, policy_config: Path | None) -> list[Violation]:
+    """The pack over a program run, as the engine runs it (default pack and config as preflight's)."""
+    from lbguard.policy_runner import run_pack
+
+    pack, config_file = pack_inputs(stack, policy_pack, policy_config)
+    return run_pack(pack, run, config_file=config_file)
 
 
 def preflight_document(run: ProgramRun, violations: list[Violation]) -> dict:
