@@ -34,6 +34,8 @@ TAG_POOL = "lbguard:pool"
 TAG_RPS = "lbguard:rps-per-instance"
 TAG_PEAK = "lbguard:peak-rps"
 TAG_FRACTION = "lbguard:traffic-fraction"
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROFILE_OUTPUT = "trafficProfile"  # the stack output holding the stack's traffic profile (lbguard.profile)
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
 
@@ -80,8 +82,13 @@ class Forward:
     priority: int | None
     conditions: list[dict]  # API shape; [] for a default action
     weights: dict[str, float]  # target-group node id -> weight
-    traffic_fraction: float = 1.0
+    traffic_fraction: float = 1.0  # its reach: the share of the listener it receives (see ``reach``)
     resource_urn: str = ""  # the listener or rule that holds it
+    reach: traffic.Reach | None = None  # how ``traffic_fraction`` was obtained (lbguard.traffic.listener_reach)
+
+    @property
+    def share_known(self) -> bool:
+        return self.reach is None or self.reach.known
 
     def route(self) -> traffic.Route:
         return traffic.Route(self.id, self.weights, self.traffic_fraction)
@@ -97,6 +104,7 @@ class ListenerNode:
     load_balancer: str | None  # LB arn or urn
     default_actions: list[dict] = field(default_factory=list)  # API shape
     rules: list[Res] = field(default_factory=list)
+    reach: dict[str, traffic.Reach] = field(default_factory=dict)  # "<listener>/<rule>" or "<listener>/default"
 
 
 @dataclass
@@ -106,6 +114,7 @@ class Topology:
     forwards: list[Forward]
     peak_rps: float | None
     unresolved: list[tuple[str, str]] = field(default_factory=list)  # (urn, why)
+    profile: Any = None  # the lbguard.profile.Profile the reaches were computed from, or None
 
     def pools(self) -> dict[str, traffic.Pool]:
         return {k: tg.pool() for k, tg in self.target_groups.items()}
@@ -139,10 +148,41 @@ def _float(value: Any) -> float | None:
         return None
 
 
+_DISCOVER = object()
+
+
+def _profile_of(value: Any):
+    """A Profile from a Profile, its JSON form (a stack output) or a JSON string; None if absent.
+    A malformed profile raises LbguardError (it names the bad field)."""
+    from lbguard import profile as profile_mod
+
+    if value is None or isinstance(value, profile_mod.Profile):
+        return value
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            from lbguard.model import LbguardError
+
+            raise LbguardError(f"{PROFILE_OUTPUT}: not valid JSON ({err.msg})") from None
+    return profile_mod.parse_profile(value, PROFILE_OUTPUT)
+
+
 def build(resources: Iterable[Res], *, peak_rps: float | None = None,
-          default_rps_per_instance: float | None = None) -> Topology:
+          default_rps_per_instance: float | None = None, profile: Any = _DISCOVER) -> Topology:
+    """``profile``: a traffic profile (``lbguard.profile.Profile`` or its JSON form); by default
+    the stack's ``trafficProfile`` output when the stack resource is among ``resources``;
+    None: no profile (deterministic facts only)."""
     by_type: dict[str, list[Res]] = {}
     by_urn: dict[str, Res] = {}
+    resources = list(resources)
+    if profile is _DISCOVER:
+        stack = next((r for r in resources if r.type == STACK_TYPE), None)
+        found = (stack.props or {}).get(PROFILE_OUTPUT) if stack is not None else None
+        profile = found if _known(found) else None
+    profile = _profile_of(profile)
     for r in resources:
         by_type.setdefault(r.type, []).append(r)
         by_urn[r.urn] = r
@@ -233,10 +273,12 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
                 tg.azs.add(az)
             tg.capacity_sources.append(r.urn)
 
-    # Peak requests/s: explicit, else the load balancer's tag.
+    # Peak requests/s: explicit, else the load balancer's tag, else the profile's.
     if peak_rps is None:
         for r in of(*LB_TYPES):
             peak_rps = _float(_tags(r.props).get(TAG_PEAK)) or peak_rps
+    if peak_rps is None and profile is not None:
+        peak_rps = profile.peak_requests_per_second
 
     # Listeners and their forwards.
     listeners: dict[str, ListenerNode] = {}
@@ -297,12 +339,48 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
         node.rules.append(r)
         forward_of(r, "actions", r.props.get("actions") or [], node, r)
 
+    # Reach: every rule's share of its listener, whatever its action, from the profile or facts.
+    by_id = {f.id: f for f in forwards}
+    for node in listeners.values():
+        rules, declared = [], {}
+        for r in node.rules:
+            try:
+                conditions = [shapes.condition_to_api(c) for c in r.props.get("conditions") or []]
+            except (ValueError, KeyError, TypeError):
+                conditions = None
+            priority = _float(r.props.get("priority"))
+            if conditions is None or priority is None or not _known(r.props.get("conditions")):
+                unresolved.append((r.urn, "its priority or conditions are not known, so no rule's share of "
+                                          f"listener {node.name} can be computed"))
+                rules = None
+                break
+            rid = f"{node.name}/{r.name}"
+            rules.append({"id": rid, "priority": int(priority), "conditions": conditions})
+            fraction = _float(_tags(r.props).get(TAG_FRACTION))
+            if fraction is not None:
+                declared[rid] = fraction
+        if rules is None:
+            continue
+        if profile is not None:
+            chosen = profile.for_port(node.port)
+            reach = traffic.listener_reach(rules, [(c.request, w) for c, w in chosen], declared,
+                                           class_names=[c.name for c, _ in chosen])
+        else:
+            reach = traffic.listener_reach(rules, None, declared)
+        node.reach = {(f"{node.name}/default" if k == traffic.DEFAULT else k): v for k, v in reach.items()}
+        for key, value in node.reach.items():
+            fwd = by_id.get(key)
+            if fwd is not None:
+                fwd.reach = value
+                fwd.traffic_fraction = value.share
+
     return Topology(listeners=listeners, target_groups=tgs, forwards=forwards, peak_rps=peak_rps,
-                    unresolved=unresolved)
+                    unresolved=unresolved, profile=profile)
 
 
 def from_run(run, *, use_outputs: bool = True, **kw) -> Topology:
     """Topology of a :class:`lbguard.model.ProgramRun` (outputs; inputs where empty)."""
+    kw.setdefault("profile", (run.outputs or {}).get(PROFILE_OUTPUT))
     return build(
         (Res(r.urn, r.type, r.name, (r.outputs or r.inputs) if use_outputs else r.inputs, r.property_dependencies)
          for r in run.resources if r.custom),
@@ -316,5 +394,6 @@ def from_preflight(doc: Mapping[str, Any], **kw) -> Topology:
         extra = {k: r[k] for k in ("arn", "id") if r.get(k)}
         return {**(r.get("inputs") or {}), **extra}
 
+    kw.setdefault("profile", (doc.get("outputs") or {}).get(PROFILE_OUTPUT))
     return build((Res(r["urn"], r["type"], r["name"], props(r), r.get("propertyDependencies") or {})
                   for r in doc.get("resources", [])), **kw)

@@ -14,18 +14,26 @@ How ALB distributes traffic, as modelled here:
 * If every target of a target group is unhealthy the ALB *fails open*: it keeps
   sending that group its weighted share, to unhealthy targets, and those requests
   fail. There is no failover to the other groups of the forward.
-* What fraction of a listener's requests a rule attracts cannot be known from
-  configuration. A route is therefore evaluated as if it could receive all of the
-  listener's traffic (``traffic_fraction`` = 1.0), which is exactly what happened on
-  June 1 when a catch-all rule took everything; settings may give a smaller expected
-  fraction for a rule.
+* What fraction of a listener's requests a rule receives (its *reach*) is computed by
+  :func:`listener_reach`, never assumed. With a traffic profile (``lbguard.profile``:
+  weighted request classes), each class is sent through ALB's evaluation
+  (:mod:`lbguard.matching`: priority order, first match wins, else the default action)
+  and a rule's share is the weight of the classes it wins. Without one, only
+  deterministic facts are used: a rule that an earlier rule (or several together)
+  always pre-empts receives nothing; a catch-all rule, and the default action, receive
+  everything that reaches them (at most all of the listener, as on June 1, when a
+  ``/*`` rule took everything); a declared ``expectedShare`` is taken as given; any
+  other (narrow) rule's share is *unknown* and is evaluated at its upper bound, which
+  callers report as advisory, never as a mandatory finding.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
+
+from lbguard import matching
 
 MAX_WEIGHT = 999
 MAX_TARGET_GROUPS_PER_FORWARD = 5
@@ -253,3 +261,102 @@ def blind_funnels(weights: Mapping[str, float], max_deviation: float) -> list[st
     bounds = skew_bounds(weights, max_deviation)
     return [key for key in bounds
             if all(lo <= (1.0 if other == key else 0.0) <= hi for other, (lo, hi) in bounds.items())]
+
+
+# ------------------------------------------------------------------ reach: a rule's share of its listener
+
+DEFAULT = "default"  # the key of a listener's default action in :func:`listener_reach`
+
+#: How a reach was obtained. ``unknown`` is the only one that is not a fact or a measurement.
+REACH_SOURCES = ("profile", "declared", "catch-all", "default", "shadowed", "unknown")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The fraction of a listener's requests one rule (or the default action) receives."""
+
+    share: float  # the share to evaluate capacity at (upper bound when ``source`` is unknown)
+    source: str  # one of REACH_SOURCES
+    shadowed_by: tuple[str, ...] = ()  # the earlier rule(s) that pre-empt every request it matches
+    classes: tuple[str, ...] = ()  # profile classes it wins (source "profile")
+
+    @property
+    def known(self) -> bool:
+        return self.source != "unknown"
+
+    @property
+    def dead(self) -> bool:
+        """No request can reach it (pre-empted), or the profile sends it none."""
+        return self.share <= 0.0
+
+
+def _shadowing(ordered: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Rule id -> ids of the earlier rule(s) that together match everything it matches."""
+    out: dict[str, tuple[str, ...]] = {}
+    for low, by in matching.shadowed_rules(ordered):
+        group = by if isinstance(by, (list, tuple)) else [by]
+        out[str(low["id"])] = tuple(str(r["id"]) for r in group)
+    return out
+
+
+def listener_reach(rules: Sequence[Mapping[str, Any]],
+                   classes: Sequence[tuple[matching.Request, float]] | None = None,
+                   declared: Mapping[str, float] | None = None,
+                   class_names: Sequence[str] | None = None) -> dict[str, Reach]:
+    """Reach of every rule of one listener and of its default action (key :data:`DEFAULT`).
+
+    ``rules``: ``{"id", "priority", "conditions"}`` (API-shaped conditions), every rule of
+    the listener whatever its action (a redirect or fixed-response rule captures requests
+    too). ``classes``: the profile's request classes reaching this listener with their
+    normalised shares (``Profile.for_port``), or None. ``declared``: rule id ->
+    ``expectedShare`` from the settings (used only without a profile).
+    """
+    ordered = sorted(rules, key=lambda r: int(r["priority"]))
+    shadow = _shadowing(ordered)
+    catch_all: str | None = None  # first live catch-all rule: everything after it is dead
+    for r in ordered:
+        if str(r["id"]) not in shadow and matching.is_catch_all(r["conditions"]):
+            catch_all = str(r["id"])
+            break
+    out: dict[str, Reach] = {}
+    if classes is not None:
+        won: dict[str, list[tuple[str, float]]] = {}
+        names = list(class_names) if class_names is not None else [f"class-{i}" for i in range(len(classes))]
+        for name, (req, weight) in zip(names, classes):
+            hit = matching.first_match(ordered, req)
+            won.setdefault(str(hit["id"]) if hit is not None else DEFAULT, []).append((name, weight))
+        for r in ordered:
+            rid = str(r["id"])
+            got = won.get(rid, [])
+            by = shadow.get(rid, ())
+            out[rid] = Reach(sum(w for _, w in got), "shadowed" if by else "profile", by, tuple(n for n, _ in got))
+        got = won.get(DEFAULT, [])
+        out[DEFAULT] = Reach(sum(w for _, w in got), "profile", (catch_all,) if catch_all and not got else (),
+                             tuple(n for n, _ in got))
+        return out
+    declared = declared or {}
+    taken = 0.0  # the listener's requests known to be taken by earlier rules (declared shares)
+    passed_catch_all = False
+    for r in ordered:
+        rid = str(r["id"])
+        if passed_catch_all:
+            out[rid] = Reach(0.0, "shadowed", (catch_all,))
+            continue
+        if rid in shadow:
+            out[rid] = Reach(0.0, "shadowed", shadow[rid])
+            continue
+        rest = max(0.0, 1.0 - taken)
+        if rid == catch_all:
+            out[rid] = Reach(rest, "catch-all")
+            passed_catch_all = True
+        elif declared.get(rid) is not None:
+            share = min(rest, float(declared[rid]))
+            out[rid] = Reach(share, "declared")
+            taken += share
+        else:
+            out[rid] = Reach(rest, "unknown")
+    if passed_catch_all:
+        out[DEFAULT] = Reach(0.0, "shadowed", (catch_all,))
+    else:
+        out[DEFAULT] = Reach(max(0.0, 1.0 - taken), "default")
+    return out
