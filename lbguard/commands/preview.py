@@ -63,10 +63,12 @@ def failure_lines(doc: dict) -> list[str]:
               help="pack config file (default: policies/config/<stack>.json if present)")
 @click.option("--no-policy", is_flag=True, help="plan and apply only, no pack on head")
 @click.option("--show-same", is_flag=True, help="list unchanged resources too")
+@click.option("--freeze", "freeze_file", type=click.Path(dir_okay=False), default=None,
+              help="refuse a head whose routing a rollback replaced: the export of `lbguard freeze --stack S --json FILE`")
 @click.option("--json", "json_path", default=None, help="write the plan as JSON to FILE ('-' for stdout)")
 def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path | None, save_state: Path | None,
             policy_pack: Path | None, policy_pack_config: Path | None, no_policy: bool, show_same: bool,
-            json_path: str | None) -> int:
+            freeze_file: str | None, json_path: str | None) -> int:
     """Plan base -> head as `pulumi up` would, apply it against the emulator, report every step AWS refuses.
 
     \b
@@ -74,9 +76,10 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
       lbguard preview --stack prod --base main --json plan.json
     Exit 0: deployable; 1: a step would fail or a mandatory policy fails on head; 2: error.
     """
-    from lbguard import gitbase
+    from lbguard import freeze, gitbase
     from lbguard.commands.preflight import evaluate_pack
     from lbguard.emulator import emulated_aws, load_stack_config
+    from lbguard.emulator.config import load_project
     from lbguard.commands.common import read_json
     from lbguard.preview import records_from_state, run_preview, state_document
 
@@ -90,6 +93,8 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     if policy_pack_config is not None and not policy_pack_config.is_file():
         raise LbguardError(f"--policy-pack-config {policy_pack_config}: file not found")
     _, config = load_stack_config(head_dir, stack)
+    record = freeze.load_export(freeze_file, project=load_project(head_dir)["name"], stack=stack) \
+        if freeze_file else None
     if save_state is not None and not save_state.parent.is_dir():
         raise LbguardError(f"--save-state {save_state}: no directory {save_state.parent}")
     region = config.get("aws:region", "us-east-1")
@@ -111,13 +116,18 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
         write_json(str(save_state), state_document(result.head))
     if not no_policy:
         result.violations = evaluate_pack(result.head, stack, policy_pack, policy_pack_config)
+    refusal = freeze.freeze_refusal(record, result.head.outputs.get("rollback"))
     doc = result.to_json()
+    if freeze_file:
+        doc["freeze"] = {"file": freeze_file, "refusal": refusal}
     if json_path:
         write_json(json_path, doc)
     if json_path != "-":
         _print(doc, result, show_same)
+    if refusal:
+        click.echo(f"lbguard: {refusal}", err=True)
     mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
-    return 1 if result.failures or mandatory else 0
+    return 1 if result.failures or mandatory or refusal else 0
 
 
 def _print(doc: dict, result, show_same: bool) -> None:

@@ -111,3 +111,35 @@ def test_base_state_from_an_earlier_run(swapped, tmp_path):
     doc = json.loads(out.read_text())
     assert second.exit_code == 0, second.output
     assert {s["op"] for s in doc["steps"]} == {"same"} and doc["writes"] == 0
+
+
+def test_preview_refuses_the_routing_a_rollback_replaced(swapped, tmp_path):
+    """Issue 11 (freeze): a freeze export whose rolled-back-from routing equals the head's
+    `rollback` output makes `lbguard preview` refuse (exit 1, the reason on stderr, in the JSON);
+    a record of other routing does not."""
+    from lbguard import freeze
+
+    repo, _, _ = swapped
+    pre = tmp_path / "pre.json"
+    assert CliRunner().invoke(main, ["preflight", "--cwd", str(repo), "--no-policy", "--json", str(pre)]).exit_code == 0
+    head_routing = json.loads(pre.read_text())["outputs"]["rollback"]
+    other = json.loads(json.dumps(head_routing))
+    other["listeners"][0]["rules"] = other["listeners"][0]["rules"][:-1]
+    for name, rolled in (("frozen", head_routing), ("other", other)):
+        record = freeze.freeze_record(project="web-tier", stack="dev", rolled_back_from=[("live routing", rolled)],
+                                      restored={"listeners": []}, by="oncall", at="2026-12-03T03:00:00Z",
+                                      journal=None, summary="funnel removed")
+        (tmp_path / f"{name}.json").write_text(json.dumps(freeze.export_document("web-tier", "dev", record)))
+    out = tmp_path / "plan.json"
+    frozen = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--freeze",
+                                       str(tmp_path / "frozen.json"), "--json", str(out)])
+    doc = json.loads(out.read_text())
+    assert frozen.exit_code == 1
+    assert doc["freeze"]["refusal"] and "deploy freeze on web-tier/dev" in doc["freeze"]["refusal"]
+    assert "lbguard unfreeze --stack dev" in frozen.stderr
+    CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--freeze",
+                              str(tmp_path / "other.json"), "--json", str(out)])
+    assert json.loads(out.read_text())["freeze"] == {"file": str(tmp_path / "other.json"), "refusal": None}
+    wrong = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--stack", "prod", "--freeze",
+                                      str(tmp_path / "frozen.json")])
+    assert wrong.exit_code == 2 and "is for web-tier/dev, not web-tier/prod" in wrong.output
