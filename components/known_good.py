@@ -14,10 +14,10 @@ from lbguard import state
 
 LBGUARD_DIR = Path(__file__).resolve().parents[1] / "lbguard"
 # The function's code: lbguard's rollback path and the pure modules it imports.
-# jsonschema (snapshot validation) is not in the Lambda Python runtime: see the README's
-# rollback section ("Not verified here").
-LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "rollback.py", "state.py", "operation.py",
-                  "freeze.py", "diagnose.py", "traffic.py", "matching.py", "lambda_handler.py")
+# jsonschema is not in the Lambda Python runtime (boto3 is): the function validates snapshots
+# with lbguard.schema_check (tests/test_schema_check.py runs the bundle with only the stdlib and boto3).
+LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "schema_check.py", "rollback.py", "state.py",
+                  "operation.py", "freeze.py", "diagnose.py", "traffic.py", "matching.py", "lambda_handler.py")
 
 
 def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, project: str, stack: str,

@@ -6,7 +6,8 @@ needs boto3 alone: ``modify_listener(ListenerArn=l["arn"], DefaultActions=l["def
 ``modify_rule(RuleArn=r["arn"], Conditions=r["conditions"], Actions=r["actions"])``,
 ``set_rule_priorities`` and, for a rule that is gone, ``create_rule`` from the same fields.
 
-Schema version 2 (``SCHEMA``, checked with jsonschema on every load)::
+Schema version 2 (``SCHEMA``, checked on every load with jsonschema, or in the Lambda runtime
+with ``lbguard.schema_check``)::
 
     {"schemaVersion": 2, "project": str, "stack": str, "region": str, "account": str,
      "loadBalancer": {"arn": str, "name": str},
@@ -186,18 +187,25 @@ def _where(path) -> str:
 
 def validate_snapshot(doc: Any, source: str = "snapshot") -> dict:
     """Check ``doc`` against ``SCHEMA``; raise LbguardError naming the first bad field."""
-    import jsonschema
-
     if isinstance(doc, dict) and doc.get("schemaVersion") == 1:
         raise LbguardError(f"{source}: schemaVersion 1 predates the ownership fields (project, stack, region, account, "
                            f"load balancer) and is refused: re-deploy the stack or run `lbguard promote` to record a "
                            f"schemaVersion {SCHEMA_VERSION} snapshot")
     if not isinstance(doc, dict):
         raise LbguardError(f"{source}: (top): must be a JSON object, got {type(doc).__name__}")
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise LbguardError(f"{source}: {_where(error.absolute_path)}: {error.message}")
+    try:
+        import jsonschema
+    except ImportError:  # the Lambda runtime: lbguard.schema_check implements the keywords SCHEMA uses
+        from lbguard import schema_check
+
+        found = schema_check.first_error(SCHEMA, doc)
+        if found is not None:
+            raise LbguardError(f"{source}: {_where(found[0])}: {found[1]}")
+    else:
+        validator = jsonschema.Draft202012Validator(SCHEMA)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+        if error is not None:
+            raise LbguardError(f"{source}: {_where(error.absolute_path)}: {error.message}")
     for i, lst in enumerate(doc["listeners"]):
         seen: set[int] = set()
         for j, rule in enumerate(lst.get("rules", [])):
