@@ -99,8 +99,13 @@ class Routing(pulumi.ComponentResource):
         for key, rule in routing.rules.items():
             for pool_key in (rule.forward.weights if rule.forward else {}):
                 self._forwarders.setdefault(pool_key, []).append(self.rules[key])
+        # The certificate and TLS policy go into the snapshot too: a rollback can then re-create
+        # the HTTPS listener if it is deleted (CreateListener needs both for HTTPS). The listener's own
+        # output, so the snapshot names the certificate the listener holds.
+        tls = {} if serving_protocol == "HTTP" else {"ssl_policy": listeners.ssl_policy,
+                                                     "certificates": [serving.certificate_arn]}
         self.plan.insert(0, {"key": serving_key, "arn": serving.arn, "port": serving_port,
-                             "protocol": serving_protocol, "default_actions": [default], "rules": rule_plans})
+                             "protocol": serving_protocol, **tls, "default_actions": [default], "rules": rule_plans})
         self.register_outputs({k: l.arn for k, l in self.listeners.items()})
 
     def forwarders(self, pool_key: str) -> list[pulumi.Resource]:

@@ -154,6 +154,8 @@ def build_snapshot(*, project: str, stack: str, load_balancer: Mapping[str, str]
             "arn": lst["arn"],
             "port": int(lst["port"]),
             "protocol": lst["protocol"],
+            **({"sslPolicy": lst["sslPolicy"]} if lst.get("sslPolicy") else {}),
+            **({"certificates": [c for c in lst["certificates"] if c]} if lst.get("certificates") else {}),
             "defaultActions": [shapes.action_to_api(a) for a in lst["defaultActions"]],
             "rules": [
                 {
