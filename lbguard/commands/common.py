@@ -88,8 +88,9 @@ def header(command: str, project_dir: Path, stack: str, target: str, *, json_pat
             from lbguard.emulator.config import load_project
 
             project = load_project(project_dir)["name"]
-    say(f"lbguard {command}: {project or '?'}/{stack} in {project_dir}; target: {target}",
-        err=json_path == "-", style="bold")
+    # One line whatever the width (soft wrap: the terminal folds it, nothing inserts newlines).
+    console(stderr=json_path == "-").print(f"lbguard {command}: {project or '?'}/{stack} in {project_dir}; "
+                                           f"target: {target}", markup=False, style="bold", soft_wrap=True)
 
 
 @contextlib.contextmanager
