@@ -587,19 +587,22 @@ class WebTierSettings(_Model):
 # ------------------------------------------------------------------ loading
 
 
-def _format_error(err: ValidationError, stack_file: str) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    msg = first["msg"]
+def _format_one(error: dict) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+    msg = error["msg"]
     msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
     if msg.startswith("@"):  # a cross-field rule that knows the exact key path
         loc, _, msg = msg[1:].partition(": ")
     key = f"{PROJECT}:{loc}" if loc else PROJECT
-    received = first.get("input")
-    shown = "" if first["type"] == "value_error" or isinstance(received, dict) else f" (got {json.dumps(received, default=str)[:80]})"
-    more = len(err.errors()) - 1
-    tail = f" [+{more} more]" if more else ""
-    return f"{stack_file}: {key}: {msg}{shown}{tail}"
+    received = error.get("input")
+    shown = "" if error["type"] == "value_error" or isinstance(received, dict) else f" (got {json.dumps(received, default=str)[:80]})"
+    return f"{key}: {msg}{shown}"
+
+
+def _format_error(err: ValidationError, stack_file: str) -> str:
+    """Every error, each naming its key, on one line ("; " between them): a user fixes
+    them all in one edit instead of one per run."""
+    return f"{stack_file}: " + "; ".join(_format_one(e) for e in err.errors())
 
 
 def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "stack config") -> WebTierSettings:

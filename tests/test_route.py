@@ -165,14 +165,14 @@ def test_first_match_is_the_lowest_matching_priority_and_probabilities_sum_to_on
 @pytest.fixture(scope="module")
 def dev_route():
     def run(*args: str):
-        return CliRunner().invoke(main, ["route", "--stack", "dev", *args])
+        return CliRunner(env={"COLUMNS": "200"}).invoke(main, ["route", "--stack", "dev", *args])
     return run
 
 
 def test_dev_api_request(dev_route):
     result = dev_route("--host", "www.example.com", "--path", "/api/users", "--header", "X-Trace=1", "--json", "-")
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["request"]["headers"] == {"X-Trace": "1"}
     http, https = doc["listeners"]
     assert (http["port"], http["action"], http["redirect"]["Protocol"]) == (80, "redirect", "HTTPS")

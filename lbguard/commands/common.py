@@ -1,53 +1,115 @@
-"""Helpers shared by the commands: project location, output, JSON files."""
+"""Helpers shared by the commands: project location, the first line, output, JSON files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lbguard.model import LbguardError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+OFFLINE = "offline (in-process emulator; AWS_ENDPOINT_URL and credentials unused)"
 
 
-def default_project_dir() -> Path:
-    """This project: the checkout lbguard runs from, else the current directory."""
-    if (PACKAGE_ROOT / "Pulumi.yaml").is_file():
-        return PACKAGE_ROOT
-    return Path.cwd()
+def find_project_dir(start: Path | None = None) -> Path:
+    """The Pulumi project the user is in: the nearest directory holding ``Pulumi.yaml``,
+    walking up from ``start`` (the current directory), as the Pulumi CLI finds it."""
+    here = (start or Path.cwd()).resolve()
+    for path in (here, *here.parents):
+        if (path / "Pulumi.yaml").is_file():
+            return path
+    raise LbguardError(f"no Pulumi.yaml in {here} or any directory above it: run lbguard inside a Pulumi "
+                       f"project or pass --cwd DIR")
 
 
 def project_dir_option(f):
     return click.option("--cwd", "cwd", type=click.Path(path_type=Path), default=None,
-                        help="Pulumi project directory (default: this project)")(f)
+                        help="Pulumi project directory (default: the nearest directory with Pulumi.yaml, "
+                             "from the current one up)")(f)
 
 
 def stack_option(f):
     return click.option("--stack", "-s", default="dev", show_default=True, help="stack name")(f)
 
 
+def json_option(what: str = "the result"):
+    return click.option("--json", "json_path", default=None, metavar="FILE",
+                        help=f"write {what} as JSON to FILE ('-' for stdout)")
+
+
 def resolve_project_dir(cwd: Path | None) -> Path:
-    path = (cwd or default_project_dir()).resolve()
+    if cwd is None:
+        return find_project_dir()
+    path = cwd.resolve()
     if not (path / "Pulumi.yaml").is_file():
         raise LbguardError(f"--cwd {path}: no Pulumi.yaml there (not a Pulumi project)")
     return path
 
 
-def console() -> Console:
-    return Console(width=160, soft_wrap=False, highlight=False)
+def check_json_target(json_path: str | None) -> None:
+    """A --json FILE that cannot be written fails now, not after the run."""
+    if not json_path or json_path == "-":
+        return
+    path = Path(json_path)
+    if path.is_dir():
+        raise LbguardError(f"--json {path}: is a directory (give a file name)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise LbguardError(f"--json {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise LbguardError(f"--json {path}: not writable")
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", show_lines=False)
+def console(*, stderr: bool = False) -> Console:
+    """Rich console at the terminal's width (COLUMNS wins), colour only on a terminal and
+    never with NO_COLOR (rich reads both), lines wrapped to the width, never cut."""
+    return Console(stderr=stderr, soft_wrap=False, highlight=False)
+
+
+def say(text: str, *, err: bool = False, style: str | None = None) -> None:
+    """One message, wrapped to the terminal (no markup: paths and brackets print as they are)."""
+    console(stderr=err).print(text, markup=False, style=style, overflow="fold")
+
+
+def header(command: str, project_dir: Path, stack: str, target: str, *, json_path: str | None = None,
+           project: str | None = None) -> None:
+    """Every command's first line: which project (directory and name), which stack, and
+    where it reads or writes. On stdout, or stderr when stdout carries the JSON (--json -)."""
+    if project is None:
+        with contextlib.suppress(LbguardError, OSError):
+            from lbguard.emulator.config import load_project
+
+            project = load_project(project_dir)["name"]
+    # One line whatever the width (soft wrap: the terminal folds it, nothing inserts newlines).
+    console(stderr=json_path == "-").print(f"lbguard {command}: {project or '?'}/{stack} in {project_dir}; "
+                                           f"target: {target}", markup=False, style="bold", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress(text: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs; nothing when stderr is not a terminal."""
+    err = console(stderr=True)
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(text, spinner="dots"):
+        yield
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]], *, styles: list[str | None] | None = None) -> Table:
+    t = Table(title=title or None, title_justify="left", show_lines=False)
     for c in columns:
         t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+    for i, r in enumerate(rows):
+        t.add_row(*(Text("" if v is None else str(v)) for v in r), style=(styles[i] if styles else None))
     return t
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from lbguard.commands.common import console, project_dir_option, resolve_project_dir, stack_option, write_json
+from lbguard.commands.common import (check_json_target, console, header, json_option, progress, project_dir_option,
+                                     resolve_project_dir, stack_option, write_json)
 from lbguard.model import LbguardError
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
@@ -48,7 +49,7 @@ def failure_lines(doc: dict) -> list[str]:
     return lines
 
 
-@click.command()
+@click.command(short_help="The plan base -> head, rehearsed against the emulator (offline).")
 @stack_option
 @project_dir_option
 @click.option("--base", "base_ref", default=None,
@@ -65,7 +66,7 @@ def failure_lines(doc: dict) -> list[str]:
 @click.option("--show-same", is_flag=True, help="list unchanged resources too")
 @click.option("--freeze", "freeze_file", type=click.Path(dir_okay=False), default=None,
               help="refuse a head whose routing a rollback replaced: the export of `lbguard freeze --stack S --json FILE`")
-@click.option("--json", "json_path", default=None, help="write the plan as JSON to FILE ('-' for stdout)")
+@json_option("the plan")
 def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path | None, save_state: Path | None,
             policy_pack: Path | None, policy_pack_config: Path | None, no_policy: bool, show_same: bool,
             freeze_file: str | None, json_path: str | None) -> int:
@@ -84,6 +85,7 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     from lbguard.preview import records_from_state, run_preview, state_document
 
     head_dir = resolve_project_dir(cwd)
+    check_json_target(json_path)
     if base_ref and base_state:
         raise LbguardError("--base and --base-state name two bases: give one")
     prior = records_from_state(read_json(base_state, "--base-state"), f"--base-state {base_state}") \
@@ -98,24 +100,28 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     if save_state is not None and not save_state.parent.is_dir():
         raise LbguardError(f"--save-state {save_state}: no directory {save_state.parent}")
     region = config.get("aws:region", "us-east-1")
-    if prior is not None:
-        with emulated_aws(region):
-            result = run_preview(None, head_dir, stack, base_label=str(base_state), base_state=prior)
-    else:
+    if prior is None:  # the base revision is input too: resolved before anything is said or run
         rev = base_ref or gitbase.default_base(head_dir)
         commit = gitbase.resolve(head_dir, rev)
+    header("preview", head_dir, stack, "offline (plan rehearsed in the in-process emulator; AWS_ENDPOINT_URL and "
+                                      "credentials unused)", json_path=json_path)
+    if prior is not None:
+        with emulated_aws(region), progress("planning and applying base -> head in the emulator"):
+            result = run_preview(None, head_dir, stack, base_label=str(base_state), base_state=prior)
+    else:
         label = f"{rev} ({commit[:8]})" if rev != commit else commit[:8]
         with gitbase.project_at(head_dir, commit) as base_dir:
             try:
                 load_stack_config(base_dir, stack)
             except LbguardError:  # a stack the base does not have yet: everything is created
                 base_dir, label = None, f"{label}, where stack {stack!r} does not exist"
-            with emulated_aws(region):
+            with emulated_aws(region), progress(f"planning and applying {label} -> head in the emulator"):
                 result = run_preview(base_dir, head_dir, stack, base_label=label)
     if save_state is not None:
         write_json(str(save_state), state_document(result.head))
     if not no_policy:
-        result.violations = evaluate_pack(result.head, stack, policy_pack, policy_pack_config)
+        with progress("running the policy pack on head"):
+            result.violations = evaluate_pack(result.head, stack, policy_pack, policy_pack_config)
     refusal = freeze.freeze_refusal(record, result.head.outputs.get("rollback"))
     doc = result.to_json()
     if freeze_file:
@@ -131,6 +137,8 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
 
 
 def _print(doc: dict, result, show_same: bool) -> None:
+    from lbguard.commands.preflight import print_violations
+
     out = console()
     out.print(f"Previewing update ({doc['stack']}): base {doc['base']} -> head (working tree)", markup=False)
     for line in plan_lines(doc, show_same=show_same):
@@ -138,10 +146,10 @@ def _print(doc: dict, result, show_same: bool) -> None:
     if doc["failures"]:
         out.print(f"Would fail at apply time ({len(doc['failures'])}):", markup=False)
         for line in failure_lines(doc):
-            out.print(line, markup=False)
+            out.print(line, markup=False, style="red")
     mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
-    for v in sorted(result.violations, key=lambda v: v.enforcement_level != "mandatory"):
-        out.print(f"  [{v.enforcement_level}] {v.policy}: {v.name or v.urn}: {v.message}", markup=False)
+    print_violations(out, result.violations, "policy violations on head")
     verdict = "NOT deployable" if doc["failures"] or mandatory else "deployable"
     out.print(f"{verdict}: {len(doc['failures'])} failing steps, {len(mandatory)} mandatory violations, "
-              f"{doc['writes']} AWS writes in the rehearsal", markup=False)
+              f"{doc['writes']} AWS writes in the rehearsal", markup=False,
+              style="bold red" if verdict != "deployable" else "bold green")

@@ -156,6 +156,8 @@ def rehearse(stack, cwd, base_ref, profile_path, scale, duration, scenario, p99_
         raise LbguardError("--p99-ms must be > 0 and --max-error-rate between 0 and 1")
     _check_output(json_path, "--json")
     _check_output(chart_path, "--chart", ".png")
+    if profile_path is not None and not profile_path.is_file():
+        raise LbguardError(f"--profile {profile_path}: file not found")
     procs.require("haproxy"), procs.require("wrk")
     project_dir = resolve_project_dir(cwd)
     profile, profile_file = _profile(project_dir, stack, profile_path)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from lbguard import matching, shapes, topology, traffic
-from lbguard.commands.common import console, project_dir_option, resolve_project_dir, stack_option, table, write_json
+from lbguard.commands.common import (OFFLINE, check_json_target, console, header, json_option, progress,
+                                     project_dir_option, resolve_project_dir, stack_option, table, write_json)
 from lbguard.model import LbguardError
 
 
@@ -81,7 +82,8 @@ def _listener_actions(lst: topology.ListenerNode) -> list[dict]:
     return [shapes.action_from_api(a) for a in lst.default_actions]
 
 
-@click.command()
+@click.command(short_help="Which rule and pools a request reaches, offline.",
+               epilog="Example: lbguard route --stack prod --host shop.example.com --path /api/cart --header x-canary=1")
 @stack_option
 @project_dir_option
 @click.option("--host", default="", help="Host header")
@@ -90,7 +92,7 @@ def _listener_actions(lst: topology.ListenerNode) -> list[dict]:
 @click.option("--header", "headers", multiple=True, metavar="K=V", help="request header (repeatable)")
 @click.option("--query", "query", multiple=True, metavar="K=V", help="query-string parameter (repeatable)")
 @click.option("--source-ip", default=None, help="client IP address")
-@click.option("--json", "json_path", default=None, help="write the result as JSON to FILE ('-' for stdout)")
+@json_option()
 def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, headers: tuple[str, ...],
           query: tuple[str, ...], source_ip: str | None, json_path: str | None) -> int:
     """Replay a request offline: matching rule (ALB order) and pools reached, with probabilities."""
@@ -105,7 +107,11 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
             raise LbguardError(f"--source-ip {source_ip!r}: not an IPv4 or IPv6 address") from None
     req = matching.Request(host=host, path=path_, method=method, headers=_pairs(headers, "--header"),
                            query=_pairs(query, "--query"), source_ip=source_ip)
-    run, _ = run_preflight(resolve_project_dir(cwd), stack, policy_pack=None, policy_config=None, use_pack=False)
+    project_dir = resolve_project_dir(cwd)
+    header("route", project_dir, stack, OFFLINE, json_path=json_path)
+    check_json_target(json_path)
+    with progress(f"running {stack}'s program in the emulator"):
+        run, _ = run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)
     result = route_request(topology.from_run(run), req)
     if json_path:
         write_json(json_path, {"stack": stack, "request": {"host": host, "path": path_, "method": method,
@@ -116,16 +122,16 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
         out = console()
         for e in result:
             where = f"rule {e['rule']} (priority {e['priority']})" if e["rule"] else "default action"
-            out.print(f"listener {e['listener']} ({e['protocol']} {e['port']}): {where} -> {e['action']}")
+            out.print(f"listener {e['listener']} ({e['protocol']} {e['port']}): {where} -> {e['action']}", markup=False)
             if e.get("error"):
-                out.print(f"  cannot evaluate the forward: {e['error']}")
+                out.print(f"  cannot evaluate the forward: {e['error']}", markup=False)
             if e["pools"]:
                 out.print(table("", ["pool", "weight", "probability", "instances", "per instance"],
                                 [[p["pool"], f"{p['weight']:g}", f"{p['probability']:.1%}", p["instances"],
                                   "fails open (requests fail)" if p["failsOpen"] else f"{p['perInstance']:.1%}"]
                                  for p in e["pools"]]))
             elif e.get("redirect"):
-                out.print(f"  redirect: {e['redirect']}")
+                out.print(f"  redirect: {e['redirect']}", markup=False)
             elif e.get("fixedResponse"):
-                out.print(f"  fixed response: {e['fixedResponse']}")
+                out.print(f"  fixed response: {e['fixedResponse']}", markup=False)
     return 0

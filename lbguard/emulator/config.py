@@ -13,11 +13,38 @@ from lbguard.model import LbguardError
 SECRET_PLACEHOLDER = "lbguard-offline-secret"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key written twice, as the Pulumi CLI does (its
+    YAML library, gopkg.in/yaml.v3, fails with 'mapping key "k" already defined at line n');
+    PyYAML would silently keep the second value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: construct_mapping reports it
+                break
+            if first is not None:
+                raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, line: int):
+        super().__init__(f"key {key!r} written twice (line {first} and line {line}): keep one")
+        self.key, self.first, self.line = key, first, line
+
+
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except OSError as err:
         raise LbguardError(f"{what} {path}: cannot read: {err.strerror}") from None
+    except DuplicateKey as err:
+        raise LbguardError(f"{what} {path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -248,6 +248,23 @@ _BOTO_CONFIG = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_atte
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
 
+class ResourceFailed(Exception):
+    """A resource AWS (or its handler) refused, named after the resource: the runner
+    reports it as ``program failed: <text>``."""
+
+
+def describe_error(err: BaseException) -> str:
+    """``CreateRule: ValidationError: <AWS message>`` for a botocore ClientError, else
+    ``<Type>: <text>``, on one line."""
+    response = getattr(err, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        e = response["Error"]
+        op = getattr(err, "operation_name", "") or "call"
+        return " ".join(f"{op}: {e.get('Code', 'Error')}: {e.get('Message', '')}".split())
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}"[:400] if text else type(err).__name__
+
+
 class AwsEmulator(pulumi.runtime.Mocks):
     """Pulumi mocks backed by boto3 (moto in-process, or the server at ``AWS_ENDPOINT_URL``).
 
@@ -343,7 +360,12 @@ class AwsEmulator(pulumi.runtime.Mocks):
         if canonical_type(typ) not in HANDLERS:
             self.not_emulated.add((typ, args.name))
             return f"{args.name}-{secrets.token_hex(4)}", inputs
-        return self.create(args, inputs)
+        try:
+            return self.create(args, inputs)
+        except ResourceFailed:
+            raise
+        except Exception as err:  # noqa: BLE001 - named after its resource, one line
+            raise ResourceFailed(f"resource {args.name} ({typ}): {describe_error(err)}") from err
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         tok = args.token

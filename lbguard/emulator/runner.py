@@ -87,8 +87,40 @@ def _one_line(err: BaseException) -> str:
     if isinstance(err, LbguardError) or getattr(type(err), "one_line", False):
         text = str(err).strip()
         return text.splitlines()[0] if text else type(err).__name__
+    failed = _resource_failure(err)
+    if failed is not None:
+        return f"program failed: {failed}"
     text = " ".join(str(err).split())
     return f"program failed: {type(err).__name__}: {text[:400]}".rstrip(": ")
+
+
+def _resource_failure(err: BaseException) -> str | None:
+    """The first resource failure in ``err``'s cause/context chain: the Pulumi runtime
+    re-raises a mock's exception wrapped or bare, depending on where it surfaced."""
+    from lbguard.emulator.core import ResourceFailed
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ResourceFailed):
+            return str(err)
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """One failed resource fails every future that awaits it; asyncio reports each one it
+    garbage-collects unread ("Future exception was never retrieved") with a traceback,
+    thousands of lines after the one that matters. The first failure is raised by the run;
+    these echoes are dropped (the handler stays on the loop after it closes, where the
+    collected futures report)."""
+    def handler(loop, context):
+        message = context.get("message", "")
+        if "exception was never retrieved" in message or isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if os.environ.get("LBGUARD_DEBUG"):
+            loop.default_exception_handler(context)
+    loop.set_exception_handler(handler)
 
 
 def _main_file(project_dir: Path, project: dict | None = None) -> Path:
@@ -180,6 +212,7 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
                 previous = None
             # set_mocks creates the root stack's futures on the current loop: make it ours.
             loop = asyncio.new_event_loop()
+            _quiet_loop_errors(loop)
             asyncio.set_event_loop(loop)
             try:
                 pulumi.runtime.set_mocks(mocks, project=name, stack=stack, preview=False, monitor=monitor)

@@ -94,7 +94,8 @@ def test_one_line_exception_is_shown_as_is():
 def test_api_validation_error_surfaces():
     with emulated_aws(), pytest.raises(LbguardError) as err:
         _run("bad-api-call")
-    assert str(err.value).startswith("program failed: ParamValidationError: Parameter validation failed: "
+    assert str(err.value).startswith("program failed: resource bad (aws:lb/targetGroup:TargetGroup): "
+                                     "ParamValidationError: Parameter validation failed: "
                                      "Invalid value for parameter HealthCheckIntervalSeconds, value: 4")
 
 
