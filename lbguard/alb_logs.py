@@ -31,7 +31,7 @@ Grouping (what a profile class is): (listener port, host, method, matched rule p
 path generalised to its first segment: ``/api/v1/x`` -> ``/api/*``, ``/health`` stays
 ``/health``). The logged priority is part of the key, so two requests ALB routed to
 different rules never share a class: every distinct rule outcome is kept, and the class's
-request (the most frequent concrete path seen in it, with its query and client IP) is a
+request (the first concrete path seen in it, with its query and client IP) is a
 request ALB really routed that way. Headers are not in the logs, so a rule conditioned on
 a header cannot be reproduced by replaying the class; ``lbguard profile --stack`` checks
 every class against the stack's rules and reports the ones that replay elsewhere.
@@ -67,6 +67,16 @@ DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "h2": 443, "grpcs": 443, "w
 # One token: a double-quoted field (backslash escapes inside) or a run of non-spaces.
 _TOKEN = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"|([^ ]+)')
 _FILE_END_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
+# The common layout in one match (possessive quantifiers: no backtracking); every other
+# layout AWS documents (no port in the URL, IPv6, "- - -", entries without the newer
+# fields) falls through to the general parser.
+_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z"
+_FAST = re.compile(
+    r"(h2|https?|grpcs|wss?) (" + _TS + r") ([^ ]++) ([^ ]+):\d+ ([^ ]++) [^ ]++ [^ ]++ [^ ]++ ([^ ]++) "
+    r"[^ ]++ [^ ]++ [^ ]++ "
+    r'"([A-Z]++) [a-z0-9]+://([^/?#" :\[\]]++)(?::(\d++))?(/[^?" ]*+)?(?:\?([^" ]*+))? HTTP/[0-9.]++" '
+    r'"[^"\\]*+(?:\\.[^"\\]*+)*+" [^ ]++ [^ ]++ ([^ ]++) "[^"]*+" "[^"]*+" "[^"]*+" (\d++|-1|-) '
+    r"(" + _TS + r"|-)[ \r\n]")
 
 
 class Entry(NamedTuple):
@@ -349,7 +359,7 @@ def path_pattern(path: str) -> str:
 @dataclass
 class Group:
     count: int = 0
-    samples: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (path, query, ip) -> count
+    samples: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, query) -> client IP, first seen first
 
 
 GroupKey = tuple[int, str, str, "int | None", str]  # port, host, method, matched priority, path pattern
@@ -376,12 +386,13 @@ class Aggregate:
     target_groups: dict[str, int] = field(default_factory=dict)
     rules: dict[tuple[int, int | None], int] = field(default_factory=dict)  # (port, priority) -> requests
     elbs: dict[str, int] = field(default_factory=dict)
+    _pending: dict[tuple, int] = field(default_factory=dict, repr=False)
 
     def add_line(self, line: str, where: str = "") -> None:
-        self.lines += 1
+        """One line through the general parser (any layout AWS documents, escapes, old entries)."""
         if not line.strip():
-            self.lines -= 1
             return
+        self.lines += 1
         e = parse_line(line)
         if e is None:
             self.malformed += 1
@@ -391,42 +402,107 @@ class Aggregate:
         self.add(e)
 
     def add(self, e: Entry) -> None:
-        t = e.request_time
+        self.count(e.request_time, e.elb, e.client_ip, e.target, e.target_group, e.method, e.host, e.port,
+                   e.path, e.query, e.matched_rule_priority)
+
+    def count(self, t: str, elb: str, ip: str, target: str | None, tg: str | None, method: str | None,
+              host: str, port: int, path: str, query: str, priority: int | None) -> None:
+        """Count one request (the general parser's way in; :meth:`feed` inlines the same steps)."""
         if self.since is not None and t < self.since:
             self.before_since += 1
             return
-        if e.method is None:
+        if method is None:
             self.without_request += 1
             return
-        self.requests += 1
         if self.first is None or t < self.first:
             self.first = t
         if self.last is None or t > self.last:
             self.last = t
-        minute = t[:16]
-        self.minutes[minute] = self.minutes.get(minute, 0) + 1
-        self.elbs[e.elb] = self.elbs.get(e.elb, 0) + 1
-        if e.target is not None:
-            self.targets[e.target] = self.targets.get(e.target, 0) + 1
-        if e.target_group is not None:
-            self.target_groups[e.target_group] = self.target_groups.get(e.target_group, 0) + 1
-        outcome = (e.port, e.matched_rule_priority)
-        self.rules[outcome] = self.rules.get(outcome, 0) + 1
-        key = (e.port, e.host, e.method, e.matched_rule_priority, path_pattern(e.path))
-        g = self.groups.get(key)
+        key = (t[:16], elb, target, tg, port, host, method, priority, path_pattern(path))
+        n = self._pending.get(key)
+        self._pending[key] = 1 if n is None else n + 1
+        self._sample(key, path, query, ip)
+
+    def _sample(self, key: tuple, path: str, query: str, ip: str) -> None:
+        g = self.groups.get(key[4:])
+        if g is not None and len(g.samples) >= SAMPLES_PER_GROUP:
+            return
+        self._group(key[4:]).samples.setdefault((path, query), ip)
+
+    def _group(self, gkey: tuple) -> Group:
+        g = self.groups.get(gkey)
         if g is None:
             if len(self.groups) >= MAX_GROUPS:
-                key = (e.port, "", e.method, e.matched_rule_priority, "*")
-                self.folded += 1
-                g = self.groups.get(key)
+                gkey = (gkey[0], "", gkey[2], gkey[3], "*")
+                g = self.groups.get(gkey)
             if g is None:
-                g = self.groups[key] = Group()
-        g.count += 1
-        sample = (e.path, e.query, e.client_ip)
-        if sample in g.samples:
-            g.samples[sample] += 1
-        elif len(g.samples) < SAMPLES_PER_GROUP:
-            g.samples[sample] = 1
+                g = self.groups[gkey] = Group()
+        return g
+
+    def flush(self) -> None:
+        """Fold the pending combined counts (one file's worth) into the totals."""
+        for (minute, elb, target, tg, port, host, method, priority, pattern), n in self._pending.items():
+            self.requests += n
+            self.minutes[minute] = self.minutes.get(minute, 0) + n
+            self.elbs[elb] = self.elbs.get(elb, 0) + n
+            if target is not None:
+                self.targets[target] = self.targets.get(target, 0) + n
+            if tg is not None:
+                self.target_groups[tg] = self.target_groups.get(tg, 0) + n
+            self.rules[(port, priority)] = self.rules.get((port, priority), 0) + n
+            gkey = (port, host, method, priority, pattern)
+            g = self._group(gkey)
+            if gkey not in self.groups:
+                self.folded += n
+            g.count += n
+        self._pending.clear()
+
+    def feed(self, lines: Iterable[str], where: str = "") -> None:
+        """Lines of one file: the common layout through one regular expression, the rest through
+        :func:`parse_line` and :meth:`count`. Counts are kept per (minute, load balancer, target,
+        target group, group) while the file is read, and folded into the totals at its end."""
+        fast, slow, pending, since = _FAST.match, self.add_line, self._pending, self.since
+        groups, sample, ports = self.groups, self._sample, DEFAULT_PORTS
+        first, last, read, before = self.first, self.last, 0, 0
+        for line in lines:
+            m = fast(line)
+            if m is None:
+                self.first, self.last = first, last
+                slow(line, where)
+                first, last = self.first, self.last
+                continue
+            read += 1
+            (kind, sent, elb, ip, target, _status, method, host, port, path, query, tg, priority,
+             t) = m.groups()
+            if t == "-":
+                t = sent
+            if since is not None and t < since:
+                before += 1
+                continue
+            if first is None or t < first:
+                first = t
+            if last is None or t > last:
+                last = t
+            path = path or "/"
+            host = host.lower()
+            port = int(port) if port else ports[kind]
+            priority = None if priority == "-" or priority == "-1" else int(priority)
+            second = path.find("/", 1)
+            key = (t[:16], elb, None if target == "-" else target, None if tg == "-" else tg, port, host, method,
+                   priority, path if second < 0 else path[:second + 1] + "*")
+            n = pending.get(key)
+            if n is None:
+                pending[key] = 1
+                sample(key, path, query or "", ip)
+            else:
+                pending[key] = n + 1
+                g = groups.get(key[4:])
+                if g is not None and len(g.samples) < SAMPLES_PER_GROUP:
+                    sample(key, path, query or "", ip)
+        self.first, self.last = first, last
+        self.lines += read
+        self.before_since += before
+        self.flush()
 
     def read(self, files: Iterable[LogFile]) -> "Aggregate":
         for f in files:
@@ -434,8 +510,7 @@ class Aggregate:
             if self.since is not None and end is not None and end < self.since:
                 continue  # the whole interval is before --since: not even downloaded
             self.files += 1
-            for line in lines_of(f):
-                self.add_line(line, f.name)
+            self.feed(lines_of(f), f.name)
         return self
 
     @property
@@ -485,11 +560,12 @@ def build_profile(agg: Aggregate, source: str, replay: Replay | None = None):
     """The traffic profile (``lbguard.profile.Profile``) of an aggregate, and the replay mismatches.
 
     ``replay``: the stack's routing (port, request) -> priority the request would match; with
-    it, each class's request is the most frequent sample that replays to the logged rule, and
+    it, each class's request is the first sample (of up to 4 kept) that replays to the logged rule, and
     classes with none are reported.
     """
     from lbguard.profile import METHODS, Profile, RequestClass
 
+    agg.flush()
     if agg.requests == 0:
         if agg.lines and agg.malformed == agg.lines:
             raise LbguardError(f"--from-logs {source}: none of the {agg.lines} lines is an ALB access-log entry "
@@ -505,10 +581,10 @@ def build_profile(agg: Aggregate, source: str, replay: Replay | None = None):
         if method not in METHODS:
             other_methods += g.count  # e.g. PRI for HTTP/2 prior knowledge: not a profile method
             continue
-        ordered = sorted(g.samples.items(), key=lambda kv: -kv[1])
-        sample = ordered[0][0]
+        ordered = [(path, query, ip) for (path, query), ip in g.samples.items()]
+        sample = ordered[0]
         if replay is not None and priority is not None:
-            hit = next((s for s, _ in ordered if replay(port, _request_of(method, host, s)) == priority), None)
+            hit = next((s for s in ordered if replay(port, _request_of(method, host, s)) == priority), None)
             if hit is None:
                 got = replay(port, _request_of(method, host, sample))
                 mismatches.append({"port": port, "host": host, "method": method, "path": sample[0],

@@ -83,32 +83,33 @@ def _minute_layout(n: int, minutes: int, peak_at: int, peak_factor: float) -> li
     return counts
 
 
-def entry(c: LogClass, created: datetime, rng: random.Random, target: str | None, tg: str | None) -> str:
-    sent = created + timedelta(milliseconds=rng.randint(1, 40))
-    client = f"198.51.100.{rng.randint(1, 254)}:{rng.randint(1024, 65535)}"
-    path = rng.choice(c.paths)
+def _agent(rng: random.Random) -> str:
+    # Real user agents rarely hold a double quote; 1 in 50 here does (ALB escapes it as \").
+    return AGENTS[3] if rng.random() < 0.02 else AGENTS[rng.randrange(3)]
+
+
+def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: str | None, tg: str | None) -> str:
+    """One entry; ``minute`` is ``YYYY-MM-DDTHH:MM:`` and ``offset_us`` < 59.9 s into it."""
+    bits = rng.getrandbits(64)
+    created = f"{minute}{offset_us // 1_000_000:02d}.{offset_us % 1_000_000:06d}Z"
+    sent_us = offset_us + 1000 + (bits & 0x7FFF)
+    sent = f"{minute}{sent_us // 1_000_000:02d}.{sent_us % 1_000_000:06d}Z"
+    client = f"198.51.100.{1 + (bits >> 16) % 254}:{1024 + (bits >> 24) % 60000}"
+    path = c.paths[(bits >> 40) % len(c.paths)]
     scheme = "https" if c.port == 443 else "http"
-    kind = scheme if rng.random() < 0.8 or scheme == "http" else "h2"
+    kind = "h2" if scheme == "https" and (bits >> 50) % 5 == 0 else scheme
     version = "HTTP/2.0" if kind == "h2" else "HTTP/1.1"
-    tls = ("ECDHE-RSA-AES128-GCM-SHA256", "TLSv1.2") if scheme == "https" else ("-", "-")
+    tls = "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2" if scheme == "https" else "- -"
     domain = f'"{c.host}"' if scheme == "https" else '"-"'
     cert = f'"{CERT}"' if scheme == "https" else '"-"'
     tstatus = str(c.status) if target else "-"
+    times = f"0.000 0.{(bits >> 8) % 50:03d} 0.000" if target else "-1 -1 -1"
     redirect = f'"https://{c.host}:443{path}"' if c.action == "redirect" else '"-"'
-    trace = f"Root=1-{int(created.timestamp()):08x}-{rng.getrandbits(96):024x}"
-    return " ".join([
-        kind, _ts(sent), ELB, client, target or "-",
-        "0.000" if target else "-1", f"{rng.random() / 20:.3f}" if target else "-1", "0.000" if target else "-1",
-        str(c.status), tstatus, str(rng.randint(80, 900)), str(rng.randint(200, 40000)),
-        f'"{c.method} {scheme}://{c.host}:{c.port}{path} {version}"', f'"{rng.choice(AGENTS)}"',
-        tls[0], tls[1], tg_arn(tg) if tg else "-", f'"{trace}"', domain, cert,
-        str(c.priority), _ts(created), f'"{c.action}"', redirect, '"-"',
-        f'"{target}"' if target else '"-"', f'"{tstatus}"', '"-"', '"-"', f"TID_{rng.getrandbits(64):016x}",
-    ])
-
-
-def _ts(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (f'{kind} {sent} {ELB} {client} {target or "-"} {times} {c.status} {tstatus} '
+            f'{200 + (bits & 511)} {1000 + (bits & 8191)} "{c.method} {scheme}://{c.host}:{c.port}{path} {version}" '
+            f'"{_agent(rng)}" {tls} {tg_arn(tg) if tg else "-"} "Root=1-{bits:016x}" {domain} {cert} '
+            f'{c.priority} {created} "{c.action}" {redirect} "-" "{target or "-"}" "{tstatus}" "-" "-" '
+            f'TID_{bits:016x}')
 
 
 MALFORMED = ("not an access log line", "", "https 2026-13-99 app/x - -",
@@ -130,31 +131,34 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
     start = start.replace(second=0, microsecond=0)
     k = 0
     for m, count in enumerate(per_minute):
+        at = start + timedelta(minutes=m)
+        minute = at.strftime("%Y-%m-%dT%H:%M:")
+        end = (at.replace(minute=at.minute - at.minute % 5) + timedelta(minutes=5)).strftime("%Y%m%dT%H%MZ")
         for j in range(count):
             c = classes[kinds[k]]
             k += 1
-            created = start + timedelta(minutes=m, microseconds=int(j * 59_000_000 / max(1, count)))
             target = tg = None
             if c.pools:
                 names = sorted(c.pools)
-                tg = names[rr.get(c.name + "/tg", 0) % len(names)]
-                rr[c.name + "/tg"] = rr.get(c.name + "/tg", 0) + 1
+                n = rr.get(c.name, 0)
+                rr[c.name] = n + 1
+                tg = names[n % len(names)]
                 targets = c.pools[tg]
-                target = targets[rr.get(tg, 0) % len(targets)]
-                rr[tg] = rr.get(tg, 0) + 1
+                n = rr.get(tg, 0)
+                rr[tg] = n + 1
+                target = targets[n % len(targets)]
                 truth_targets[target] += 1
                 truth_tgs[tg_arn(tg)] += 1
             class_counts[c.name] += 1
             rule_counts[(c.port, c.priority)] += 1
-            node = NODES[rng.randrange(len(NODES))]
-            end = created.replace(minute=created.minute - created.minute % 5, second=0, microsecond=0) + timedelta(minutes=5)
-            files.setdefault((node, end.strftime("%Y%m%dT%H%MZ")), []).append((created, entry(c, created, rng, target, tg)))
+            node = NODES[j & 1]
+            files.setdefault((node, end), []).append(
+                (at, entry(c, minute, j * 59_000_000 // max(1, count), rng, target, tg)))
     keys = list(files)
     for n in range(malformed):
         files[keys[n % len(keys)]].append((start, MALFORMED[n % len(MALFORMED)] or "   "))
     out = []
     for (node, end), rows in sorted(files.items()):
-        rows.sort(key=lambda r: r[0])
         day = datetime.strptime(end, "%Y%m%dT%H%MZ")
         key = (f"AWSLogs/{ACCOUNT}/elasticloadbalancing/{REGION}/{day:%Y/%m/%d}/"
                f"{ACCOUNT}_elasticloadbalancing_{REGION}_{ELB.replace('/', '.')}_{end}_{node}_{rng.getrandbits(32):08x}.log.gz")
