@@ -266,6 +266,10 @@ def _s3_error(url: str, action: str, err: Exception) -> LbguardError:
     code = getattr(err, "response", {}).get("Error", {}).get("Code") if hasattr(err, "response") else None
     why = code or err.__class__.__name__
     hint = {"NoSuchBucket": "no such bucket", "AccessDenied": "access denied: the credentials may not read it",
+            "403": "access denied: the credentials may not read it",
+            "InvalidAccessKeyId": "the AWS access key is not valid (check AWS_PROFILE / AWS_ACCESS_KEY_ID)",
+            "SignatureDoesNotMatch": "the AWS secret key does not match the access key",
+            "ExpiredToken": "the AWS session token has expired: renew the credentials",
             "NoCredentialsError": "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID",
             "EndpointConnectionError": "cannot reach the S3 endpoint"}.get(why, why)
     return LbguardError(f"--from-logs {url}: cannot {action}: {hint}")

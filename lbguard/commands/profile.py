@@ -17,7 +17,7 @@ def stack_replay(project_dir: Path, stack: str) -> alb_logs.Replay:
     Runs the program in the in-process emulator (nothing live) and reads its listeners' rules
     through the topology, as ``lbguard route`` does.
     """
-    from lbguard import matching, topology
+    from lbguard import topology
     from lbguard.commands.route import _rule_view
     from lbguard.emulator import emulated_aws, load_stack_config, run_program
 
@@ -29,6 +29,13 @@ def stack_replay(project_dir: Path, stack: str) -> alb_logs.Replay:
     for lst in topo.listeners.values():
         if lst.port is not None:
             by_port.setdefault(int(lst.port), []).extend(_rule_view(r) for r in lst.rules)
+    return replay_rules(by_port)
+
+
+def replay_rules(by_port: dict[int, list[dict]]) -> alb_logs.Replay:
+    """(listener port, request) -> the priority ALB would match among ``by_port[port]`` (0 = default);
+    None for a port with no listener. Rules are ``{"priority", "conditions"}`` (API-shaped)."""
+    from lbguard import matching
 
     def replay(port: int, request) -> int | None:
         rules = by_port.get(port)
@@ -69,8 +76,6 @@ def profile(source: str, since: str | None, stack: str | None, cwd: Path | None,
     if out_path.parent and not out_path.parent.is_dir():
         raise LbguardError(f"-o {output}: directory {out_path.parent} does not exist")
     replay = stack_replay(resolve_project_dir(cwd), stack) if stack else None
-    if source.startswith("s3://"):
-        click.echo(f"lbguard profile: reading ALB access logs from {source} (live S3, read only)", err=True)
     prof, agg, mismatches = alb_logs.profile_from_logs(source, since=window, replay=replay)
     try:
         dump_profile(prof, out_path)
@@ -98,7 +103,7 @@ def profile(source: str, since: str | None, stack: str | None, cwd: Path | None,
         targets = list(obs["targets"].items())
         c.print(table("per-target share of forwarded requests", ["target", "share"],
                       [[t, _pct(s)] for t, s in targets[:10]]))
-        c.print(f"{obs['requests']} requests from {obs['files']} file(s), {obs['lines']} lines "
+        c.print(f"{obs['requests']} requests from {obs['files']} file(s) under {source}, {obs['lines']} lines "
                 f"({obs['malformedLines']} malformed, {obs['withoutRequestLine']} without a request line, "
                 f"{obs['beforeSince']} before --since); {obs['timeRange']['from']} .. {obs['timeRange']['to']}; "
                 f"peak {obs['peakRequestsPerSecond']:.2f} requests/s ({obs['peakMinute']})")

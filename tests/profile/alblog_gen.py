@@ -52,6 +52,7 @@ class Truth:
     tg_counts: Counter
     peak_minute: str
     peak_count: int
+    per_minute: dict[str, int]  # "YYYY-MM-DDTHH:MM" -> requests created in that minute
     malformed: int
     first: datetime
     last: datetime
@@ -83,9 +84,9 @@ def _minute_layout(n: int, minutes: int, peak_at: int, peak_factor: float) -> li
     return counts
 
 
-def _agent(rng: random.Random) -> str:
-    # Real user agents rarely hold a double quote; 1 in 50 here does (ALB escapes it as \").
-    return AGENTS[3] if rng.random() < 0.02 else AGENTS[rng.randrange(3)]
+def _agent(bits: int) -> str:
+    # Real user agents rarely hold a double quote; 1 in 64 here does (ALB escapes it as \").
+    return AGENTS[3] if (bits >> 56) & 63 == 0 else AGENTS[(bits >> 32) % 3]
 
 
 def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: str | None, tg: str | None) -> str:
@@ -107,7 +108,7 @@ def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: 
     redirect = f'"https://{c.host}:443{path}"' if c.action == "redirect" else '"-"'
     return (f'{kind} {sent} {ELB} {client} {target or "-"} {times} {c.status} {tstatus} '
             f'{200 + (bits & 511)} {1000 + (bits & 8191)} "{c.method} {scheme}://{c.host}:{c.port}{path} {version}" '
-            f'"{_agent(rng)}" {tls} {tg_arn(tg) if tg else "-"} "Root=1-{bits:016x}" {domain} {cert} '
+            f'"{_agent(bits)}" {tls} {tg_arn(tg) if tg else "-"} "Root=1-{bits:016x}" {domain} {cert} '
             f'{c.priority} {created} "{c.action}" {redirect} "-" "{target or "-"}" "{tstatus}" "-" "-" '
             f'TID_{bits:016x}')
 
@@ -129,6 +130,7 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
     class_counts, rule_counts = Counter(), Counter()
     files: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
     start = start.replace(second=0, microsecond=0)
+    pool_names = [sorted(c.pools) for c in classes]
     k = 0
     for m, count in enumerate(per_minute):
         at = start + timedelta(minutes=m)
@@ -136,10 +138,10 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
         end = (at.replace(minute=at.minute - at.minute % 5) + timedelta(minutes=5)).strftime("%Y%m%dT%H%MZ")
         for j in range(count):
             c = classes[kinds[k]]
+            names = pool_names[kinds[k]]
             k += 1
             target = tg = None
             if c.pools:
-                names = sorted(c.pools)
                 n = rr.get(c.name, 0)
                 rr[c.name] = n + 1
                 tg = names[n % len(names)]
@@ -169,7 +171,10 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
     truth = Truth(lines=lines, class_counts=dict(class_counts), rule_counts=dict(rule_counts),
                   target_counts=truth_targets, tg_counts=truth_tgs,
                   peak_minute=(start + timedelta(minutes=peak)).strftime("%Y-%m-%dT%H:%M"),
-                  peak_count=per_minute[peak], malformed=malformed - blank,
+                  peak_count=per_minute[peak],
+                  per_minute={(start + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M"): n
+                              for m, n in enumerate(per_minute)},
+                  malformed=malformed - blank,
                   first=start, last=start + timedelta(minutes=minutes))
     return out, truth
 
