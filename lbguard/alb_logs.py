@@ -72,9 +72,10 @@ _FILE_END_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
 # fields) falls through to the general parser.
 _TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z"
 _FAST = re.compile(
-    r"(h2|https?|grpcs|wss?) (" + _TS + r") ([^ ]++) ([^ ]+):\d+ ([^ ]++) [^ ]++ [^ ]++ [^ ]++ ([^ ]++) "
+    r"(h2|https?|grpcs|wss?) (" + _TS + r") ([^ ]++) ([^ ]+):\d+ ([^ ]++) [^ ]++ [^ ]++ [^ ]++ [^ ]++ "
     r"[^ ]++ [^ ]++ [^ ]++ "
-    r'"([A-Z]++) [a-z0-9]+://([^/?#" :\[\]]++)(?::(\d++))?(/[^?" ]*+)?(?:\?([^" ]*+))? HTTP/[0-9.]++" '
+    # the request: method, host, port, first path segment, the rest of the path, query
+    r'"([A-Z]++) [a-z0-9]+://([^/?#" :\[\]]++)(?::(\d++))?(/[^/?" ]*+)?(/[^?" ]*+)?(?:\?([^" ]*+))? HTTP/[0-9.]++" '
     r'"[^"\\]*+(?:\\.[^"\\]*+)*+" [^ ]++ [^ ]++ ([^ ]++) "[^"]*+" "[^"]*+" "[^"]*+" (\d++|-1|-) '
     r"(" + _TS + r"|-)[ \r\n]")
 
@@ -463,50 +464,64 @@ class Aggregate:
 
     def feed(self, lines: Iterable[str], where: str = "") -> None:
         """Lines of one file: the common layout through one regular expression, the rest through
-        :func:`parse_line` and :meth:`count`. Counts are kept per (minute, load balancer, target,
-        target group, group) while the file is read, and folded into the totals at its end."""
-        fast, slow, pending, since = _FAST.match, self.add_line, self._pending, self.since
-        groups, sample, ports = self.groups, self._sample, DEFAULT_PORTS
-        first, last, read, before = self.first, self.last, 0, 0
+        :func:`parse_line` and :meth:`count`. Fast-path counts are kept per raw matched fields
+        (minute, load balancer, target, target group, scheme, port, host, method, priority, first
+        path segment, deeper or not) while the file is read: no conversion per line; they are
+        converted and folded into the totals at the file's end."""
+        fast, slow, since = _FAST.match, self.add_line, self.since
+        raw: dict[tuple, list] = {}  # raw key -> [count, group still sampling or None]
+        first = self.first or "~"  # "~" sorts after any timestamp, "" before
+        last = self.last or ""
+        read = before = 0
         for line in lines:
             m = fast(line)
             if m is None:
-                self.first, self.last = first, last
+                self.first, self.last = (None if first == "~" else first), (last or None)
                 slow(line, where)
-                first, last = self.first, self.last
+                first, last = self.first or "~", self.last or ""
                 continue
             read += 1
-            (kind, sent, elb, ip, target, _status, method, host, port, path, query, tg, priority,
-             t) = m.groups()
+            kind, sent, elb, ip, target, method, host, port, seg, rest, query, tg, priority, t = m.groups()
             if t == "-":
                 t = sent
             if since is not None and t < since:
                 before += 1
                 continue
-            if first is None or t < first:
+            if t < first:
                 first = t
-            if last is None or t > last:
+            if t > last:
                 last = t
-            path = path or "/"
-            host = host.lower()
-            port = int(port) if port else ports[kind]
-            priority = None if priority == "-" or priority == "-1" else int(priority)
-            second = path.find("/", 1)
-            key = (t[:16], elb, None if target == "-" else target, None if tg == "-" else tg, port, host, method,
-                   priority, path if second < 0 else path[:second + 1] + "*")
-            n = pending.get(key)
-            if n is None:
-                pending[key] = 1
-                sample(key, path, query or "", ip)
+            key = (t[:16], elb, target, tg, kind, port, host, method, priority, seg, rest is None)
+            c = raw.get(key)
+            if c is None:
+                g = self._group(self._final(key)[4:])
+                raw[key] = c = [1, g]
             else:
-                pending[key] = n + 1
-                g = groups.get(key[4:])
-                if g is not None and len(g.samples) < SAMPLES_PER_GROUP:
-                    sample(key, path, query or "", ip)
-        self.first, self.last = first, last
+                c[0] += 1
+                g = c[1]
+                if g is None:
+                    continue
+            if len(g.samples) < SAMPLES_PER_GROUP:
+                g.samples.setdefault(((seg or "/") + (rest or ""), query or ""), ip)
+            else:
+                c[1] = None
+        self.first, self.last = (None if first == "~" else first), (last or None)
         self.lines += read
         self.before_since += before
+        pending = self._pending
+        for key, (n, _) in raw.items():
+            fkey = self._final(key)
+            pending[fkey] = pending.get(fkey, 0) + n
         self.flush()
+
+    @staticmethod
+    def _final(key: tuple) -> tuple:
+        """A fast-path raw key -> the pending key :meth:`count` uses (the same conversions as parse_line)."""
+        minute, elb, target, tg, kind, port, host, method, priority, seg, leaf = key
+        seg = seg or "/"
+        return (minute, elb, None if target == "-" else target, None if tg == "-" else tg,
+                int(port) if port else DEFAULT_PORTS[kind], host.lower(), method,
+                None if priority == "-" or priority == "-1" else int(priority), seg if leaf else seg + "/*")
 
     def read(self, files: Iterable[LogFile]) -> "Aggregate":
         for f in files:

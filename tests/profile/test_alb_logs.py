@@ -211,6 +211,15 @@ def test_general_parser_and_fast_path_count_the_same(tmp_path):
     """Every generated line (h2, escaped quotes, fixed responses, redirects, malformed) through
     the one-regex fast path and through the general tokenizer: identical aggregates."""
     files, _ = gen.generate(gen.dev_mix() + gen.funnel_mix()[:1], 4000, start=START, malformed=11)
+    url = "http://www.example.com:80/"
+    odd = [DOC_HTTP.replace(url, u) + "\n" for u in (
+        "http://www.example.com:80//x", "http://www.example.com:80/api/", "http://WWW.Example.COM:80/Api/V1",
+        "http://www.example.com:80", "http://www.example.com/a/b?x=1&y=", "http://[2001:db8::9]:8080/v6")]
+    odd += [DOC_HTTP.replace("192.168.131.39:2817", "2001:db8::1:2817") + "\n", DOC_REDIRECT + "\n",
+            DOC_HTTP.replace(' 0 2018-07-02T22:22:48', ' -1 2018-07-02T22:22:48') + "\n",
+            DOC_HTTP.replace(' 0 2018-07-02T22:22:48.364000Z', ' - -') + "\n",
+            DOC_HTTP.replace('"GET http://www.example.com:80/ HTTP/1.1"', '"- - - "') + "\n"]
+    files.append(("odd.log.gz", gzip.compress("".join(odd * 3).encode())))
     fast, slow = alb_logs.Aggregate(), alb_logs.Aggregate()
     for key, body in files:
         lines = gzip.decompress(body).decode().splitlines(keepends=True)
@@ -218,9 +227,15 @@ def test_general_parser_and_fast_path_count_the_same(tmp_path):
         for line in lines:
             slow.add_line(line, key)
         slow.flush()
-    for attr in ("lines", "malformed", "requests", "first", "last", "minutes", "targets", "target_groups", "rules"):
+    for attr in ("lines", "malformed", "requests", "without_request", "first", "last", "minutes", "targets",
+                 "target_groups", "rules"):
         assert getattr(fast, attr) == getattr(slow, attr), attr
     assert {k: g.count for k, g in fast.groups.items()} == {k: g.count for k, g in slow.groups.items()}
+    assert {k: g.samples for k, g in fast.groups.items()} == {k: g.samples for k, g in slow.groups.items()}
+    for pattern in ("//*", "/api/*", "/Api/*", "/a/*", "/v6", "/"):
+        assert any(k[4] == pattern for k in fast.groups), pattern
+    assert (80, "www.example.com", "GET", 0, "/api/*") in fast.groups  # host lowered, path case kept
+    assert slow.without_request == 3 and fast.malformed == slow.malformed
 
 
 # ---------------------------------------------------------------- the documented entry shapes
@@ -427,3 +442,23 @@ def test_s3_access_denied(tmp_path):
         finally:
             boto3.DEFAULT_SESSION = None
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_unknown_stack_is_one_line_before_any_log_is_read(tmp_path):
+    root, _ = small_dir(tmp_path, lines=200)
+    out = tmp_path / "p.yaml"
+    one_line_error(run_cli("profile", "--from-logs", str(root), "--stack", "nosuch", "-o", str(out)), "nosuch")
+    assert not out.exists()
+
+
+def test_group_count_is_bounded_and_overflow_is_folded_per_rule_outcome(tmp_path, monkeypatch):
+    """Memory is bounded by groups, not lines: past MAX_GROUPS new groups fold into one per (port, rule)."""
+    monkeypatch.setattr(alb_logs, "MAX_GROUPS", 5)
+    many = [gen.LogClass(f"c{i}", 1, f"h{i}.example.com", (f"/p{i}/x",), 10 if i % 2 else 0,
+                         pools={"dev-blue": gen.BLUE}) for i in range(12)]
+    root, truth = small_dir(tmp_path, many, 1200)
+    prof, agg, _ = alb_logs.profile_from_logs(str(root))
+    assert len(agg.groups) <= 5 + 2  # the five first groups + one overflow group per (443, priority)
+    assert sum(c.count for c in prof.classes) == agg.requests == truth.lines
+    assert agg.folded == prof.observed["foldedRequests"] > 0
+    assert prof.observed["ruleShares"]["443"] == pytest.approx({"0": 0.5, "10": 0.5})
