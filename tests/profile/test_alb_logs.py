@@ -27,7 +27,7 @@ from tests.profile import alblog_gen as gen
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 BUCKET = "web-tier-dev-alb-logs"
-PREFIX = "alb"
+PREFIX = "dev"  # components/logs.py: access logs under <stack>, connection logs under <stack>-connections
 
 # Each generator class of dev_mix -> the profile classes it must land in (port host method pattern -> rule).
 EXPECTED_CLASSES = {
@@ -67,10 +67,12 @@ def big():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         gen.put_s3(s3, BUCKET, PREFIX, files)
-        # Beside the access logs, as in a real log bucket: ELB's test file and a connection log.
+        # Beside the access logs, as in the stack's log bucket: ELB's test file, and the connection
+        # logs under "dev-connections" (which the prefix "dev" also lists).
         s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/AWSLogs/{gen.ACCOUNT}/ELBAccessLogTestFile", Body=b"test")
-        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/AWSLogs/{gen.ACCOUNT}/elasticloadbalancing/{gen.REGION}/2026/06/01/"
-                      f"conn_log.{gen.ACCOUNT}_elasticloadbalancing_x.log.gz", Body=gzip.compress(b"garbage\n"))
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}-connections/AWSLogs/{gen.ACCOUNT}/elasticloadbalancing/{gen.REGION}/"
+                      f"2026/06/01/conn_log.{gen.ACCOUNT}_elasticloadbalancing_{gen.REGION}_app.web-dev.50dc6c495c0c9188_"
+                      f"20260601T1205Z_10.10.0.17_2d1b3c4e.log.gz", Body=gzip.compress(b"garbage\n"))
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
