@@ -88,7 +88,7 @@ def _register() -> None:
     from lbguard.commands import preflight
 
     main.add_command(preflight.preflight)
-    for name in ("preview", "route", "diff", "sandbox", "promote", "rollback", "diagnose", "drill", "rehearse"):
+    for name in ("preview", "route", "diff", "sandbox", "promote", "rollback", "diagnose", "drill", "rehearse", "profile"):
         try:
             module = __import__(f"lbguard.commands.{name}", fromlist=[name])
         except ModuleNotFoundError as err:
