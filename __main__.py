@@ -2,10 +2,14 @@
 
 import pulumi
 
-from components.settings import load_settings
+from components.settings import load_settings, load_traffic_profile
 from components.web_tier import WebTier
 
 settings = load_settings()
+# The traffic profile the shares are computed from (stacks/traffic.<stack>.yaml), exported
+# where the policy pack and lbguard read it; absent: shares come from catch-all rules and
+# expectedShare only, and a narrow rule's share is "unknown".
+traffic_profile = load_traffic_profile(pulumi.get_stack())
 tier = WebTier("web", settings)
 
 pulumi.export("dnsName", tier.dns_name)
@@ -19,3 +23,5 @@ pulumi.export("alarmTopicArn", tier.alarms.topic.arn)
 pulumi.export("dashboardName", tier.dashboard.dashboard_name)
 pulumi.export("alarms", tier.alarms.alarm_names)
 pulumi.export("rollback", tier.rollback)
+if traffic_profile is not None:
+    pulumi.export("trafficProfile", traffic_profile)

@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -645,3 +646,27 @@ def load_settings(config: Any = None, *, stack: str | None = None) -> WebTierSet
         if ns == PROJECT and bare not in CONFIG_KEYS:
             raw[bare] = value
     return parse_settings(raw, stack=stack, stack_file=f"stacks/Pulumi.{stack}.yaml")
+
+
+def load_traffic_profile(stack: str, stack_config_dir: str = "stacks") -> dict[str, Any] | None:
+    """The stack's traffic profile, ``<stackConfigDir>/traffic.<stack>.yaml`` beside its
+    ``Pulumi.<stack>.yaml`` (written by ``lbguard profile --from-logs`` or by hand), as the
+    stack exports it in its ``trafficProfile`` output; None when the stack has none.
+
+    The policy pack and lbguard read the profile from that output (so it also works under
+    the real engine, where the pack sees the stack's outputs, not this file). ``observed``
+    (what the logs showed) stays in the file: it is evidence, not routing input, and can
+    be large. The program runs in the project directory (Pulumi's language host sets it).
+    """
+    from lbguard.profile import load_profile, profile_path
+
+    path = profile_path(Path.cwd(), stack, stack_config_dir)
+    if not path.is_file():
+        return None
+    try:
+        prof = load_profile(path)
+    except LbguardError as err:
+        raise SettingsError(f"{stack_config_dir}/{path.name}: {str(err).split(': ', 1)[-1]}") from err
+    doc = prof.to_json()
+    doc.pop("observed", None)
+    return doc

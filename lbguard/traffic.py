@@ -92,6 +92,26 @@ class Route:
     id: str
     weights: Mapping[str, float]  # target-group key -> weight
     traffic_fraction: float = 1.0  # of the listener's requests; 1.0 = worst case
+    # Set by ``combine``: each pool's share of the listener directly (weights then only name
+    # the pools); None: ``shares(weights) * traffic_fraction``.
+    listener_shares: Mapping[str, float] | None = None
+
+    def pool_shares(self) -> dict[str, float]:
+        """Each pool's share of the listener's requests through this route."""
+        if self.listener_shares is not None:
+            return dict(self.listener_shares)
+        return {k: s * self.traffic_fraction for k, s in shares(self.weights).items()}
+
+
+def combine(route_id: str, routes: Iterable[Route]) -> Route:
+    """Several forwards of one listener as one route: each pool's listener share summed over
+    them. Two rules that each send 40% to the same pool load it with 80%, which no single
+    forward shows (capacity and funnel checks evaluate this too)."""
+    total: dict[str, float] = {}
+    for r in routes:
+        for k, share in r.pool_shares().items():
+            total[k] = total.get(k, 0.0) + share
+    return Route(route_id, {k: 1 for k in total}, sum(total.values()), listener_shares=total)
 
 
 @dataclass(frozen=True)
@@ -146,10 +166,9 @@ def evaluate(route: Route, pools: Mapping[str, Pool], healthy: Mapping[str, int]
              peak_rps: float | None = None, scenario: str = "all-healthy") -> RouteResult:
     """Load on each pool of ``route`` with ``healthy`` instances per pool."""
     result = RouteResult(route=route.id, scenario=scenario)
-    for key, share in shares(route.weights).items():
+    for key, listener_share in route.pool_shares().items():
         pool = pools.get(key, Pool(instances=0))
         n = pool.instances if healthy is None else healthy.get(key, pool.instances)
-        listener_share = share * route.traffic_fraction
         per_instance = listener_share / n if n > 0 else (math.inf if listener_share > 0 else 0.0)
         rps = None if peak_rps is None else listener_share * peak_rps
         cap = None if pool.rps_per_instance is None else n * pool.rps_per_instance

@@ -32,8 +32,9 @@ class ScratchProject:
         for name in ("Pulumi.yaml", "__main__.py"):
             shutil.copy(ROOT / name, path / name)
         (path / "components").symlink_to(ROOT / "components", target_is_directory=True)
-        for f in (ROOT / "stacks").glob("Pulumi.*.yaml"):
-            shutil.copy(f, path / "stacks" / f.name)
+        for pattern in ("Pulumi.*.yaml", "traffic.*.yaml"):  # the stacks and their traffic profiles
+            for f in (ROOT / "stacks").glob(pattern):
+                shutil.copy(f, path / "stacks" / f.name)
 
     def config(self, stack: str) -> dict:
         return load_stack(stack, self.path)["config"]

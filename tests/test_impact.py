@@ -319,11 +319,22 @@ def test_command_json_and_output_file(tmp_path, june_first_docs):
 # ------------------------------------------------------------------ real preflight runs (emulator + pack)
 
 
+def worst_case_api(project: ScratchProject) -> None:
+    """dev with its api rule declared to take the whole listener, and no traffic profile."""
+    (project.path / "stacks" / "traffic.dev.yaml").unlink()
+    cfg = project.config("dev")
+    cfg["web-tier:routing"]["rules"]["api"]["expectedShare"] = 1.0
+    project.write("dev", cfg)
+
+
 @pytest.fixture(scope="module")
 def june_first(tmp_path_factory):
-    """dev as it is (BASE) and with the api rule moved from 50/50 to 100% on blue (HEAD)."""
+    """dev (BASE) and with the api rule moved from 50/50 to 100% on blue (HEAD). The api rule
+    is declared to take the whole listener (expectedShare 1, dev's profile removed): the
+    worst case June 1 was, so the weight change alone funnels."""
     root = tmp_path_factory.mktemp("june1")
     project = ScratchProject(root / "project")
+    worst_case_api(project)
     runner = CliRunner()
     base = root / "base.json"
     result = runner.invoke(main, ["preflight", "--stack", "dev", "--cwd", str(project.path), "--json", str(base)])
@@ -343,12 +354,12 @@ def test_june_first_through_the_real_pack(june_first):
     api = route(d, "web-routing-https/web-routing-rule-api")
     blue = pool(api, "blue")
     assert (blue["shareBefore"], blue["shareAfter"]) == (0.5, 1.0)
-    assert (blue["perInstanceBefore"], blue["perInstanceAfter"]) == (0.25, 0.5)
+    assert (blue["perInstanceBefore"], blue["perInstanceAfter"]) == (pytest.approx(1 / 6), pytest.approx(1 / 3))
     assert pool(api, "green")["shareAfter"] == 0.0
     caps = {c["scenario"]: c for c in api["capacity"]}
-    assert caps["instance-lost"]["before"] == pytest.approx(100 / 150)
+    assert caps["instance-lost"]["before"] == pytest.approx(100 / 300)
     assert (caps["instance-lost"]["worstAfter"], caps["instance-lost"]["after"]) == ("instance-lost:blue",
-                                                                                    pytest.approx(200 / 150))
+                                                                                    pytest.approx(200 / 300))
     new = {(v["policy"], v["name"]) for v in d["verdicts"]["new"]}
     assert ("no-traffic-funnel", "web-routing-rule-api") in new
     changed = {r["name"]: r["properties"] for r in d["resources"]["changed"]}
@@ -365,7 +376,7 @@ def test_real_markdown_comment(june_first):
     md = result.output
     assert md.startswith(impact.MARKER)
     assert ("| web-routing-https | web-routing-rule-api (10) | forward to blue, green | blue | **50% → 100%** "
-            "| **25% → 50%** | 2 |") in md
+            "| **16.7% → 33.3%** | 3 |") in md
     assert "🆕 **no-traffic-funnel** (mandatory) on `web-routing-rule-api`" in md
     assert '==>|"50% → 100%"|' in md and "```mermaid" in md
     assert "redirect HTTPS:443 (HTTP_301)" in md and "fixed response 503" in md
@@ -375,6 +386,7 @@ def test_two_real_runs_of_the_same_stack_compare_equal(june_first, tmp_path):
     base, _ = june_first
     again = tmp_path / "again.json"
     project = ScratchProject(tmp_path / "project")
+    worst_case_api(project)
     result = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--cwd", str(project.path), "--json", str(again)])
     assert result.exit_code == 0
     a, b = json.loads(base.read_text()), json.loads(again.read_text())

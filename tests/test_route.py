@@ -178,7 +178,7 @@ def test_dev_api_request(dev_route):
     assert (http["port"], http["action"], http["redirect"]["Protocol"]) == (80, "redirect", "HTTPS")
     assert (https["rule"], https["priority"], https["action"]) == ("web-routing-rule-api", 10, "forward")
     assert [(p["pool"], p["probability"], p["instances"], p["perInstance"]) for p in https["pools"]] == [
-        ("blue", 0.5, 2, 0.25), ("green", 0.5, 2, 0.25)]
+        ("blue", 0.5, 3, 1 / 6), ("green", 0.5, 3, 1 / 6)]
 
 
 def test_dev_human_output(dev_route):

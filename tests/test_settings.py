@@ -34,7 +34,7 @@ _DELETE = object()
 
 # (id, edits {path: value}, text the one-line error must contain)
 BAD = [
-    ("min-above-desired", {P + "pools.blue.minSize": 3}, "pools.blue"),
+    ("min-above-desired", {P + "pools.blue.minSize": 4}, "pools.blue"),
     ("timeout-not-below-interval", {P + "pools.blue.healthCheck.timeoutSeconds": 15}, "pools.blue.healthCheck"),
     ("weight-over-999", {P + "routing.default.forward.weights.blue": 1000}, "routing.default.forward.weights"),
     ("weights-sum-zero", {P + "routing.default.forward.weights": {"blue": 0, "green": 0}}, "routing.default.forward.weights"),

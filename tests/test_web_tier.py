@@ -112,7 +112,7 @@ def test_auto_scaling_groups_wired_to_target_groups(dev):
         asg = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[names[key]])["AutoScalingGroups"][0]
         assert asg["TargetGroupARNs"] == [arns[key]]
         assert set(asg["VPCZoneIdentifier"].split(",")) == private
-        assert (asg["MinSize"], asg["DesiredCapacity"], asg["MaxSize"]) == (2, 2, 4)
+        assert (asg["MinSize"], asg["DesiredCapacity"], asg["MaxSize"]) == (3, 3, 6)
         assert asg["HealthCheckType"] == "ELB" and asg["HealthCheckGracePeriod"] == 300
         tags = {t["Key"]: t["Value"] for t in asg["Tags"]}
         assert tags["lbguard:rps-per-instance"] == "150" and tags["lbguard:pool"] == key

@@ -117,7 +117,7 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
 def _coverage(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = args.get_config()
     resources = stack_resources(args)
-    topo = stack_topology(resources)
+    topo = stack_topology(args, resources)
     found, notes = check_alarm_coverage(topo, [r.props for r in resources if r.type == ALARM],
                                         require_share_skew=cfg.get("requireShareSkew", True) is not False,
                                         require_ok_actions=cfg.get("requireOkActions", False) is True)

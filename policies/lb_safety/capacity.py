@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from lb_safety.common import (LB, cannot_evaluate, capacity_unknown, known, num, pct, scenario_label, schema,
-                              stack_resources, stack_topology, tags_of, unresolved_reasons, valid_forwards)
+from lb_safety.common import (LB, PROFILE_SCHEMA, cannot_evaluate, capacity_unknown, known, num, pct, scenario_label, schema,
+                              share_unknown, stack_resources, stack_topology, tags_of, unresolved_reasons, valid_forwards)
 from lbguard import topology, traffic
 
 SCENARIOS = ("all-healthy", "instance-lost", "az-lost")
@@ -32,7 +32,7 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
     degraded_max = num(cfg.get("degradedMaxUtilisation"), 1.0)
     resources = stack_resources(args)
     by_urn = {r.urn: r for r in resources}
-    topo = stack_topology(resources, default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
+    topo = stack_topology(args, resources, default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
     peaks, only_peak = _peaks(resources)
     pools = topo.pools()
     notes = unresolved_reasons(topo)
@@ -43,11 +43,41 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
         peak = next((peaks[ref] for ref in refs if isinstance(ref, str) and ref in peaks), None)
         if peak is None:
             peak = only_peak
-        return peak if peak is not None else num(cfg.get("peakRequestsPerSecond"))
+        if peak is None:
+            peak = num(cfg.get("peakRequestsPerSecond"))
+        if peak is None and topo.profile is not None:
+            peak = topo.profile.peak_requests_per_second
+        return peak
 
+    def over_capacity(route: traffic.Route, peak: float) -> str | None:
+        worst = None  # (how far over its limit, scenario, pool, load, limit)
+        for result in traffic.simulate(route, pools, peak, include=SCENARIOS):
+            limit = 1.0 - headroom if result.scenario == "all-healthy" else degraded_max
+            for pool, load in result.loads.items():
+                if load.share > 0 and load.utilisation is not None and load.utilisation > limit + 1e-9:
+                    over = load.utilisation / limit
+                    if worst is None or over > worst[0]:
+                        worst = (over, result.scenario, pool, load, limit)
+        if worst is None:
+            return None
+        _, scenario, pool, load, limit = worst
+        cap = "no healthy instance left" if not load.capacity_rps else f"capacity {load.capacity_rps:g} req/s"
+        return (f"in scenario '{scenario_label(topo, scenario)}' target group {topo.label(pool)} takes "
+                f"{pct(load.share)} of {peak:g} req/s = {load.rps:g} req/s on {load.healthy} healthy instance(s), "
+                f"{cap}: utilisation {pct(load.utilisation)} > {pct(limit)}. Raise its Auto Scaling minimum, spread it "
+                f"over more AZs, or lower its weight.")
+
+    by_listener: dict[str, list[tuple[topology.Forward, float]]] = {}
+    partial: set[str] = set()  # listeners with a forward not evaluated or already reported
     for fwd in valid_forwards(topo):
+        why = share_unknown(fwd)
+        if why:
+            notes.append(why)
+            partial.add(fwd.listener_urn)
+            continue
         peak = peak_of(fwd)
         if peak is None:
+            partial.add(fwd.listener_urn)
             notes.append(f"{fwd.id}: no peak requests/s known (tag the load balancer 'lbguard:peak-rps' or set "
                          f"peakRequestsPerSecond in the pack config)")
             continue
@@ -58,23 +88,22 @@ def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
                     if w > 0 and topo.target_groups[k].capacity_sources and pools[k].rps_per_instance is None]
         if unknown:
             notes += unknown
+            partial.add(fwd.listener_urn)
             continue
-        worst = None  # (how far over its limit, scenario, pool, load, limit)
-        for result in traffic.simulate(fwd.route(), pools, peak, include=SCENARIOS):
-            limit = 1.0 - headroom if result.scenario == "all-healthy" else degraded_max
-            for pool, load in result.loads.items():
-                if load.share > 0 and load.utilisation is not None and load.utilisation > limit + 1e-9:
-                    over = load.utilisation / limit
-                    if worst is None or over > worst[0]:
-                        worst = (over, result.scenario, pool, load, limit)
-        if worst is None:
+        finding = over_capacity(fwd.route(), peak)
+        if finding:
+            report(f"{fwd.id}: {finding}", fwd.resource_urn)
+            partial.add(fwd.listener_urn)
             continue
-        _, scenario, pool, load, limit = worst
-        cap = "no healthy instance left" if not load.capacity_rps else f"capacity {load.capacity_rps:g} req/s"
-        report(f"{fwd.id}: in scenario '{scenario_label(topo, scenario)}' target group {topo.label(pool)} takes "
-               f"{pct(load.share)} of {peak:g} req/s = {load.rps:g} req/s on {load.healthy} healthy instance(s), "
-               f"{cap}: utilisation {pct(load.utilisation)} > {pct(limit)}. Raise its Auto Scaling minimum, spread it "
-               f"over more AZs, or lower its weight.", fwd.resource_urn)
+        by_listener.setdefault(fwd.listener_urn, []).append((fwd, peak))
+    # Forwards that send to the same pools add up: each within capacity, together over it.
+    for urn, group in by_listener.items():
+        if urn in partial or len(group) < 2 or len({p for _, p in group}) != 1:
+            continue
+        name = topo.listeners[urn].name
+        finding = over_capacity(traffic.combine(f"{name}/all", [f.route() for f, _ in group]), group[0][1])
+        if finding:
+            report(f"listener {name}: its forwards ({', '.join(f.id for f, _ in group)}) together: {finding}", urn)
     cannot_evaluate(notes)
 
 
@@ -94,5 +123,6 @@ capacity_covers_share = StackValidationPolicy(
         defaultRpsPerInstance={"type": "number", "exclusiveMinimum": 0,
                                "description": "requests/s one instance serves when its Auto Scaling group has no "
                                               "lbguard:rps-per-instance tag"},
+        trafficProfile=PROFILE_SCHEMA,
     ),
 )

@@ -137,10 +137,39 @@ def stack_resources(args: StackValidationArgs) -> list[topology.Res]:
             for r in args.resources if r.resource_type != STACK]
 
 
-def stack_topology(args: StackValidationArgs | list[topology.Res], **kw) -> topology.Topology:
-    """The routing topology of the stack, built by lbguard's one linker."""
-    resources = args if isinstance(args, list) else stack_resources(args)
-    return topology.build(resources, **kw)
+PROFILE_CONFIG = "trafficProfile"  # pack config key: a profile for a stack that does not export one
+
+PROFILE_SCHEMA = {"type": "object",
+                  "description": "a traffic profile (lbguard.profile format: version, peakRequestsPerSecond, "
+                                 "classes) used when the stack exports no 'trafficProfile' output"}
+
+
+def stack_profile(args: StackValidationArgs) -> Any:
+    """The traffic profile the shares come from: the stack's ``trafficProfile`` output (what
+    the program exports from stacks/traffic.<stack>.yaml), else the policy's
+    ``trafficProfile`` config, else None (shares from catch-alls and expectedShare only)."""
+    outputs = stack_outputs(args)
+    found = (outputs[1] if outputs else {}).get(topology.PROFILE_OUTPUT)
+    if found is not None and known(found):
+        return found
+    return args.get_config().get(PROFILE_CONFIG)
+
+
+def stack_topology(args: StackValidationArgs, resources: list[topology.Res] | None = None,
+                   **kw) -> topology.Topology:
+    """The routing topology of the stack, built by lbguard's one linker, with its profile."""
+    kw.setdefault("profile", stack_profile(args))
+    return topology.build(resources if resources is not None else stack_resources(args), **kw)
+
+
+def share_unknown(fwd: topology.Forward) -> str | None:
+    """Why a forward's share of its listener is not known (a narrow rule, no profile, no
+    expectedShare), or None. Policies report it as advisory instead of assuming 100%."""
+    if fwd.share_known:
+        return None
+    return (f"{fwd.id}: share unknown (a rule that matches only some requests, no traffic profile and no "
+            f"expectedShare): add stacks/traffic.<stack>.yaml (lbguard profile --from-logs) or set the rule's "
+            f"expectedShare")
 
 
 def unresolved_reasons(topo: topology.Topology) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import (LISTENER, LISTENER_RULE, UNKNOWN, cannot_evaluate, capacity_unknown, forward_actions,
-                              forward_weights, known, num, pct, plain, scenario_label, schema, stack_outputs,
-                              stack_resources, stack_topology, unresolved_reasons, valid_forwards)
-from lbguard import matching, shapes, traffic
+from lb_safety.common import (PROFILE_SCHEMA, LISTENER, LISTENER_RULE, UNKNOWN, cannot_evaluate, capacity_unknown, forward_actions,
+                              forward_weights, known, num, pct, plain, scenario_label, schema, share_unknown,
+                              stack_outputs, stack_resources, stack_topology, unresolved_reasons, valid_forwards)
+from lbguard import matching, shapes, topology, traffic
 
 # ------------------------------------------------------------------ even-target-weights
 
@@ -89,31 +89,59 @@ even_target_weights = ResourceValidationPolicy(
 # ------------------------------------------------------------------ no-traffic-funnel
 
 
+def _funnel_finding(topo, pools, route: traffic.Route, limit: float) -> str | None:
+    """The funnel in ``route`` (its worst scenario), or None."""
+    worst = traffic.worst(traffic.simulate(route, pools, include=("all-healthy", "instance-lost")))
+    if worst is None or worst.max_instance_share < limit - 1e-9:  # reaching the limit violates
+        return None
+    pool, load = max(((k, l) for k, l in worst.loads.items() if l.share > 0 and not l.failing),
+                     key=lambda kv: kv[1].per_instance_share)
+    return (f"in scenario '{scenario_label(topo, worst.scenario)}' each of the {load.healthy} healthy instance(s) "
+            f"of target group {topo.label(pool)} receives {pct(load.per_instance_share)} of the listener's traffic "
+            f"(limit {pct(limit)}). Spread the traffic over more target groups or instances (raise the Auto Scaling "
+            f"minimum) so that every instance carries less than {pct(limit)}, also with one instance lost.")
+
+
 def _funnel(args: StackValidationArgs, report: ReportViolation) -> None:
     limit = num(args.get_config().get("maxInstanceShare"), 0.5)
     topo = stack_topology(args)
     pools = topo.pools()
     notes = unresolved_reasons(topo)
+    by_listener: dict[str, list[topology.Forward]] = {}
+    partial: set[str] = set()  # listeners with a forward whose share or capacity is unknown
     for fwd in valid_forwards(topo):
         unknown = capacity_unknown(topo, fwd)
         if unknown:
             notes += unknown
+            partial.add(fwd.listener_urn)
             continue
+        why = share_unknown(fwd)
         empty = [k for k, s in traffic.shares(fwd.weights).items() if s > 0 and pools[k].instances == 0]
-        for k in empty:
-            report(f"{fwd.id} sends {pct(traffic.shares(fwd.weights)[k] * fwd.traffic_fraction)} of the listener's "
+        for k in empty:  # a fault at any share
+            sent = (f"an unknown share (up to {pct(traffic.shares(fwd.weights)[k] * fwd.traffic_fraction)})" if why
+                    else pct(traffic.shares(fwd.weights)[k] * fwd.traffic_fraction))
+            report(f"{fwd.id} sends {sent} of the listener's "
                    f"traffic to target group {topo.label(k)}, which has no instances (Auto Scaling minimum 0). "
                    f"Give it capacity before routing to it, or set its weight to 0.", fwd.resource_urn)
-        worst = traffic.worst(traffic.simulate(fwd.route(), pools, include=("all-healthy", "instance-lost")))
-        if worst is None or worst.max_instance_share <= limit + 1e-9:
+        if why:  # the per-instance share is not known: advisory, never an assumed 100%
+            notes.append(why)
+            partial.add(fwd.listener_urn)
             continue
-        pool, load = max(((k, l) for k, l in worst.loads.items() if l.share > 0 and not l.failing),
-                         key=lambda kv: kv[1].per_instance_share)
-        report(f"{fwd.id} funnels traffic: in scenario '{scenario_label(topo, worst.scenario)}' each of the "
-               f"{load.healthy} healthy instance(s) of target group {topo.label(pool)} receives "
-               f"{pct(load.per_instance_share)} of the listener's traffic (limit {pct(limit)}). Spread the forward "
-               f"over more target groups or instances (raise the Auto Scaling minimum) so that no single instance "
-               f"carries more than {pct(limit)}, also with one instance lost.", fwd.resource_urn)
+        finding = _funnel_finding(topo, pools, fwd.route(), limit)
+        if finding:
+            report(f"{fwd.id} funnels traffic: {finding}", fwd.resource_urn)
+            partial.add(fwd.listener_urn)  # reported once, on the forward that does it
+            continue
+        by_listener.setdefault(fwd.listener_urn, []).append(fwd)
+    # Forwards that share pools add up: each within the limit, together over it.
+    for urn, group in by_listener.items():
+        if urn in partial or len(group) < 2:
+            continue
+        finding = _funnel_finding(topo, pools, traffic.combine(f"{topo.listeners[urn].name}/all",
+                                                                [f.route() for f in group]), limit)
+        if finding:
+            report(f"listener {topo.listeners[urn].name}: its forwards ({', '.join(f.id for f in group)}) together "
+                   f"funnel traffic: {finding}", urn)
     cannot_evaluate(notes)
 
 
@@ -125,8 +153,10 @@ no_traffic_funnel = StackValidationPolicy(
     validate=_funnel,
     config_schema=schema(
         maxInstanceShare={"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.5,
-                          "description": "largest share of a listener's requests one healthy instance may receive "
-                                         "(strictly greater violates)"},
+                          "description": "share of a listener's requests at which one healthy instance is a "
+                                         "funnel: reaching it violates (0.5: one server taking half of the listener "
+                                         "fails, as on June 1)"},
+        trafficProfile=PROFILE_SCHEMA,
     ),
 )
 

@@ -9,7 +9,7 @@ from tests.observability.metricmath import evaluate
 
 KINDS = {
     "unhealthy-hosts": ("UnHealthyHostCount", "Maximum", "GreaterThanThreshold", 0.0),
-    "healthy-below-min": ("HealthyHostCount", "Minimum", "LessThanThreshold", 2.0),
+    "healthy-below-min": ("HealthyHostCount", "Minimum", "LessThanThreshold", 3.0),  # dev's minSize
     "latency-p99": ("TargetResponseTime", None, "GreaterThanThreshold", 2.0),
 }
 

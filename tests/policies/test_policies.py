@@ -83,8 +83,8 @@ CASES = {
     "even-target-weights/out-of-range": (
         lambda r: routed(mutate(r, "web-routing-https", setter(["defaultActions"], [forward((ARNS["blue"], 1000), (ARNS["green"], 1000))]))),
         [("even-target-weights", "web-routing-https")]),
-    "no-traffic-funnel": (  # the api rule, assumed to take the whole listener: 1/3 per instance with one lost
-        lambda r: mutate(r, "web-routing-rule-api", lambda p: p.pop("tags")),
+    "no-traffic-funnel": (  # the api rule declared to take the whole listener: 1/3 per instance with one lost
+        lambda r: mutate(r, "web-routing-rule-api", lambda p: p["tags"].update({"lbguard:traffic-fraction": "1"})),
         [("no-traffic-funnel", "web-routing-rule-api")]),
     "capacity-covers-share": (lambda r: mutate(r, *tag("web-pool-blue-asg", "lbguard:rps-per-instance", "50")),
                               [("capacity-covers-share", "web-routing-https")]),
@@ -174,6 +174,18 @@ def test_default_levels(pack):
     run = CASES["alb-tls-policy"][0](run)
     assert pack.found(run, {}) == sorted([("even-target-weights", "mandatory", urn(run, "web-routing-https")),
                                           ("alb-tls-policy", "advisory", urn(run, "web-routing-https"))])
+
+
+def test_a_narrow_rule_without_profile_or_share_is_advisory_share_unknown(pack):
+    """No profile, no expectedShare: the api rule's share is unknown, so capacity and funnel
+    say so (advisory, naming the fix) instead of assuming it takes 100% of the listener."""
+    run = mutate(BASE, "web-routing-rule-api", lambda p: p.pop("tags"))
+    found = pack.evaluate(run)
+    assert not [v for v in found if v.enforcement_level == "mandatory"], found
+    for policy in ("capacity-covers-share", "no-traffic-funnel"):
+        [v] = [v for v in found if v.policy == policy]
+        assert v.enforcement_level == "advisory" and "web-routing-rule-api: share unknown" in v.message
+        assert "expectedShare" in v.message and "traffic." in v.message
 
 
 def test_messages_say_how_to_fix(pack):

@@ -27,15 +27,17 @@ def test_june_1_catch_all_to_one_instance_violates(pack, tokens):
     assert "100%" in violations[0].message and "all-healthy" in violations[0].message
 
 
-def test_two_even_pools_of_two_pass_at_the_default_limit(pack):
-    """25% per instance, 50% with one lost: not strictly above 50%."""
-    run = june_1(instances=2, pools=2)
-    found = named(pack, run, {})
-    assert not [f for f in found if f[0] == "no-traffic-funnel"], found
-    # ... and violate just below it, naming the instance-lost scenario.
-    tight = [v for v in pack.evaluate(run, {"no-traffic-funnel": {"maxInstanceShare": 0.49}})
+def test_one_instance_taking_exactly_half_fails_at_the_default_limit(pack):
+    """Two even pools of two: with one instance lost, the survivor takes exactly 50% of the
+    listener. Reaching the limit is the June 1 shape (one server, half the traffic): it fails."""
+    found = named(pack, june_1(instances=2, pools=2), {})
+    funnel = [f for f in found if f[0] == "no-traffic-funnel"]
+    assert funnel == [("no-traffic-funnel", "mandatory", RULE)], found
+    # Three per pool: 25% per survivor, under the limit.
+    assert not [f for f in named(pack, june_1(instances=3, pools=2), {}) if f[0] == "no-traffic-funnel"]
+    tight = [v for v in pack.evaluate(june_1(instances=3, pools=2), {"no-traffic-funnel": {"maxInstanceShare": 0.25}})
              if v.policy == "no-traffic-funnel"]
-    assert [v.name for v in tight] == [RULE] and "instance-lost" in tight[0].message and "50%" in tight[0].message
+    assert [v.name for v in tight] == [RULE] and "instance-lost" in tight[0].message and "25%" in tight[0].message
 
 
 def test_june_1_caught_in_a_preview_of_a_new_stack(pack):
