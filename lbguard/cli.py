@@ -40,6 +40,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lbguard", prog_name="lbguard")
 @click.option("--debug", is_flag=True, hidden=True, help="print tracebacks")
 def main(debug: bool) -> None:
     """Safety tooling for load-balancer changes (see README)."""
