@@ -14,6 +14,10 @@ tier = WebTier("web", settings)
 
 pulumi.export("dnsName", tier.dns_name)
 pulumi.export("loadBalancerArn", tier.load_balancer.arn)
+# The ALB's canonical hosted zone: a Route 53 alias record to dnsName needs it.
+pulumi.export("zoneId", tier.load_balancer.alb.zone_id)
+pulumi.export("securityGroupIds", {"loadBalancer": tier.load_balancer.security_group.id,
+                                   "pools": {key: pool.security_group.id for key, pool in tier.pools.items()}})
 pulumi.export("listenerArns", {key: listener.arn for key, listener in tier.routing.listeners.items()})
 pulumi.export("ruleArns", {key: rule.arn for key, rule in tier.routing.rules.items()})
 pulumi.export("targetGroupArns", {key: pool.target_group.arn for key, pool in tier.pools.items()})

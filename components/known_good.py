@@ -12,7 +12,8 @@ import pulumi_aws as aws
 from components.settings import WebTierSettings
 from lbguard import state
 
-LBGUARD_DIR = Path(__file__).resolve().parents[1] / "lbguard"
+# The installed lbguard package (this checkout when editable, site-packages from a wheel).
+LBGUARD_DIR = Path(state.__file__).resolve().parent
 # The function's code: lbguard's rollback path and the pure modules it imports.
 # jsonschema is not in the Lambda Python runtime (boto3 is): the function validates snapshots
 # with lbguard.schema_check (tests/test_schema_check.py runs the bundle with only the stdlib and boto3).

@@ -94,7 +94,10 @@ class PackProcess:
     """
 
     def __init__(self, pack_dir: Path, *, project: str, stack: str, dry_run: bool = False,
-                 config: dict[str, str] | None = None, timeout: float = 60.0):
+                 config: dict[str, str] | None = None, timeout: float = 60.0, python: str | None = None):
+        # python: the interpreter of the pack's own virtualenv (PulumiPolicy.yaml's
+        # `virtualenv`), as the engine starts it; default: this process's (the checkout's model).
+        python = python or sys.executable
         self.pack_dir = Path(pack_dir).resolve()
         self.name = self.pack_dir.name
         if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
@@ -112,12 +115,12 @@ class PackProcess:
                    PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(self.config))
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
+                [python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
                 cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True)
         except OSError as err:
             self._server.stop(0)
-            raise LbguardError(f"policy pack {self.name}: cannot start {sys.executable}: {err.strerror}") from None
+            raise LbguardError(f"policy pack {self.name}: cannot start {python}: {err.strerror}") from None
         self._stderr_done = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_done.start()
         try:
@@ -421,14 +424,15 @@ def analyze(pack: PackProcess, resources: Iterable[RecordedResource], outputs: d
 
 
 def run_pack(pack_dir: Path, run: ProgramRun, *, config_file: Path | None = None, dry_run: bool = False,
-             timeout: float = 60.0, program_config: dict[str, str] | None = None) -> list[Violation]:
+             timeout: float = 60.0, program_config: dict[str, str] | None = None,
+             python: str | None = None) -> list[Violation]:
     """Evaluate ``run`` with the pack in ``pack_dir`` as the engine would; see the module
     docstring. ``program_config`` (``"<project>:<key>" -> str``) becomes PULUMI_CONFIG;
     by default the run's own ``config`` if it carries one, else ``{}``."""
     user = read_config_file(config_file) if config_file else {}
     config_env = program_config if program_config is not None else dict(getattr(run, "config", None) or {})
     with PackProcess(pack_dir, project=run.project, stack=run.stack, dry_run=dry_run, config=config_env,
-                     timeout=timeout) as pack:
+                     timeout=timeout, python=python) as pack:
         return evaluate_with(pack, run, user, config_file)
 
 

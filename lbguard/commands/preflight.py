@@ -22,7 +22,7 @@ def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, po
     from lbguard.emulator import emulated_aws, load_stack_config, run_program
 
     name, config = load_stack_config(project_dir, stack)
-    starting = start_pack(name, stack, policy_pack, policy_config) if use_pack else None
+    starting = start_pack(name, stack, policy_pack, policy_config, project_dir=project_dir) if use_pack else None
     try:
         with emulated_aws(config.get("aws:region", "us-east-1")):
             run = run_program(project_dir, stack)
@@ -33,11 +33,21 @@ def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, po
     return run, violations
 
 
-def pack_inputs(stack: str, policy_pack: Path | None, policy_config: Path | None) -> tuple[Path, Path | None]:
+def default_pack_dir(project_dir: Path | None = None) -> Path:
+    """The checkout's pack when lbguard runs from a checkout (base and head are judged by the
+    same pack), else the project's own ``policies/`` (lbguard installed from a wheel)."""
+    checkout = PACKAGE_ROOT / "policies"
+    if (checkout / "PulumiPolicy.yaml").is_file() or project_dir is None:
+        return checkout
+    return Path(project_dir) / "policies"
+
+
+def pack_inputs(stack: str, policy_pack: Path | None, policy_config: Path | None, *,
+                project_dir: Path | None = None) -> tuple[Path, Path | None]:
     """(pack directory, config file) as preflight uses them; bad ones raise one line."""
     from lbguard.policy_runner import pack_config_for_stack
 
-    pack = (policy_pack or PACKAGE_ROOT / "policies").resolve()
+    pack = (policy_pack or default_pack_dir(project_dir)).resolve()
     if not (pack / "PulumiPolicy.yaml").is_file():
         raise LbguardError(f"--policy-pack {pack}: no PulumiPolicy.yaml there")
     if policy_config is None:
@@ -73,8 +83,9 @@ class _StartingPack:
         self._pool.shutdown(wait=False)
 
 
-def start_pack(project: str, stack: str, policy_pack: Path | None, policy_config: Path | None) -> _StartingPack:
-    pack, config_file = pack_inputs(stack, policy_pack, policy_config)
+def start_pack(project: str, stack: str, policy_pack: Path | None, policy_config: Path | None, *,
+               project_dir: Path | None = None) -> _StartingPack:
+    pack, config_file = pack_inputs(stack, policy_pack, policy_config, project_dir=project_dir)
     return _StartingPack(project, stack, pack, config_file)
 
 

@@ -296,7 +296,11 @@ def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iter
             yield
         else:
             os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
-            from moto import mock_aws
+            try:
+                from moto import mock_aws
+            except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
+                raise LbguardError(f"the offline AWS emulator needs {err.name}: "
+                                   "pip install 'lbguard[cli,emulator]'") from None
 
             with mock_aws():
                 yield

@@ -1,0 +1,71 @@
+"""The pins agree (default run, no installs): every requirement of pyproject.toml,
+requirements.txt and policies/requirements.txt is satisfied by the version locked in
+requirements-dev.lock, the deployment lock is the same versions, and the floors are not
+below what the locked Pulumi packages themselves require."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import ROOT
+
+
+def _lock(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^]]*\])?==([^ ;\\]+)", line)
+        if m:
+            pins[canonicalize_name(m.group(1))] = m.group(2)
+    return pins
+
+
+def _requirements(path) -> list[Requirement]:
+    return [Requirement(line.split("#", 1)[0].strip()) for line in path.read_text().splitlines()
+            if line.split("#", 1)[0].strip() and not line.lstrip().startswith("-")]
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_every_declared_requirement_is_satisfied_by_the_lock():
+    dev = _lock("requirements-dev.lock")
+    project = _project()
+    reqs = [Requirement(r) for r in project["dependencies"]]
+    reqs += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra]
+    reqs += _requirements(ROOT / "requirements.txt") + _requirements(ROOT / "policies" / "requirements.txt")
+    assert len(reqs) > 15
+    for req in reqs:
+        name = canonicalize_name(req.name)
+        if name == "lbguard":
+            assert req.specifier.contains(project["version"]), req  # the pack pins this repository's version
+            continue
+        assert name in dev, f"{req} is not in requirements-dev.lock: run tools/lock.sh"
+        assert req.specifier.contains(dev[name], prereleases=True), f"{req} vs locked {dev[name]}: run tools/lock.sh"
+
+
+def test_deployment_lock_is_the_dev_lock_subset_without_the_bench():
+    dev, deploy = _lock("requirements-dev.lock"), _lock("requirements.lock")
+    assert {"pulumi", "pulumi-aws", "pydantic", "pyyaml"} <= set(deploy)
+    assert {n: dev.get(n) for n in deploy} == deploy  # one version of each package everywhere
+    assert not set(deploy) & {"moto", "rich", "click", "pytest", "boto3", "jsonschema", "pulumi-policy"}
+
+
+def test_pulumi_floor_covers_what_the_locked_providers_need():
+    """pulumi-aws and pulumi-policy declare the Pulumi SDK they need: our floor is not lower."""
+    floors = {canonicalize_name(r.name): r for r in map(Requirement, _project()["optional-dependencies"]["cli"])}
+    ours = floors["pulumi"].specifier
+    for dist in ("pulumi-aws", "pulumi-policy"):
+        needs = [Requirement(r) for r in importlib.metadata.requires(dist) or []
+                 if canonicalize_name(Requirement(r).name) == "pulumi"]
+        for need in needs:
+            for spec in need.specifier:
+                if spec.operator in (">=", "~="):
+                    floor = next(s.version for s in ours if s.operator == ">=")
+                    assert tuple(map(int, floor.split(".")[:2])) >= tuple(map(int, spec.version.split(".")[:2])), \
+                        (dist, str(need), str(ours))
