@@ -35,10 +35,10 @@ def clean(result) -> None:
 def test_2_up_keeps_the_desired_capacity_autoscaling_set(change):
     def scale_out(base_run):  # autoscaling scales blue out at peak, behind Pulumi's back
         name = base_run.outputs["autoScalingGroupNames"]["blue"]
-        client("autoscaling").set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=4)
+        client("autoscaling").set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=5)
 
     def edit(c):
-        c[P + "pools"]["blue"]["maxSize"] = 5
+        c[P + "pools"]["blue"]["maxSize"] = 7
     held = {}
 
     def after(result):
@@ -49,7 +49,7 @@ def test_2_up_keeps_the_desired_capacity_autoscaling_set(change):
     clean(result)
     s = step(result, "web-pool-blue-asg")
     assert s.op == "update" and "desiredCapacity" not in s.diffs and "maxSize" in s.diffs
-    assert held == {"desired": 4, "max": 5, "min": 2}  # the deploy did not scale prod back down
+    assert held == {"desired": 5, "max": 7, "min": 3}  # the deploy did not scale prod back down
 
 
 # ------------------------------------------------------------------ 3: health-check port
