@@ -89,11 +89,16 @@ def route_table(doc: Mapping[str, Any]) -> dict[str, dict]:
         for rule, actions in entries:
             rid = f"{lst.name}/{rule.name if rule else 'default'}"
             action = _terminal_action(actions or [])
+            reach = (lst.reach or {}).get(rid)
             entry: dict[str, Any] = {
                 "listener": lst.name, "port": lst.port, "rule": rule.name if rule else None,
                 "priority": int(float(rule.props.get("priority") or 0)) if rule else None,
                 "action": (action or {}).get("type"), "target": _describe(action),
-                "pools": {}, "capacity": {}, "peak": topo.peak_rps, "fraction": 1.0,
+                "pools": {}, "capacity": {}, "scenarios": {}, "peak": topo.peak_rps, "fraction": 1.0,
+                # Its share of the listener, from lbguard.traffic.listener_reach (profile or facts).
+                "reach": None if reach is None else reach.share,
+                "reachSource": None if reach is None else reach.source,
+                "shadowedBy": [] if reach is None else [s.split("/", 1)[-1] for s in reach.shadowed_by],
             }
             out[rid] = entry
             if entry["action"] != "forward":
@@ -112,7 +117,11 @@ def route_table(doc: Mapping[str, Any]) -> dict[str, dict]:
             for tg, load in base.loads.items():
                 entry["pools"][topo.label(tg)] = {"share": load.share, "perInstance": load.per_instance_share,
                                                   "instances": load.healthy}
-            for kind, h in traffic.headroom_by_scenario(traffic.simulate(fwd.route(), pools, topo.peak_rps)).items():
+            results = traffic.simulate(fwd.route(), pools, topo.peak_rps)
+            for res in results:  # every concrete scenario, so a row can compare one scenario before and after
+                entry["scenarios"][_scenario_label(res.scenario, topo)] = {
+                    "utilisation": res.serving_utilisation, "failing": res.failed_fraction}
+            for kind, h in traffic.headroom_by_scenario(results).items():
                 entry["capacity"][kind] = {"scenario": _scenario_label(h.scenario, topo),
                                            "utilisation": h.utilisation, "headroom": h.headroom,
                                            "failing": h.failed_fraction, "maxInstanceShare": h.max_instance_share}
@@ -280,18 +289,28 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
                           "perInstanceBefore": pb.get("perInstance"), "perInstanceAfter": ph.get("perInstance"),
                           "instancesBefore": pb.get("instances"), "instancesAfter": ph.get("instances")})
         capacity = []
+        sb, sh = (before or {}).get("scenarios", {}), (after or {}).get("scenarios", {})
         for kind in SCENARIOS:
             cb, ch = (before or {}).get("capacity", {}).get(kind), (after or {}).get("capacity", {}).get(kind)
             if cb is None and ch is None:
                 continue
-            cb, ch = cb or {}, ch or {}
-            capacity.append({"scenario": kind, "worstBefore": cb.get("scenario"), "worstAfter": ch.get("scenario"),
-                             "before": cb.get("utilisation"), "after": ch.get("utilisation"),
-                             "headroomBefore": cb.get("headroom"), "headroomAfter": ch.get("headroom"),
-                             "failingBefore": cb.get("failing"), "failingAfter": ch.get("failing")})
+            # One concrete scenario per row, the same one before and after: the scenarios with
+            # the highest utilisation and with the most failing requests, before and after.
+            cases = list(dict.fromkeys(_worst_cases(kind, sb) + _worst_cases(kind, sh)))
+            for case in cases:
+                b, a = sb.get(case), sh.get(case)
+                ub, ua = (b or {}).get("utilisation"), (a or {}).get("utilisation")
+                capacity.append({"scenario": kind, "case": case,
+                                 "worstBefore": case if b is not None else None,
+                                 "worstAfter": case if a is not None else None,
+                                 "before": ub, "after": ua,
+                                 "headroomBefore": None if ub is None else 1.0 - ub,
+                                 "headroomAfter": None if ua is None else 1.0 - ua,
+                                 "failingBefore": (b or {}).get("failing"), "failingAfter": (a or {}).get("failing")})
         status = "added" if before is None else "removed" if after is None else "kept"
         action_before, action_after = (before or {}).get("target"), (after or {}).get("target")
-        changed = (status != "kept" or action_before != action_after
+        reach_before, reach_after = (before or {}).get("reach"), (after or {}).get("reach")
+        changed = (status != "kept" or action_before != action_after or _differs(reach_before, reach_after)
                    or any(_differs(p["shareBefore"], p["shareAfter"]) or _differs(p["perInstanceBefore"], p["perInstanceAfter"])
                           for p in pools)
                    or any(_differs(c["before"], c["after"]) or _differs(c["failingBefore"], c["failingAfter"])
@@ -302,10 +321,75 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
                        "actionBefore": action_before, "actionAfter": action_after,
                        "pools": pools, "capacity": capacity,
                        "peakBefore": (before or {}).get("peak"), "peakAfter": (after or {}).get("peak"),
-                       "fraction": cur.get("fraction", 1.0), "errorAfter": (after or {}).get("error")})
-    unresolved = [{"urn": u, "why": why} for u, why in topology.from_preflight(head).unresolved]
+                       "fraction": cur.get("fraction", 1.0), "errorAfter": (after or {}).get("error"),
+                       "reachBefore": reach_before, "reachAfter": reach_after,
+                       "reachSourceBefore": (before or {}).get("reachSource"),
+                       "reachSourceAfter": (after or {}).get("reachSource"),
+                       "shadowedBy": (after or {}).get("shadowedBy") or []})
+    head_topo = topology.from_preflight(head)
+    unresolved = [{"urn": u, "why": why} for u, why in head_topo.unresolved]
+    resources = resource_changes(base, head)
     return {"stack": head["stack"], "routes": routes, "unresolved": unresolved,
-            "verdicts": verdict_changes(base, head), "resources": resource_changes(base, head)}
+            "headline": headline(routes), "pools": pool_totals(head_topo, routes),
+            "alarmsRemoved": [r["name"] for r in resources["removed"] if r["type"] == ALARM_TYPE],
+            "verdicts": verdict_changes(base, head), "resources": resources}
+
+
+ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def _worst_cases(kind: str, cases: Mapping[str, dict]) -> list[str]:
+    """Of one route's scenarios of ``kind``: the one with the highest serving utilisation, then
+    the one failing the most requests (if any fail and it is another)."""
+    mine = {name: c for name, c in cases.items() if name.split(":", 1)[0] == kind}
+    if not mine:
+        return []
+    util = [n for n, c in mine.items() if c.get("utilisation") is not None]
+    out = [max(util, key=lambda n: mine[n]["utilisation"])] if util else [next(iter(mine))]
+    failing = max(mine, key=lambda n: mine[n].get("failing") or 0)
+    if (mine[failing].get("failing") or 0) > 0 and failing not in out:
+        out.append(failing)
+    return out
+
+
+def headline(routes: list[dict]) -> str | None:
+    """One line for a change that starves routes: a rule that now pre-empts every request of
+    routes that received traffic before (the June 1 shape), and what it captures; else None."""
+    for r in routes:
+        if not r["rule"] or r["status"] == "removed":
+            continue
+        starved = [x for x in routes if x["listener"] == r["listener"] and x is not r
+                   and r["rule"] in x["shadowedBy"] and (x["reachBefore"] or 0) > 0 and not x["reachAfter"]]
+        if not starved:
+            continue
+        names = [f"`{x['rule']}`" if x["rule"] else "the default action" for x in starved]
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        return (f"`{r['rule']}` (priority {r['priority']}) now captures {_pct(r['reachAfter'])} of {r['listener']}; "
+                f"{listed} no longer receive{'s' if len(names) == 1 else ''} traffic")
+    return None
+
+
+def pool_totals(topo: topology.Topology, routes: list[dict]) -> dict[str, dict]:
+    """Per pool after the change, over every route of every listener that reaches it: share
+    of its listener's requests, instances, per-instance share, utilisation at peak."""
+    pools = topo.pools()
+    out: dict[str, dict] = {}
+    for key, pool in pools.items():
+        label = topo.label(key)
+        mine = [(r, p) for r in routes if r["status"] != "removed" for p in r["pools"] if p["pool"] == label]
+        # A narrow route without profile or expectedShare is evaluated at its upper bound: the
+        # sum is then an upper bound too ("up to"), never more than the whole listener.
+        known = all(r["reachSourceAfter"] != "unknown" for r, _ in mine)
+        share = sum(p["shareAfter"] or 0 for _, p in mine)
+        share = share if known else min(share, 1.0)
+        util = None
+        if topo.peak_rps is not None and pool.rps_per_instance:
+            cap = pool.instances * pool.rps_per_instance
+            util = (share * topo.peak_rps / cap) if cap else (math.inf if share else 0.0)
+        out[label] = {"share": share, "known": known, "instances": pool.instances,
+                      "perInstance": (share / pool.instances) if pool.instances else (math.inf if share else 0.0),
+                      "utilisation": util}
+    return out
 
 
 def _differs(a: float | None, b: float | None) -> bool:
@@ -341,17 +425,33 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _reach_cell(r: dict) -> str:
+    """The route's share of its listener, before -> after, and why it is 0 when shadowed."""
+    b, a = r.get("reachBefore"), r.get("reachAfter")
+    text = _arrow(b, a)
+    if r.get("reachSourceAfter") == "unknown":
+        text = f"up to {text}"
+    if not a and r.get("shadowedBy"):
+        text += f" (shadowed by {', '.join(r['shadowedBy'])})"
+    return text
+
+
 def _mermaid_text(label: str) -> str:
     return label.replace('"', "#quot;")
 
 
 def mermaid(d: dict) -> str:
-    """Routing after the change: listener -> rule (ALB order) -> pool; changed edges thick and red,
-    edges the change removed dotted."""
+    """Routing after the change, rules in ALB evaluation order: listener -> rule -> pool.
+    Changed edges thick and red; routes that receive no traffic (shadowed) dotted and grey,
+    edges the change removed dotted; pool nodes with instances, per-instance share and
+    utilisation at peak."""
     lines = ["flowchart LR"]
     ids: dict[str, str] = {}
     edges = 0
     marked: list[int] = []
+    grey: list[int] = []
+    dead_nodes: list[str] = []
+    totals = d.get("pools") or {}
 
     def node(key: str, label: str, shape: str) -> str:
         if key not in ids:
@@ -361,30 +461,48 @@ def mermaid(d: dict) -> str:
 
     def edge(src: str, dst: str, label: str, style: str) -> None:
         nonlocal edges
-        arrow = {"same": "-->", "changed": "==>", "removed": "-.->"}[style]
+        arrow = {"same": "-->", "changed": "==>", "removed": "-.->", "dead": "-.->"}[style]
         text = f"|\"{_mermaid_text(label)}\"|" if label else ""
         lines.append(f"  {src} {arrow}{text} {dst}")
-        if style != "same":
+        if style == "dead":
+            grey.append(edges)
+        elif style != "same":
             marked.append(edges)
         edges += 1
+
+    def pool_label(name: str) -> str:
+        t = totals.get(name)
+        if not t:
+            return f"pool {name}"
+        up = "" if t.get("known", True) else "up to "
+        return (f"pool {name} · {t['instances']} instance(s) · {up}{_pct(t['perInstance'])} each · "
+                f"{_pct(t['utilisation']) if t['utilisation'] is not None else 'capacity unknown'} at peak")
 
     for r in d["routes"]:
         if r["status"] == "removed":
             continue
+        dead = r.get("reachAfter") == 0
         src = node(f"listener:{r['listener']}", f"listener {r['listener']}", "([{}])")
         mid = node(f"route:{r['route']}", r["rule"] or "default action", "{{{}}}")
-        edge(src, mid, "otherwise" if r["rule"] is None else f"priority {r['priority']}",
-             "changed" if r["status"] == "added" else "same")
+        if dead:
+            dead_nodes.append(mid)
+        label = "otherwise" if r["rule"] is None else f"priority {r['priority']}"
+        if r.get("reachAfter") is not None:
+            label += f" · {_pct(r['reachAfter'])}"
+        if dead and r.get("shadowedBy"):
+            label += f" · shadowed by {', '.join(r['shadowedBy'])}"
+        changed_reach = _differs(r.get("reachBefore"), r.get("reachAfter"))
+        edge(src, mid, label, "dead" if dead else "changed" if r["status"] == "added" or changed_reach else "same")
         if r["actionAfter"] and not r["actionAfter"].startswith("forward"):
             dst = node(f"action:{r['actionAfter']}", r["actionAfter"], "[{}]")
-            edge(mid, dst, "", "changed" if r["actionBefore"] != r["actionAfter"] else "same")
+            edge(mid, dst, "", "dead" if dead else "changed" if r["actionBefore"] != r["actionAfter"] else "same")
             continue
         for p in r["pools"]:
-            dst = node(f"pool:{p['pool']}", f"pool {p['pool']}", "[({})]")
+            dst = node(f"pool:{p['pool']}", pool_label(p["pool"]), "[({})]")
             before, after = p["shareBefore"], p["shareAfter"]
             if not after:
                 if before:
-                    edge(mid, dst, f"{_pct(before)} → {_pct(after)}", "removed")
+                    edge(mid, dst, f"{_pct(before)} → {_pct(after)}", "dead" if dead else "removed")
                 continue
             if _differs(before, after):
                 edge(mid, dst, f"{_pct(before)} → {_pct(after)}", "changed")
@@ -392,6 +510,11 @@ def mermaid(d: dict) -> str:
                 edge(mid, dst, _pct(after), "same")
     if marked:
         lines.append(f"  linkStyle {','.join(map(str, marked))} stroke:#d62728,stroke-width:3px")
+    if grey:
+        lines.append(f"  linkStyle {','.join(map(str, grey))} stroke:#999999,stroke-dasharray:4")
+    if dead_nodes:
+        lines.append("  classDef dead fill:#eeeeee,stroke:#999999,color:#999999,stroke-dasharray:4")
+        lines.append(f"  class {','.join(dead_nodes)} dead")
     return "\n".join(lines)
 
 
@@ -415,8 +538,12 @@ def _summary(d: dict) -> list[str]:
             inst = f"{ib} → {ia}" if ib != ia else str(ia)
             out.append(f"- {where}: pool **{p['pool']}** {share} of the listener's traffic; each of its {inst} "
                        f"instance(s) {_pct(p['perInstanceBefore'])} → {_pct(p['perInstanceAfter'])}")
-        over = [c for c in r["capacity"] if c["after"] is not None and c["after"] > 1
-                and (c["before"] is None or c["before"] <= 1)]
+        over, kinds = [], set()
+        for c in r["capacity"]:  # the first case per kind that goes over
+            if c["after"] is not None and c["after"] > 1 and (c["before"] is None or c["before"] <= 1) \
+                    and c["scenario"] not in kinds:
+                kinds.add(c["scenario"])
+                over.append(c)
         for c in over:
             out.append(f"- {where}: over capacity at peak in scenario `{c['worstAfter']}` "
                        f"({_pct(c['before'])} → {_pct(c['after'])} utilisation)")
@@ -430,12 +557,17 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     blocking = [x for x in v["new"] if x["enforcementLevel"] == "mandatory"]
     still = [x for x in head.get("violations", []) if x["enforcementLevel"] == "mandatory"]
     out = [MARKER, f"## lbguard: change impact on stack `{d['stack']}`", ""]
-    if blocking:
-        out.append(f"> **Blocked:** {len(blocking)} new mandatory policy violation(s).")
+    if blocking:  # GitHub's alert syntax: a red "Caution" box
+        out += ["> [!CAUTION]", f"> **Blocked:** {len(blocking)} new mandatory policy violation(s)."]
     elif still:
-        out.append(f"> **Blocked:** {len(still)} mandatory policy violation(s), none new in this change.")
+        out += ["> [!CAUTION]", f"> **Blocked:** {len(still)} mandatory policy violation(s), none new in this change."]
     else:
         out.append("> No mandatory policy violation.")
+    if d.get("headline"):
+        out += ["", f"**{d['headline']}.**"]
+    if d.get("alarmsRemoved"):
+        out += ["", "> [!WARNING]", f"> This change removes {len(d['alarmsRemoved'])} alarm(s): "
+                + ", ".join(f"`{n}`" for n in d["alarmsRemoved"]) + ". Nothing pages for what they watched."]
     out.append("")
     summary = _summary(d)
     out += summary or ["No change to traffic shares or capacity."]
@@ -446,17 +578,15 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     same = [r for r in d["routes"] if not r["changed"]]
 
     def share_rows(routes: list[dict]) -> list[str]:
-        rows = ["| listener | rule (priority) | action | pool | share | per instance | instances |",
-                "|---|---|---|---|---|---|---|"]
+        rows = ["| listener | rule (priority) | reaches | action | pool | share | per instance | instances |",
+                "|---|---|---|---|---|---|---|---|"]
         for r in routes:
             rule = f"{r['rule']} ({r['priority']})" if r["rule"] else "default"
-            if r.get("fraction", 1.0) != 1.0:
-                rule += f", expects {_pct(r['fraction'])}"
             if r["status"] != "kept":
                 rule += f" — {r['status']}"
             action = r["actionAfter"] if r["actionBefore"] in (r["actionAfter"], None) else \
                 f"**{r['actionBefore']} → {r['actionAfter']}**"
-            first = f"| {_cell(r['listener'])} | {_cell(rule)} | {_cell(action)} "
+            first = f"| {_cell(r['listener'])} | {_cell(rule)} | {_cell(_reach_cell(r))} | {_cell(action)} "
             if r.get("errorAfter"):
                 rows.append(first + f"| – | invalid: {_cell(r['errorAfter'])} | | |")
             if not r["pools"]:
@@ -473,9 +603,7 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
                 "|---|---|---|---|---|---|"]
         for r in routes:
             for c in r["capacity"]:
-                worst = c["worstAfter"] or c["worstBefore"] or ""
-                if c["worstBefore"] and c["worstAfter"] and c["worstBefore"] != c["worstAfter"]:
-                    worst = f"{c['worstBefore']} → {c['worstAfter']}"
+                worst = c.get("case") or c["worstAfter"] or c["worstBefore"] or ""
                 util = (f"**{_util(c['before'])} → {_util(c['after'])}**" if _differs(c["before"], c["after"])
                         else _util(c["after"]))
                 head_ = (f"{_pct(c['headroomBefore'])} → {_pct(c['headroomAfter'])}"
@@ -485,11 +613,15 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
                 rows.append(f"| {_cell(r['route'])} | {c['scenario']} | {_cell(worst)} | {util} | {head_} | {failing} |")
         return rows
 
-    peaks = {(r["peakBefore"], r["peakAfter"]) for r in d["routes"] if r["capacity"]}
-    peak_text = ", ".join(f"{_num(b)} → {_num(a)}" if b != a else _num(a) for b, a in sorted(peaks, key=str))
+    befores = sorted({r["peakBefore"] for r in d["routes"] if r["capacity"] and r["peakBefore"] is not None}, key=str)
+    afters = sorted({r["peakAfter"] for r in d["routes"] if r["capacity"] and r["peakAfter"] is not None}, key=str)
+    peak_text = ", ".join(map(_num, afters or befores)) if not befores or not afters or befores == afters else \
+        f"{', '.join(map(_num, befores))} → {', '.join(map(_num, afters))}"
     out += ["", "### Traffic share per listener and rule", "",
-            "Share of the listener's traffic each pool gets through the route (the rule's expected fraction of the "
-            "listener, all of it unless set, split by weight); per instance = share ÷ healthy instances of the pool.",
+            "*reaches*: the route's share of the listener's requests, from the stack's traffic profile sent through "
+            "ALB's rule evaluation (priority order, first match wins), or from facts alone (a catch-all takes all "
+            "that reaches it; *up to* = a narrow rule with no profile or expectedShare). *share*: what each pool "
+            "gets through the route, split by weight; per instance = share ÷ healthy instances of the pool.",
             ""]
     out += share_rows(changed) if changed else ["No route changed."]
     if same:
@@ -499,14 +631,25 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     cap_same = [r for r in same if r["capacity"]]
     if cap_changed or cap_same:
         out += ["", "### Capacity headroom at peak, per scenario", "",
-                f"Peak {peak_text} req/s (load balancer tag `lbguard:peak-rps`), each route taken as receiving its "
-                "expected fraction of it (all of it unless the rule sets one). Worst case over: all healthy, one "
-                "instance lost per pool, one AZ lost, one pool fully unhealthy (ALB fails open: its requests fail).",
+                f"Peak {peak_text} req/s (load balancer tag `lbguard:peak-rps`, else the profile's), each route at the "
+                "share it reaches. One scenario per row, the same before and after: per kind, the case with the "
+                "highest utilisation and the one failing the most requests (all healthy; one instance lost; one AZ "
+                "lost; one pool fully unhealthy, where ALB fails open and its requests fail).",
                 ""]
         out += capacity_rows(cap_changed) if cap_changed else ["No change in capacity."]
         if cap_same:
             out += ["", f"<details><summary>{len(cap_same)} route(s) with unchanged capacity</summary>", ""] + \
                    capacity_rows(cap_same) + ["", "</details>"]
+
+    if d.get("pools"):
+        out += ["", "### Pools after this change", "",
+                "Each pool's share of its listener's requests over every route, per healthy instance, and its "
+                "utilisation at peak with every instance healthy.", "",
+                "| pool | share | instances | per instance | utilisation at peak |", "|---|---|---|---|---|"]
+        for name, p in d["pools"].items():
+            up = "" if p.get("known", True) else "up to "
+            out.append(f"| {_cell(name)} | {up}{_pct(p['share'])} | {p['instances']} | {up}{_pct(p['perInstance'])} | "
+                       f"{up}{_util(p['utilisation'])} |")
 
     out += ["", "### Policy verdicts that changed", ""]
     if not any(v.values()):
@@ -533,7 +676,8 @@ def markdown(base: Mapping[str, Any], head: Mapping[str, Any], d: dict | None = 
     for r in res["removed"]:
         out.append(f"- removed `{r['name']}` ({r['type']})")
     out += ["", "### Routing after this change", "",
-            "Thick red edges changed; dotted edges were removed by this change.", "",
+            "Rules in ALB evaluation order. Thick red edges changed; dotted grey routes receive no traffic "
+            "(shadowed by an earlier rule); other dotted edges were removed by this change.", "",
             "```mermaid", mermaid(d), "```", ""]
     return "\n".join(out)
 

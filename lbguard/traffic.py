@@ -203,7 +203,7 @@ def scenarios(pools: Mapping[str, Pool], names: Iterable[str] | None = None,
         lost = {k: (pools[k].lost_in_one_az() if k in pools else 0) for k in keys}
         if keys:
             out.append(Scenario("az-lost", {k: base[k] - lost[k] for k in keys}, "one availability zone lost"))
-    if "pool-down" in want and len(keys) > 1:
+    if "pool-down" in want:  # a single-pool route too: every request fails
         for k in keys:
             out.append(Scenario(f"pool-down:{k}", {**base, k: 0}, f"every target of {k} unhealthy (ALB fails open)"))
     return out

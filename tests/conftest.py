@@ -46,3 +46,45 @@ class ScratchProject:
 @pytest.fixture
 def scratch(tmp_path) -> ScratchProject:
     return ScratchProject(tmp_path / "project")
+
+
+MERMAID = ROOT / "tools" / "mermaid"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_diagram_parses_with_mermaid():
+    """Every Mermaid diagram a test renders (lbguard.impact.mermaid) is parsed by Mermaid's own
+    parser (npm mermaid under jsdom, tools/mermaid/parse.mjs) when the session ends: an invalid
+    one is an error of the session, naming the diagram. The PR comment must render on GitHub."""
+    import subprocess
+    import tempfile
+
+    from lbguard import impact
+
+    seen: list[str] = []
+    original = impact.mermaid
+
+    def recording(d):
+        text = original(d)
+        seen.append(text)
+        return text
+
+    impact.mermaid = recording
+    yield
+    impact.mermaid = original
+    if not seen:
+        return
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "node and npm are needed to parse the Mermaid diagrams (see README)"
+    if not (MERMAID / "node_modules" / "mermaid").is_dir():
+        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund"], cwd=MERMAID, check=True,
+                       capture_output=True, timeout=300)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i, text in enumerate(dict.fromkeys(seen)):
+            f = Path(tmp) / f"diagram-{i}.mmd"
+            f.write_text(text)
+            files.append(str(f))
+        out = subprocess.run([node, str(MERMAID / "parse.mjs"), *files], capture_output=True, text=True, timeout=300)
+        bad = [line for line in out.stdout.splitlines() if '"ok":false' in line]
+        assert out.returncode == 0 and not bad, f"Mermaid rejects {len(bad)} diagram(s): {bad[:3]} {out.stderr[-500:]}"

@@ -108,12 +108,14 @@ def test_june_first_by_hand(june_first_docs):
     assert (blue["perInstanceBefore"], blue["perInstanceAfter"]) == (0.5, 1.0)
     assert (blue["instancesBefore"], blue["instancesAfter"]) == (1, 1)
     assert (green["shareAfter"], green["perInstanceBefore"], green["perInstanceAfter"]) == (0.0, 0.5 / 3, 0.0)
-    caps = {c["scenario"]: c for c in api["capacity"]}
+    caps = {c["case"]: c for c in api["capacity"]}
+    assert all(c["worstBefore"] in (None, c["case"]) and c["worstAfter"] in (None, c["case"])
+               for c in api["capacity"])  # one scenario per row
     # 200 req/s on 1 x 150 req/s; losing blue's one instance fails everything open.
     assert caps["all-healthy"]["before"] == pytest.approx(100 / 150)
     assert caps["all-healthy"]["after"] == pytest.approx(200 / 150)
     assert caps["all-healthy"]["headroomAfter"] == pytest.approx(1 - 200 / 150)
-    assert caps["instance-lost"]["failingBefore"] == 0.5 and caps["instance-lost"]["failingAfter"] == 1.0
+    assert caps["instance-lost:blue"]["failingBefore"] == 0.5 and caps["instance-lost:blue"]["failingAfter"] == 1.0
     assert d["verdicts"]["new"] == [funnel_violation("rule-api")] and d["verdicts"]["resolved"] == []
     assert not route(d, "web-https/default")["changed"]
     changed = {r["name"]: r for r in d["resources"]["changed"]}
@@ -128,8 +130,8 @@ def test_june_first_markdown_by_hand(june_first_docs):
     assert md.startswith(impact.MARKER + "\n")
     assert "> **Blocked:** 1 new mandatory policy violation(s)." in md
     assert "pool **blue** 50% → 100% of the listener's traffic; each of its 1 instance(s) 50% → 100%" in md
-    assert ("| web-https | rule-api (10) | forward to blue, green | blue | **50% → 100%** | **50% → 100%** | 1 |"
-            in md)
+    assert ("| web-https | rule-api (10) | up to 100% | forward to blue, green | blue | **50% → 100%** | **50% → 100%** "
+            "| 1 |" in md)
     assert "| web-https/rule-api | all-healthy | all-healthy | **66.7% → 133.3% ⚠️** | 33.3% → -33.3% | 0% |" in md
     assert "🆕 **no-traffic-funnel** (mandatory) on `rule-api`" in md
     assert "`actions[0].forward.targetGroups[0].weight` 50 → 100" in md
@@ -375,7 +377,7 @@ def test_real_markdown_comment(june_first):
     assert result.exit_code == 0
     md = result.output
     assert md.startswith(impact.MARKER)
-    assert ("| web-routing-https | web-routing-rule-api (10) | forward to blue, green | blue | **50% → 100%** "
+    assert ("| web-routing-https | web-routing-rule-api (10) | 100% | forward to blue, green | blue | **50% → 100%** "
             "| **16.7% → 33.3%** | 3 |") in md
     assert "🆕 **no-traffic-funnel** (mandatory) on `web-routing-rule-api`" in md
     assert '==>|"50% → 100%"|' in md and "```mermaid" in md
@@ -416,7 +418,7 @@ def test_rule_with_an_expected_fraction_of_the_listener():
     # 400 req/s on 4 x 150 before; after, blue takes 200 req/s on 2 x 150.
     assert caps["all-healthy"]["before"] == pytest.approx(400 / 600)
     assert caps["all-healthy"]["after"] == pytest.approx(200 / 300)
-    assert ("| web-https | rule-api (10), expects 40% | **forward to api → forward to api, blue** | blue | **– → 20%** |"
+    assert ("| web-https | rule-api (10) | 40% | **forward to api → forward to api, blue** | blue | **– → 20%** |"
             in impact.markdown(base, head, d))
 
 
@@ -437,3 +439,79 @@ def test_deterministic_ids_are_not_rewritten_and_new_arns_are_named():
     assert {r["name"] for r in d["resources"]["added"]} == {"dash-new", "web-pool-red", "web-pool-red-asg"}
     head_inputs = impact._normalise(head["resources"][-3]["inputs"], impact._identifiers(base, head)[1])
     assert head_inputs["targetGroupArns"] == ["<web-pool-red.arn>"]
+
+
+# ------------------------------------------------------------------ the June 1 change as it was
+
+
+@pytest.fixture(scope="module")
+def june_first_catch_all(tmp_path_factory):
+    """dev as shipped (with its traffic profile) and with a `/*` rule at priority 5 sending
+    everything to blue: the June 1 change."""
+    root = tmp_path_factory.mktemp("june1-catch-all")
+    project = ScratchProject(root / "project")
+    runner = CliRunner()
+    base = root / "base.json"
+    result = runner.invoke(main, ["preflight", "--stack", "dev", "--cwd", str(project.path), "--json", str(base)])
+    assert result.exit_code == 0, result.output
+    cfg = project.config("dev")
+    cfg["web-tier:routing"]["rules"] = {"performance": {"priority": 5, "conditions": {"path": ["/*"]},
+                                                        "forward": {"weights": {"blue": 1}}},
+                                        **cfg["web-tier:routing"]["rules"]}
+    project.write("dev", cfg)
+    head = root / "head.json"
+    result = runner.invoke(main, ["preflight", "--stack", "dev", "--cwd", str(project.path), "--json", str(head)])
+    assert result.exit_code == 1, result.output
+    return base, head
+
+
+def test_the_june_first_change_as_it_was(june_first_catch_all):
+    base, head = june_first_catch_all
+    result = CliRunner().invoke(main, ["diff", str(base), str(head)])
+    assert result.exit_code == 0
+    md = result.output
+    assert "> [!CAUTION]\n> **Blocked:**" in md
+    # The headline names the capturing rule and what it starves.
+    assert ("**`web-routing-rule-performance` (priority 5) now captures 100% of web-routing-https; "
+            "`web-routing-rule-api`, `web-routing-rule-maintenance` and the default action no longer receive "
+            "traffic.**") in md
+    # Shadowed routes: their share of the listener, profile-based before, 0% after, and why.
+    assert "| web-routing-https | web-routing-rule-api (10) | **28% → 0%** (shadowed by web-routing-rule-performance) |" in md
+    assert "| web-routing-https | web-routing-rule-maintenance (20) | **2% → 0%** (shadowed by web-routing-rule-performance) |" in md
+    assert "| web-routing-https | default | **70% → 0%** (shadowed by web-routing-rule-performance) |" in md
+    # The captured pool: all of the listener on blue's three instances.
+    assert "| blue | 100% | 3 | 33.3% |" in md
+    mer = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    lines = mer.splitlines()
+    ids = {l.split("{", 1)[0].strip(): l for l in lines if "{" in l and '"}' in l}
+    dead = next(l for l in lines if l.strip().startswith("class ")).split()[1].split(",")
+    assert sorted(ids[i].split('"')[1] for i in dead) == ["default action", "web-routing-rule-api",
+                                                           "web-routing-rule-maintenance"]
+    # Listeners by port (http's redirect first), rules in ALB evaluation order, default last.
+    order = [ids[i].split('"')[1] for i in ids]
+    assert order == ["default action", "web-routing-rule-performance", "web-routing-rule-api",
+                     "web-routing-rule-maintenance", "default action"]
+    assert any("pool blue · 3 instance(s) · 33.3% each" in l for l in lines)
+    assert any("shadowed by web-routing-rule-performance" in l and "-.->" in l for l in lines)
+
+
+def test_mermaids_own_parser_accepts_the_june_first_diagram_and_rejects_a_broken_one(june_first_catch_all, tmp_path):
+    """The session check (tests/conftest.py) parses every diagram the tests render; this shows
+    the parser it uses is real: it accepts the June 1 diagram and rejects a broken edge."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import MERMAID
+
+    base, head = june_first_catch_all
+    good = impact.mermaid(impact.diff(json.loads(base.read_text()), json.loads(head.read_text())))
+    (tmp_path / "good.mmd").write_text(good)
+    (tmp_path / "bad.mmd").write_text(good.replace("-.->", "-. ->", 1))
+    if not (MERMAID / "node_modules" / "mermaid").is_dir():
+        subprocess.run([shutil.which("npm"), "install", "--silent", "--no-audit", "--no-fund"], cwd=MERMAID,
+                       check=True, capture_output=True, timeout=300)
+    out = subprocess.run([shutil.which("node"), str(MERMAID / "parse.mjs"), str(tmp_path / "good.mmd"),
+                          str(tmp_path / "bad.mmd")], capture_output=True, text=True, timeout=300)
+    good_doc, bad_doc = (json.loads(line) for line in out.stdout.splitlines())
+    assert good_doc["ok"] and good_doc["type"].startswith("flowchart"), good_doc
+    assert not bad_doc["ok"] and "Parse error" in bad_doc["error"] and out.returncode == 1
