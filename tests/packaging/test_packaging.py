@@ -38,7 +38,7 @@ def test_wheel_ships_every_subpackage_and_its_data(wheel_names):
 def test_wheel_cli_runs_preflight_outside_the_checkout(cli_venv, project_copy, pkg_tmp):
     lbguard = cli_venv.bin / "lbguard"
     version = run([lbguard, "--version"], cwd=pkg_tmp)
-    assert version.stdout.strip() == "lbguard, version 0.1.0"
+    assert version.stdout.strip() == "lbguard 0.1.0"
     where = run([cli_venv.python, "-c", "import lbguard; print(lbguard.__file__)"], cwd=pkg_tmp).stdout.strip()
     assert Path(where).is_relative_to(cli_venv.path) and "site-packages" in where  # not editable, not the checkout
     out = pkg_tmp / "wheel-preflight-dev.json"
