@@ -126,10 +126,10 @@ def diagnose(live: LiveRouting, *, max_instance_share: float = 0.5, current: dic
     for lst in live.listeners:
         rules = [{"priority": int(r["Priority"]), "conditions": r["Conditions"], "arn": r["RuleArn"]}
                  for r in live.rules.get(lst["ListenerArn"], [])]
-        for low, high in matching.shadowed_rules(rules):
+        for low, by in matching.shadowed_rules(rules):
             out.append(finding("shadowed-rule", "warning", lst["ListenerArn"], low["arn"],
-                               f"rule {low['priority']} can never match: rule {high['priority']} matches every request "
-                               f"it would"))
+                               f"rule {low['priority']} can never match: rule(s) "
+                               f"{' and '.join(str(h['priority']) for h in by)} match every request it would"))
     for kind, snap in (("drift-from-current", current), ("drift-from-known-good", known_good)):
         if not snap:
             continue

@@ -14,6 +14,7 @@ Conditions are ELBv2 API shaped (see ``lbguard.shapes``). ALB semantics:
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -149,13 +150,61 @@ def _condition_covers(high: Mapping[str, Any], low: Mapping[str, Any]) -> bool:
     return all(any(glob_covers(h, l, ignore_case) for h in hc["Values"]) for l in lc["Values"])
 
 
+def _always_true(cond: Mapping[str, Any]) -> bool:
+    """A condition every request satisfies, whatever its other fields: a path pattern that
+    covers ``/*`` (every path starts with ``/``), a host pattern ``*``, or source IPs
+    covering all of IPv4 and IPv6. Such a condition is implied by any rule's conditions,
+    across fields (a ``/*`` path rule above a host-only rule pre-empts it)."""
+    f, cfg = _values(cond)
+    values = cfg.get("Values") or []
+    if f == "path-pattern":
+        return any(glob_covers(v, "/*", False) for v in values)
+    if f == "host-header":
+        return any(glob_covers(v, "*", True) for v in values)
+    if f == "source-ip":
+        return any(_cidr_covers(v, "0.0.0.0/0") for v in values) and any(_cidr_covers(v, "::/0") for v in values)
+    return False
+
+
 def covers(high: Sequence[Mapping[str, Any]], low: Sequence[Mapping[str, Any]]) -> bool:
     """True if a rule with conditions ``high`` matches every request ``low`` matches.
 
-    Each of ``high``'s conditions must be implied by one of ``low``'s (AND semantics);
-    a rule with no conditions matches everything.
+    Each of ``high``'s conditions must be always true or implied by one of ``low``'s (AND
+    semantics); a rule with no conditions matches everything.
     """
-    return all(any(_condition_covers(hc, lc) for lc in low) for hc in high)
+    return all(_always_true(hc) or any(_condition_covers(hc, lc) for lc in low) for hc in high)
+
+
+MAX_DISJUNCTS = 256
+
+
+def _split(cond: Mapping[str, Any]) -> list[dict]:
+    """A condition with several values (OR) as single-value conditions."""
+    c = shapes.canonical_condition(cond)
+    key = next(k for k in c if k != "Field")
+    values = c[key].get("Values") or []
+    if len(values) <= 1:
+        return [c]
+    return [{**c, key: {**c[key], "Values": [v]}} for v in values]
+
+
+def union_cover(earlier: Sequence[Mapping[str, Any]], low: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """Earlier rules that together match every request ``low`` matches, each covering some of
+    its alternatives (``low``'s multi-valued conditions expanded: /a/x OR /b/y), or None."""
+    conds = list(low["conditions"])
+    if not conds:
+        return None
+    parts = list(itertools.islice(itertools.product(*[_split(c) for c in conds]), MAX_DISJUNCTS + 1))
+    if len(parts) < 2 or len(parts) > MAX_DISJUNCTS:
+        return None
+    by: list[Mapping[str, Any]] = []
+    for part in parts:
+        high = next((h for h in earlier if covers(h["conditions"], list(part))), None)
+        if high is None:
+            return None
+        if not any(high is b for b in by):
+            by.append(high)
+    return by
 
 
 def is_catch_all(conditions: Sequence[Mapping[str, Any]]) -> bool:
@@ -164,15 +213,21 @@ def is_catch_all(conditions: Sequence[Mapping[str, Any]]) -> bool:
     return covers(conditions, everything)
 
 
-def shadowed_rules(rules: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """(shadowed, by) pairs: rules a higher-priority rule on the same listener always pre-empts."""
+def shadowed_rules(rules: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]]:
+    """(shadowed, by) pairs: rules that higher-priority rules on the same listener always
+    pre-empt; ``by`` is the one earlier rule that covers it, else the earlier rules that
+    together do (sound, not complete: a cover it reports always holds)."""
     ordered = sorted(rules, key=lambda r: int(r["priority"]))
     out = []
     for i, low in enumerate(ordered):
-        for high in ordered[:i]:
-            if covers(high["conditions"], low["conditions"]):
-                out.append((low, high))
-                break
+        earlier = ordered[:i]
+        single = next((h for h in earlier if covers(h["conditions"], low["conditions"])), None)
+        if single is not None:
+            out.append((low, (single,)))
+            continue
+        union = union_cover(earlier, low)
+        if union:
+            out.append((low, tuple(union)))
     return out
 
 

@@ -170,6 +170,33 @@ def _profile_of(value: Any):
     return profile_mod.parse_profile(value, PROFILE_OUTPUT)
 
 
+def subnet_zones(resources: Iterable[Res]) -> dict[str, str]:
+    """Subnet id and URN -> its availability zone, for the subnets among ``resources``."""
+    out: dict[str, str] = {}
+    for r in resources:
+        if r.type != SUBNET_TYPE:
+            continue
+        az = r.props.get("availabilityZone")
+        for ref in (r.props.get("id"), r.urn):
+            if _known(ref) and _known(az):
+                out[ref] = az
+    return out
+
+
+def zones_of(res: Res, prop: str, subnet_ids: list, subnet_az: Mapping[str, str]) -> tuple[set[str], int]:
+    """The availability zones of the subnets ``subnet_ids`` that ``res`` names in ``prop``
+    (by id, else through its property dependencies), and how many of them have no known AZ
+    (subnets outside the stack, or unknown during a preview). AZs are counted, not subnets:
+    two subnets in one AZ are one AZ."""
+    azs = {subnet_az[v] for v in subnet_ids if _known(v) and v in subnet_az}
+    missing = sum(1 for v in subnet_ids if not (_known(v) and v in subnet_az))
+    if missing:
+        deps = [subnet_az[u] for u in res.property_dependencies.get(prop, []) if u in subnet_az]
+        azs |= set(deps)
+        missing = max(0, missing - len(deps))
+    return azs, missing
+
+
 def build(resources: Iterable[Res], *, peak_rps: float | None = None,
           default_rps_per_instance: float | None = None, profile: Any = _DISCOVER) -> Topology:
     """``profile``: a traffic profile (``lbguard.profile.Profile`` or its JSON form); by default
@@ -205,12 +232,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
         if _known(arn):
             tg_by_ref[arn] = node
 
-    subnet_az = {}
-    for r in of(SUBNET_TYPE):
-        az = r.props.get("availabilityZone")
-        for ref in (r.props.get("id"), r.urn):
-            if _known(ref) and _known(az):
-                subnet_az[ref] = az
+    subnet_az = subnet_zones(of(SUBNET_TYPE))
     instance_az = {}
     for r in of(INSTANCE_TYPE):
         az = r.props.get("availabilityZone") or subnet_az.get(r.props.get("subnetId"))
@@ -234,6 +256,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
 
     # Capacity: Auto Scaling groups (minimum size) and registered targets.
     asg_by_name: dict[str, Res] = {}
+    asg_azs: dict[str, set] = {}  # Auto Scaling group URN -> its AZs (also for Attachment wiring)
     for r in of(ASG_TYPE):
         if _known(r.props.get("name")):
             asg_by_name[r.props["name"]] = r
@@ -249,17 +272,24 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             # Subnets outside the stack (an existing VPC): count one AZ per subnet, as
             # subnets for an ASG are laid out one per AZ.
             azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
+        asg_azs[r.urn] = azs
         for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])):
             tg.instances += int(_float(r.props.get("minSize")) or 0)
             tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
             tg.azs |= azs
             tg.capacity_sources.append(r.urn)
     for r in of(ASG_ATTACHMENT_TYPE):
-        asg = asg_by_name.get(r.props.get("autoscalingGroupName"))
+        name = r.props.get("autoscalingGroupName")
+        asg = asg_by_name.get(name) if _known(name) else None
+        if asg is None:  # a preview: the name is unknown, the dependency says which group
+            deps = [by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", [])
+                    if u in by_urn and by_urn[u].type == ASG_TYPE]
+            asg = deps[0] if len(deps) == 1 else None
         for tg in tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")]):
             if asg is not None:
                 tg.instances += int(_float(asg.props.get("minSize")) or 0)
                 tg.rps_per_instance = _float(_tags(asg.props).get(TAG_RPS)) or tg.rps_per_instance or default_rps_per_instance
+                tg.azs |= asg_azs.get(asg.urn, set())
             tg.capacity_sources.append(r.urn)
     for r in of(*TG_ATTACHMENT_TYPES):
         for tg in tg_refs(r, "targetGroupArn", [r.props.get("targetGroupArn")]):

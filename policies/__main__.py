@@ -4,7 +4,7 @@ per-stack settings in config/<stack>.json."""
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 from lb_safety.alarms import alarm_coverage
-from lb_safety.autoscaling import asg_elb_health_check, asg_multi_az
+from lb_safety.autoscaling import asg_elb_health_check, asg_health_check_grace, asg_multi_az
 from lb_safety.capacity import capacity_covers_share
 from lb_safety.common import guard
 from lb_safety.health import target_group_health_check
@@ -20,7 +20,7 @@ PolicyPack(
     policies=guard([
         # The outage class: mandatory by default.
         even_target_weights, no_traffic_funnel, capacity_covers_share, rollback_output_required,
-        target_group_health_check, listener_rule_shadowing, alarm_coverage,
+        target_group_health_check, listener_rule_shadowing, alarm_coverage, asg_health_check_grace,
         # AWS FSBP controls: advisory by default, mandatory in config/prod.json.
         alb_https_redirect, alb_tls_policy, alb_drop_invalid_headers, alb_access_logs, alb_deletion_protection,
         alb_desync_mitigation, alb_multi_az, asg_elb_health_check, asg_multi_az, launch_template_imdsv2,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
+                           StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import ASG
+from lb_safety.common import ASG, cannot_evaluate, known, stack_resources
+from lbguard import topology
 
 
 def _elb_health(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -24,17 +26,51 @@ asg_elb_health_check = ResourceValidationPolicy(
     enforcement_level=EnforcementLevel.ADVISORY, validate=_elb_health)
 
 
-def _multi_az(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _grace(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != ASG:
         return
     props = args.props
-    spread = max(len(props.get("vpcZoneIdentifiers") or []), len(props.get("availabilityZones") or []))
-    if spread < 2:
-        report(f"Auto Scaling group {args.name} covers fewer than two subnets/AZs; list a subnet in each of at least "
-               f"two AZs in vpcZoneIdentifiers (AWS FSBP AutoScaling.2).")
+    if props.get("healthCheckType") != "ELB":
+        return
+    grace = props.get("healthCheckGracePeriod")
+    # pulumi_aws defaults healthCheckGracePeriod to 300 when omitted; 0 is only ever explicit.
+    if grace is not None and float(grace) <= 0:
+        report(f"Auto Scaling group {args.name} uses ELB health checks with a grace period of 0 s: every new instance "
+               f"fails its load balancer checks while it boots and is replaced, so a scale-out or a replacement "
+               f"never completes; set healthCheckGracePeriod to the instance's start-up time (e.g. 120).")
 
 
-asg_multi_az = ResourceValidationPolicy(
+asg_health_check_grace = ResourceValidationPolicy(
+    name="asg-health-check-grace",
+    description="Auto Scaling groups with ELB health checks give new instances a grace period (> 0 s) to boot.",
+    enforcement_level=EnforcementLevel.MANDATORY, validate=_grace)
+
+
+def _multi_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    resources = stack_resources(args)
+    subnet_az = topology.subnet_zones(resources)
+    notes = []
+    for r in resources:
+        if r.type != ASG:
+            continue
+        listed = [a for a in (r.props.get("availabilityZones") or []) if known(a)]
+        azs, missing = topology.zones_of(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []),
+                                         subnet_az)
+        azs |= set(listed)
+        if len(azs) >= 2:
+            continue
+        if missing:
+            notes.append(f"{r.name}: {missing} of its subnets are outside this stack or unknown, so their AZs "
+                         f"cannot be counted")
+            continue
+        report(f"Auto Scaling group {r.name} covers {len(azs)} Availability Zone(s) "
+               f"({', '.join(sorted(azs)) or 'none'}); list subnets in at least two AZs in vpcZoneIdentifiers "
+               f"(AWS FSBP AutoScaling.2: AZs are counted, not subnets).", r.urn)
+    cannot_evaluate(notes)
+
+
+asg_multi_az = StackValidationPolicy(
     name="asg-multi-az",
-    description="Auto Scaling groups cover multiple Availability Zones (AWS FSBP AutoScaling.2).",
+    description="Auto Scaling groups cover multiple Availability Zones, counted from their subnets' AZs (AWS FSBP "
+                "AutoScaling.2).",
     enforcement_level=EnforcementLevel.ADVISORY, validate=_multi_az)

@@ -10,7 +10,20 @@ from lb_safety.common import TARGET_GROUP, num, schema, strict
 DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_THRESHOLD = 30, 5, 3
 
 
-def health_check_problems(hc: dict | None, protocol: str | None, max_interval: float) -> list[str]:
+def matcher_codes(matcher: str) -> list[tuple[int, int]] | None:
+    """ "200", "200-299", "200,302" -> [(200, 200), (200, 299), ...]; None if not understood."""
+    out = []
+    for part in str(matcher).split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            out.append((int(lo), int(hi or lo)))
+        except ValueError:
+            return None
+    return out
+
+
+def health_check_problems(hc: dict | None, protocol: str | None, max_interval: float,
+                          max_detection: float = 60, protocol_version: str | None = None) -> list[str]:
     if not hc:
         return ["no healthCheck block; set one explicitly (enabled, path, matcher, interval, timeout, thresholds) "
                 "so failed instances stop receiving traffic"]
@@ -23,6 +36,14 @@ def health_check_problems(hc: dict | None, protocol: str | None, max_interval: f
             problems.append("an HTTP(S) health check needs healthCheck.path (e.g. /health)")
         if not hc.get("matcher"):
             problems.append("an HTTP(S) health check needs healthCheck.matcher (e.g. 200)")
+        elif str(protocol_version or "").upper() != "GRPC":  # gRPC matchers are gRPC codes (0-99)
+            ranges = matcher_codes(hc["matcher"])
+            if ranges is None:
+                problems.append(f"healthCheck.matcher {hc['matcher']!r} is not an HTTP code, range or list")
+            elif any(hi >= 400 for _, hi in ranges):
+                problems.append(f"healthCheck.matcher {hc['matcher']!r} counts 4xx/5xx answers as healthy, so a "
+                                f"target that fails every request stays in service; match 200-399 at most "
+                                f"(e.g. 200)")
     interval = num(hc.get("interval"), DEFAULT_INTERVAL)
     timeout = num(hc.get("timeout"), DEFAULT_TIMEOUT)
     if timeout >= interval:
@@ -34,6 +55,12 @@ def health_check_problems(hc: dict | None, protocol: str | None, max_interval: f
         v = num(hc.get(key), DEFAULT_THRESHOLD)
         if not 2 <= v <= 10:
             problems.append(f"healthCheck.{key} {v:g} is outside 2..10")
+    # Detection time: a dead target keeps receiving its share for interval x unhealthyThreshold.
+    detection = interval * num(hc.get("unhealthyThreshold"), DEFAULT_THRESHOLD)
+    if detection > max_detection:
+        problems.append(f"a failed target is detected only after interval x unhealthyThreshold = {detection:g}s, "
+                        f"above {max_detection:g}s, and keeps receiving traffic until then; lower the interval or "
+                        f"the unhealthy threshold")
     return problems
 
 
@@ -42,18 +69,23 @@ def _health(args: ResourceValidationArgs, report: ReportViolation) -> None:
         return
     if args.props.get("targetType") == "lambda":
         return  # Lambda targets are health-checked only on request; nothing to enforce here.
+    cfg = args.get_config()
     problems = health_check_problems(strict(args.props.get("healthCheck")), args.props.get("protocol"),
-                                     num(args.get_config().get("maxIntervalSeconds"), 30))
+                                     num(cfg.get("maxIntervalSeconds"), 30), num(cfg.get("maxDetectionSeconds"), 60),
+                                     args.props.get("protocolVersion"))
     if problems:
         report(f"target group {args.name}: {'; '.join(problems)}.")
 
 
 target_group_health_check = ResourceValidationPolicy(
     name="target-group-health-check",
-    description="Target groups health-check their targets: enabled, path and matcher for HTTP(S), timeout < interval, "
-                "thresholds 2..10, interval at most 30 s.",
+    description="Target groups health-check their targets: enabled, path and a 2xx/3xx matcher for HTTP(S), timeout < "
+                "interval, thresholds 2..10, interval at most 30 s, a failed target detected within 60 s.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_health,
     config_schema=schema(maxIntervalSeconds={"type": "number", "minimum": 5, "maximum": 300, "default": 30,
-                                             "description": "longest allowed health-check interval in seconds"}),
+                                             "description": "longest allowed health-check interval in seconds"},
+                         maxDetectionSeconds={"type": "number", "minimum": 10, "maximum": 3000, "default": 60,
+                                              "description": "longest allowed interval x unhealthyThreshold: how long "
+                                                             "a failed target keeps receiving traffic"}),
 )

@@ -187,10 +187,14 @@ def _shadowing(args: StackValidationArgs, report: ReportViolation) -> None:
                 report(f"rules {names} on listener {listener.name} share priority {prio}; ALB refuses this "
                        f"(PriorityInUse). Give each rule a unique priority.", d["urn"])
         unique = [r for r in rules if r["priority"] not in dupes]
-        for low, high in matching.shadowed_rules(unique):
-            report(f"rule {low['name']} (priority {low['priority']}) can never match: rule {high['name']} "
-                   f"(priority {high['priority']}) on the same listener matches every request it would. Give it a "
-                   f"lower priority number than {high['name']}, or narrow {high['name']}'s conditions.", low["urn"])
+        for low, by in matching.shadowed_rules(unique):
+            names = " and ".join(f"{h['name']} (priority {h['priority']})" for h in by)
+            which = f"rule {names} on the same listener matches" if len(by) == 1 else \
+                f"rules {names} on the same listener together match"
+            first = min(by, key=lambda h: h["priority"])["name"]
+            report(f"rule {low['name']} (priority {low['priority']}) can never match: {which} every request it "
+                   f"would. Give it a lower priority number than {first}, or narrow "
+                   f"{' and '.join(h['name'] for h in by)}'s conditions.", low["urn"])
     cannot_evaluate(notes)
 
 

@@ -14,6 +14,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
 from lb_safety.common import (DEFAULT_SG, INSTANCE, LAUNCH_CONFIGURATION, LAUNCH_TEMPLATE, LB, LISTENER, SECURITY_GROUP,
                               SG_INGRESS_RULE, SG_RULE, cannot_evaluate, known, num, schema, stack_resources,
                               stack_topology, strict)
+from lbguard import topology
 
 # AWS's recommended ELB TLS policies (TLS 1.2+ with forward secrecy; the TLS13 family first).
 RECOMMENDED_TLS = ["ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
@@ -52,12 +53,36 @@ alb_desync_mitigation = _lb_policy(
     "alb-desync-mitigation", "ELB.12", "Application Load Balancers use defensive or strictest desync mitigation",
     lambda p: None if (p.get("desyncMitigationMode") or "defensive") in ("defensive", "strictest") else
     f"desync mitigation mode is {p.get('desyncMitigationMode')!r}; set desyncMitigationMode: defensive (or strictest)")
-alb_multi_az = _lb_policy(
-    "alb-multi-az", "ELB.13", "Application, Network and Gateway Load Balancers span at least two Availability Zones",
-    lambda p: None if len(p.get("subnets") or p.get("subnetMappings") or []) >= 2 else
-    "it is placed in fewer than two subnets; give it one subnet in each of at least two AZs (subnets or "
-    "subnetMappings)",
-    types=("application", "network", "gateway"))
+def _alb_multi_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    resources = stack_resources(args)
+    subnet_az = topology.subnet_zones(resources)
+    notes = []
+    for r in resources:
+        if r.type not in LB or (r.props.get("loadBalancerType") or "application") not in ("application", "network",
+                                                                                          "gateway"):
+            continue
+        ids = list(r.props.get("subnets") or [])
+        prop = "subnets"
+        if not ids and r.props.get("subnetMappings"):
+            ids, prop = [m.get("subnetId") for m in r.props["subnetMappings"] if isinstance(m, dict)], "subnetMappings"
+        azs, missing = topology.zones_of(r, prop, ids, subnet_az)
+        if len(azs) >= 2:
+            continue
+        if missing:
+            notes.append(f"{r.name}: {missing} of its subnets are outside this stack or unknown, so their AZs "
+                         f"cannot be counted")
+            continue
+        where = f"one AZ ({', '.join(sorted(azs))})" if azs else "no subnet"
+        report(f"load balancer {r.name}: its {len(ids)} subnet(s) are in {where}; give it subnets in at least two "
+               f"AZs (AWS FSBP ELB.13: AZs are counted, not subnets).", r.urn)
+    cannot_evaluate(notes)
+
+
+alb_multi_az = StackValidationPolicy(
+    name="alb-multi-az",
+    description="Application, Network and Gateway Load Balancers span at least two Availability Zones, counted from "
+                "their subnets' AZs (AWS FSBP ELB.13).",
+    enforcement_level=EnforcementLevel.ADVISORY, validate=_alb_multi_az)
 
 # ------------------------------------------------------------------ listeners
 

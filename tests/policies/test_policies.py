@@ -121,6 +121,8 @@ CASES = {
                      [("alb-multi-az", "web-lb-alb")]),
     "asg-elb-health-check": (lambda r: mutate(r, "web-pool-green-asg", setter(["healthCheckType"], "EC2")),
                              [("asg-elb-health-check", "web-pool-green-asg")]),
+    "asg-health-check-grace": (lambda r: mutate(r, "web-pool-green-asg", setter(["healthCheckGracePeriod"], 0)),
+                               [("asg-health-check-grace", "web-pool-green-asg")]),
     # One AZ: the pool cannot survive losing it, which capacity-covers-share also reports.
     "asg-multi-az": (lambda r: mutate(r, "web-pool-green-asg", lambda p: p.__setitem__("vpcZoneIdentifiers", p["vpcZoneIdentifiers"][:1])),
                      [("asg-multi-az", "web-pool-green-asg"), ("capacity-covers-share", "web-routing-https")]),

@@ -33,7 +33,7 @@ def test_defaults_and_levels_without_a_file(pack):
     cfg = reconcile_config(pack.info, {})
     assert cfg["no-traffic-funnel"] == {"enforcementLevel": "mandatory", "properties": {"maxInstanceShare": 0.5}}
     assert cfg["alb-tls-policy"]["enforcementLevel"] == "advisory"
-    assert cfg["target-group-health-check"]["properties"] == {"maxIntervalSeconds": 30}
+    assert cfg["target-group-health-check"]["properties"] == {"maxIntervalSeconds": 30, "maxDetectionSeconds": 60}
 
 
 def test_all_then_per_policy_and_property_merge(pack):
