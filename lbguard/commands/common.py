@@ -75,8 +75,11 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def say(text: str, *, err: bool = False, style: str | None = None) -> None:
-    """One message, wrapped to the terminal (no markup: paths and brackets print as they are)."""
-    console(stderr=err).print(text, markup=False, style=style, overflow="fold")
+    """One message (no markup: paths and brackets print as they are): folded to the width on
+    a terminal; piped or captured, one line whatever its length (logs and CI grep it)."""
+    out = console(stderr=err)
+    # (rich crops a soft-wrapped line when an overflow is given: only fold on a terminal)
+    out.print(text, markup=False, style=style, **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
 
 
 def header(command: str, project_dir: Path, stack: str, target: str, *, json_path: str | None = None,
@@ -88,9 +91,11 @@ def header(command: str, project_dir: Path, stack: str, target: str, *, json_pat
             from lbguard.emulator.config import load_project
 
             project = load_project(project_dir)["name"]
-    # One line whatever the width (soft wrap: the terminal folds it, nothing inserts newlines).
-    console(stderr=json_path == "-").print(f"lbguard {command}: {project or '?'}/{stack} in {project_dir}; "
-                                           f"target: {target}", markup=False, style="bold", soft_wrap=True)
+    # Piped or captured: one line whatever its length (soft wrap). On a terminal: folded to
+    # its width, so no line is wider than the terminal.
+    out = console(stderr=json_path == "-")
+    out.print(f"lbguard {command}: {project or '?'}/{stack} in {project_dir}; target: {target}", markup=False,
+              style="bold", **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
 
 
 @contextlib.contextmanager

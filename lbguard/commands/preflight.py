@@ -135,7 +135,7 @@ def print_violations(out, violations: list[Violation], title: str = "policy viol
     for v in ordered_violations(violations):
         style = "bold red" if v.enforcement_level == "mandatory" else "yellow"
         out.print(f"  [{v.enforcement_level}] {v.policy}: {v.name or v.urn}: {offline_message(v.message)}",
-                  style=style, markup=False, overflow="fold")
+                  style=style, markup=False, **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
 
 
 def print_summary(out, run: ProgramRun, violations: list[Violation], *, all_resources: bool) -> None:

@@ -75,7 +75,8 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     \b
     Example:
       lbguard preview --stack prod --base main --json plan.json
-    Exit 0: deployable; 1: a step would fail or a mandatory policy fails on head; 2: error.
+    Exit 0: deployable; 1: a step would fail or a mandatory policy fails
+    on head; 2: error.
     """
     from lbguard import freeze, gitbase
     from lbguard.commands.preflight import evaluate_pack

@@ -106,5 +106,6 @@ def profile(source: str, since: str | None, stack: str | None, cwd: Path | None,
         c.print(f"{obs['requests']} requests from {obs['files']} file(s) under {source}, {obs['lines']} lines "
                 f"({obs['malformedLines']} malformed, {obs['withoutRequestLine']} without a request line, "
                 f"{obs['beforeSince']} before --since); {obs['timeRange']['from']} .. {obs['timeRange']['to']}; "
-                f"peak {obs['peakRequestsPerSecond']:.2f} requests/s ({obs['peakMinute']})", markup=False, soft_wrap=True)
+                f"peak {obs['peakRequestsPerSecond']:.2f} requests/s ({obs['peakMinute']})", markup=False,
+                **({"overflow": "fold"} if c.is_terminal else {"soft_wrap": True}))
     return 0

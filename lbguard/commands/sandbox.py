@@ -94,7 +94,7 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     \b
     Example:
       lbguard sandbox --stack dev            # start, apply, print outputs
-      lbguard sandbox --stack dev            # after editing stacks/Pulumi.dev.yaml: update in place
+      lbguard sandbox --stack dev            # after editing the stack: update
       lbguard sandbox --stack dev --stop
     """
     from lbguard.emulator import emulated_aws, load_stack_config
