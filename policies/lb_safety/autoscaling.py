@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import ASG, cannot_evaluate, known, stack_resources
+from lb_safety.common import ASG, cannot_evaluate, known, single_az, stack_resources
 from lbguard import topology
 
 
@@ -54,14 +54,10 @@ def _multi_az(args: StackValidationArgs, report: ReportViolation) -> None:
         if r.type != ASG:
             continue
         listed = [a for a in (r.props.get("availabilityZones") or []) if known(a)]
-        azs, missing = topology.zones_of(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []),
-                                         subnet_az)
-        azs |= set(listed)
-        if len(azs) >= 2:
-            continue
-        if missing:
-            notes.append(f"{r.name}: {missing} of its subnets are outside this stack or unknown, so their AZs "
-                         f"cannot be counted")
+        azs, note = single_az(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []), subnet_az, listed)
+        if note:
+            notes.append(note)
+        if azs is None or note:
             continue
         report(f"Auto Scaling group {r.name} covers {len(azs)} Availability Zone(s) "
                f"({', '.join(sorted(azs)) or 'none'}); list subnets in at least two AZs in vpcZoneIdentifiers "

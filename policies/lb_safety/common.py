@@ -211,6 +211,19 @@ def stack_outputs(args: StackValidationArgs) -> tuple[str, dict] | None:
     return None
 
 
+def single_az(res: topology.Res, prop: str, subnet_ids: list, subnet_az: dict, listed=()) -> tuple[set, str | None]:
+    """(AZs, None) when ``res``'s subnets (and ``listed`` AZs) span fewer than two AZs, (set(), note)
+    when that cannot be told (subnets outside the stack or unknown), (None, None) when they span two."""
+    azs, missing = topology.zones_of(res, prop, subnet_ids, subnet_az)
+    azs |= set(listed)
+    if len(azs) >= 2:
+        return None, None
+    if missing:
+        return set(), f"{res.name}: {missing} of its subnets are outside this stack or unknown, so their AZs cannot " \
+                      f"be counted"
+    return azs, None
+
+
 def pct(x: float) -> str:
     if x == float("inf"):
         return "unbounded"

@@ -12,7 +12,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
                            StackValidationArgs, StackValidationPolicy)
 
 from lb_safety.common import (DEFAULT_SG, INSTANCE, LAUNCH_CONFIGURATION, LAUNCH_TEMPLATE, LB, LISTENER, SECURITY_GROUP,
-                              SG_INGRESS_RULE, SG_RULE, cannot_evaluate, known, num, schema, stack_resources,
+                              SG_INGRESS_RULE, SG_RULE, cannot_evaluate, known, num, schema, single_az, stack_resources,
                               stack_topology, strict)
 from lbguard import topology
 
@@ -65,12 +65,10 @@ def _alb_multi_az(args: StackValidationArgs, report: ReportViolation) -> None:
         prop = "subnets"
         if not ids and r.props.get("subnetMappings"):
             ids, prop = [m.get("subnetId") for m in r.props["subnetMappings"] if isinstance(m, dict)], "subnetMappings"
-        azs, missing = topology.zones_of(r, prop, ids, subnet_az)
-        if len(azs) >= 2:
-            continue
-        if missing:
-            notes.append(f"{r.name}: {missing} of its subnets are outside this stack or unknown, so their AZs "
-                         f"cannot be counted")
+        azs, note = single_az(r, prop, ids, subnet_az)
+        if note:
+            notes.append(note)
+        if azs is None or note:
             continue
         where = f"one AZ ({', '.join(sorted(azs))})" if azs else "no subnet"
         report(f"load balancer {r.name}: its {len(ids)} subnet(s) are in {where}; give it subnets in at least two "
