@@ -14,29 +14,12 @@ from lbguard.emulator import speed as _speed
 
 _speed.install()  # before moto is imported: shared botocore loaders, a small AMI list
 
-# The rest loads on first use (PEP 562): `lbguard --help`, `diff` and the config reader
-# (lbguard.emulator.config) do not pay for moto and botocore's service models.
-_FROM = {"AwsEmulator": "aws", "DEFAULT_AMI": "aws", "ELB_ACCOUNTS": "aws", "HANDLERS": "aws", "INVOKES": "aws",
-         "RecordingMonitor": "monitor",
-         "emulated_aws": "runner", "load_stack_config": "runner", "run_program": "runner"}
+from lbguard.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
+from lbguard.emulator.monitor import RecordingMonitor
+from lbguard.emulator.runner import emulated_aws, load_stack_config, run_program
 
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _FROM:
-        value = getattr(importlib.import_module(f"lbguard.emulator.{_FROM[name]}"), name)
-    elif name in ("EMULATED_TYPES", "EMULATED_INVOKES"):
-        from lbguard.emulator.aws import HANDLERS, INVOKES
-
-        value = (sorted(set(HANDLERS) | {t.replace("aws:lb/", "aws:alb/", 1) for t in HANDLERS
-                                         if t.startswith("aws:lb/")})
-                 if name == "EMULATED_TYPES" else sorted(INVOKES))
-    else:
-        raise AttributeError(f"module 'lbguard.emulator' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
+EMULATED_TYPES = sorted(set(HANDLERS) | {t.replace("aws:lb/", "aws:alb/", 1) for t in HANDLERS if t.startswith("aws:lb/")})
+EMULATED_INVOKES = sorted(INVOKES)
 
 __all__ = ["AwsEmulator", "DEFAULT_AMI", "ELB_ACCOUNTS", "EMULATED_INVOKES", "EMULATED_TYPES", "RecordingMonitor",
            "emulated_aws", "load_stack_config", "run_program"]
