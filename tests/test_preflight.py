@@ -62,3 +62,15 @@ def test_bad_pack_config_file_is_exit_2(tmp_path):
 def test_not_a_project_is_exit_2(tmp_path):
     result = preflight("--cwd", str(tmp_path))
     assert result.exit_code == 2 and "no Pulumi.yaml" in result.stderr
+
+
+def test_readme_command_in_its_own_process():
+    """README command 1 as a user runs it: a fresh process (import order as the console
+    script has it, nothing preloaded by other tests), exit 0, the header first."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "lbguard", "preflight", "--stack", "dev"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("lbguard preflight: web-tier/dev in ") and "0 mandatory" in out.stdout
