@@ -68,10 +68,16 @@ def check_json_target(json_path: str | None) -> None:
         raise LbguardError(f"--json {path}: not writable")
 
 
+PIPED_WIDTH = 160  # columns for tables when the output is not a terminal and COLUMNS is unset
+
+
 def console(*, stderr: bool = False) -> Console:
     """Rich console at the terminal's width (COLUMNS wins), colour only on a terminal and
     never with NO_COLOR (rich reads both), lines wrapped to the width, never cut."""
-    return Console(stderr=stderr, soft_wrap=False, highlight=False)
+    out = Console(stderr=stderr, soft_wrap=False, highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPED_WIDTH  # piped or captured (CI logs, files): tables not squeezed to 80 columns
+    return out
 
 
 def say(text: str, *, err: bool = False, style: str | None = None) -> None:

@@ -12,6 +12,7 @@ all 100 req/s to perf's single instance: 133% of its 75 req/s, the postmortem's
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,7 +29,8 @@ def test_june1_head_drowns_one_instance_and_blocks(tmp_path):
     out, chart = tmp_path / "r.json", tmp_path / "r.png"
     proc = subprocess.run([sys.executable, "-m", "lbguard", "rehearse", "--stack", "dev", "--cwd", str(project),
                            "--base", "main", "--duration", "6s", "--json", str(out), "--chart", str(chart)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "160"})  # pytest exports COLUMNS=80; a user's pipe has none
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
     assert doc["stack"] == "dev" and doc["scale"] == 0.5
