@@ -121,10 +121,8 @@ def route_table(doc: Mapping[str, Any]) -> dict[str, dict]:
             for res in results:  # every concrete scenario, so a row can compare one scenario before and after
                 entry["scenarios"][_scenario_label(res.scenario, topo)] = {
                     "utilisation": res.serving_utilisation, "failing": res.failed_fraction}
-            for kind, h in traffic.headroom_by_scenario(results).items():
-                entry["capacity"][kind] = {"scenario": _scenario_label(h.scenario, topo),
-                                           "utilisation": h.utilisation, "headroom": h.headroom,
-                                           "failing": h.failed_fraction, "maxInstanceShare": h.max_instance_share}
+            for kind, h in traffic.headroom_by_scenario(results).items():  # the cases worth a row, per kind
+                entry["capacity"][kind] = [_scenario_label(c, topo) for c in h.cases]
     return out
 
 
@@ -291,12 +289,10 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
         capacity = []
         sb, sh = (before or {}).get("scenarios", {}), (after or {}).get("scenarios", {})
         for kind in SCENARIOS:
-            cb, ch = (before or {}).get("capacity", {}).get(kind), (after or {}).get("capacity", {}).get(kind)
-            if cb is None and ch is None:
-                continue
             # One concrete scenario per row, the same one before and after: the scenarios with
             # the highest utilisation and with the most failing requests, before and after.
-            cases = list(dict.fromkeys(_worst_cases(kind, sb) + _worst_cases(kind, sh)))
+            cases = list(dict.fromkeys((before or {}).get("capacity", {}).get(kind, []) +
+                                       (after or {}).get("capacity", {}).get(kind, [])))
             for case in cases:
                 b, a = sb.get(case), sh.get(case)
                 ub, ua = (b or {}).get("utilisation"), (a or {}).get("utilisation")
@@ -336,20 +332,6 @@ def diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict:
 
 
 ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
-
-
-def _worst_cases(kind: str, cases: Mapping[str, dict]) -> list[str]:
-    """Of one route's scenarios of ``kind``: the one with the highest serving utilisation, then
-    the one failing the most requests (if any fail and it is another)."""
-    mine = {name: c for name, c in cases.items() if name.split(":", 1)[0] == kind}
-    if not mine:
-        return []
-    util = [n for n, c in mine.items() if c.get("utilisation") is not None]
-    out = [max(util, key=lambda n: mine[n]["utilisation"])] if util else [next(iter(mine))]
-    failing = max(mine, key=lambda n: mine[n].get("failing") or 0)
-    if (mine[failing].get("failing") or 0) > 0 and failing not in out:
-        out.append(failing)
-    return out
 
 
 def headline(routes: list[dict]) -> str | None:

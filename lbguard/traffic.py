@@ -238,6 +238,12 @@ class Headroom:
     utilisation: float | None  # worst serving utilisation at peak; None = capacity unknown
     failed_fraction: float  # largest share of requests failing (fail-open) in this kind
     max_instance_share: float  # largest per-instance share of a serving pool in this kind
+    failing_scenario: str | None = None  # the scenario failing the most requests, if any fail
+
+    @property
+    def cases(self) -> list[str]:
+        """The concrete scenarios worth a row: the highest utilisation, then the most failing."""
+        return list(dict.fromkeys([self.scenario] + ([self.failing_scenario] if self.failing_scenario else [])))
 
     @property
     def headroom(self) -> float | None:
@@ -254,9 +260,11 @@ def headroom_by_scenario(results: Iterable[RouteResult]) -> dict[str, Headroom]:
     for kind, rs in grouped.items():
         known = [r for r in rs if r.serving_utilisation is not None]
         worst_r = max(known, key=lambda r: r.serving_utilisation) if known else rs[0]
+        failing = max(rs, key=lambda r: r.failed_fraction)
         out[kind] = Headroom(kind=kind, scenario=worst_r.scenario, utilisation=worst_r.serving_utilisation,
-                             failed_fraction=max(r.failed_fraction for r in rs),
-                             max_instance_share=max(r.max_instance_share for r in rs))
+                             failed_fraction=failing.failed_fraction,
+                             max_instance_share=max(r.max_instance_share for r in rs),
+                             failing_scenario=failing.scenario if failing.failed_fraction > 0 else None)
     return out
 
 
