@@ -262,12 +262,8 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             asg_by_name[r.props["name"]] = r
         tags = _tags(r.props)
         rps = _float(tags.get(TAG_RPS)) or default_rps_per_instance
-        azs = {subnet_az[s] for s in (r.props.get("vpcZoneIdentifiers") or []) if s in subnet_az}
+        azs, _ = zones_of(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []), subnet_az)
         azs |= {a for a in (r.props.get("availabilityZones") or []) if _known(a)}
-        if not azs:
-            for u in r.property_dependencies.get("vpcZoneIdentifiers", []):
-                if u in subnet_az:
-                    azs.add(subnet_az[u])
         if not azs:
             # Subnets outside the stack (an existing VPC): count one AZ per subnet, as
             # subnets for an ASG are laid out one per AZ.
