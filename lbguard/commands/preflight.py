@@ -16,8 +16,8 @@ def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, po
                   use_pack: bool = True) -> tuple[ProgramRun, list[Violation]]:
     """Program in the in-process AWS emulator, then the pack as the engine runs it.
 
-    The pack's process starts before the program runs (its imports overlap the program's
-    on a second core); the pack directory and config file are checked before either starts.
+    The pack runs in this interpreter after the program (see ``_StartingPack``); the pack
+    directory and config file are checked before either starts.
     """
     from lbguard.emulator import emulated_aws, load_stack_config, run_program
 
@@ -58,24 +58,36 @@ def pack_inputs(stack: str, policy_pack: Path | None, policy_config: Path | None
 
 
 class _StartingPack:
-    """A policy pack process being started in the background while the program runs."""
+    """The policy pack for a preflight: in this interpreter after the program (the default,
+    :class:`lbguard.policy_runner.InProcessPack`), or, with ``LBGUARD_PACK_PROCESS=1``, its
+    own process started in the background while the program runs."""
 
     def __init__(self, project: str, stack: str, pack: Path, config_file: Path | None):
-        from concurrent.futures import ThreadPoolExecutor
+        import os
 
         from lbguard.policy_runner import PackProcess, read_config_file
 
+        self.project, self.stack, self.pack = project, stack, pack
         self.config_file = config_file
         self.user = read_config_file(config_file) if config_file else {}  # a bad file fails before the run
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-start")
-        self._future = self._pool.submit(PackProcess, pack, project=project, stack=stack)
+        self._pool = self._future = None
+        if os.environ.get("LBGUARD_PACK_PROCESS") == "1":
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-start")
+            self._future = self._pool.submit(PackProcess, pack, project=project, stack=stack)
 
     def evaluate(self, run: ProgramRun) -> list[Violation]:
-        from lbguard.policy_runner import evaluate_with
+        from lbguard.policy_runner import InProcessPack, evaluate_with
 
-        return evaluate_with(self._future.result(), run, self.user, self.config_file)
+        if self._future is not None:
+            return evaluate_with(self._future.result(), run, self.user, self.config_file)
+        with InProcessPack(self.pack, project=self.project, stack=self.stack) as pack:
+            return evaluate_with(pack, run, self.user, self.config_file)
 
     def close(self) -> None:
+        if self._future is None:
+            return
         try:
             self._future.result().close()
         except Exception:  # noqa: BLE001 - a pack that failed to start has nothing to close
