@@ -301,6 +301,9 @@ def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iter
             except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
                 raise LbguardError(f"the offline AWS emulator needs {err.name}: "
                                    "pip install 'lbguard[cli,emulator]'") from None
+            from lbguard.emulator.speed import tune_moto
+
+            tune_moto()
 
             with mock_aws():
                 yield
