@@ -88,7 +88,8 @@ def _register() -> None:
     from lbguard.commands import preflight
 
     main.add_command(preflight.preflight)
-    for name in ("preview", "route", "diff", "sandbox", "promote", "rollback", "diagnose", "drill", "rehearse", "profile"):
+    for name in ("preview", "route", "diff", "sandbox", "promote", "rollback", "diagnose", "drill", "rehearse", "profile",
+                 "serve"):
         try:
             module = __import__(f"lbguard.commands.{name}", fromlist=[name])
         except ModuleNotFoundError as err:

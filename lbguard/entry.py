@@ -14,6 +14,12 @@ _EXTRA_MODULES = {"click", "rich", "boto3", "botocore", "jsonschema", "pulumi", 
 
 
 def main() -> None:
+    # A running `lbguard serve` worker runs the command with everything imported already.
+    from lbguard.worker import run_through_worker
+
+    rc = run_through_worker(sys.argv[1:])
+    if rc is not None:
+        sys.exit(rc)
     try:
         from lbguard.cli import main as cli
     except ModuleNotFoundError as err:

@@ -1,0 +1,90 @@
+"""`lbguard serve`: the resident worker for the edit loop and CI (see lbguard.worker).
+
+While it runs, every `lbguard` command of the same installation runs in a child forked
+from it, with the imports already done; results are the same as without it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import click
+
+from lbguard import worker
+from lbguard.model import LbguardError
+
+
+def _log(text: str) -> None:
+    sys.stderr.write(f"lbguard serve: {text}\n")
+    sys.stderr.flush()
+
+
+@click.command(epilog="Examples:\n\n\b\n  lbguard serve --background     # start it; later commands use it\n"
+                      "  lbguard serve --status\n  lbguard serve --stop\n  LBGUARD_WORKER=0 lbguard preflight "
+                      "--stack dev   # one command without it")
+@click.option("--idle", type=click.FloatRange(min=1), default=worker.DEFAULT_IDLE, show_default=True,
+              help="exit after this many seconds without a command")
+@click.option("--background", is_flag=True, help="detach and return once the worker is ready")
+@click.option("--status", "show_status", is_flag=True, help="say whether a worker runs, and where")
+@click.option("--stop", "stop", is_flag=True, help="stop the running worker")
+def serve(idle: float, background: bool, show_status: bool, stop: bool) -> int:
+    """Keep an interpreter with Pulumi, pulumi_aws, moto and the pack imported; commands
+    run in a fresh child of it (fresh emulator, program and pack state each time)."""
+    if sum((background, show_status, stop)) > 1:
+        raise LbguardError("--background, --status and --stop: give one of them")
+    path = worker.socket_path()
+    pid = worker.worker_pid()
+    if show_status:
+        click.echo(f"worker: running, pid {pid}, {path}" if pid else f"worker: not running ({path})")
+        return 0
+    if stop:
+        if pid is None:
+            click.echo("worker: not running")
+            return 0
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if worker.worker_pid() is None:
+                break
+            time.sleep(0.05)
+        click.echo(f"worker: stopped (pid {pid})")
+        return 0
+    if pid is not None:
+        raise LbguardError(f"a worker already runs (pid {pid}, {path}); lbguard serve --stop ends it")
+    if background:
+        return _background(idle, path)
+    _log(f"starting at {path}")
+    served = worker.serve(idle, log=_log)
+    _log(f"ran {served} command(s)")
+    return 0
+
+
+def _background(idle: float, path) -> int:
+    log_file = path.with_suffix(".log")
+    worker._private_dir(path.parent)
+    child = os.fork()
+    if child == 0:
+        os.setsid()
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        try:
+            worker.serve(idle, log=_log)
+        except BaseException as err:  # noqa: BLE001 - logged: nobody is attached
+            _log(f"error: {err}")
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.worker_pid() is not None:
+            click.echo(f"worker: running, pid {worker.worker_pid()}, {path} (log {log_file})")
+            return 0
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            raise LbguardError(f"the worker exited while starting; see {log_file}")
+        time.sleep(0.05)
+    raise LbguardError(f"the worker did not start within 60 s; see {log_file}")
