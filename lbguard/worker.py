@@ -130,8 +130,8 @@ PRELOAD_MODULES = (
     "moto.s3.models", "moto.s3.responses", "moto.iam.models", "moto.iam.responses", "moto.sns.models",
     "moto.sns.responses", "moto.awslambda.models", "moto.awslambda.responses", "moto.ssm.models",
     "moto.ssm.responses", "moto.sts.models", "moto.sts.responses",
-    # the pack's own imports (its modules are purged per run; these stay)
-    "lb_safety",
+    # what the project's own modules import (they are imported fresh in each child)
+    "pydantic", "pydantic.alias_generators", "yaml", "ipaddress",
 )
 BOTOCORE_SERVICES = ("ec2", "elbv2", "autoscaling", "cloudwatch", "s3", "iam", "sns", "lambda", "ssm", "sts")
 
@@ -161,6 +161,12 @@ def preload() -> list[str]:
             get_service_model(service)
     except Exception:  # noqa: BLE001 - only a warm-up: the child loads what is missing
         missing.append("botocore models")
+    try:
+        from lbguard.emulator.services.elbv2 import _self_signed
+
+        _self_signed()  # the emulator's stand-in TLS certificate: an RSA key, once per process
+    except Exception:  # noqa: BLE001
+        missing.append("emulator certificate")
     return missing
 
 

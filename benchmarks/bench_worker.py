@@ -1,0 +1,194 @@
+"""Issue 15's figures in one run: cold preflight, its CPU against the echo-mock baseline,
+warm preflight and preview through `lbguard serve`, and the marginal cost per resource.
+
+    .venv/bin/python benchmarks/bench_worker.py [--runs 5] [--sizes 84,400,2000]
+
+* cold: ``lbguard preflight --stack prod`` (console script, LBGUARD_WORKER=0), fresh process;
+  baseline: the echo-mock run of the same program (bench_phases.ECHO, Pulumi's documented
+  ``set_mocks`` unit-test way). Runs alternate cold, baseline, worker, ... so load hits
+  each alike; CPU is the child's user+sys (the worker's children are not this process's
+  children, so worker runs report wall time only).
+* worker: the same command with a worker started by ``lbguard serve --background``.
+* preview: ``lbguard preview --stack prod --base HEAD`` in a scratch git copy of the project
+  whose prod stack has one rule changed (a second path pattern on the api rule).
+* marginal: prod with k extra pools, each with its own rule (about 14 resources a pool),
+  preflight (program + pack) in a child forked from a preloaded parent, as the worker
+  runs it; the slope between sizes is the cost per resource. moto hard-codes AWS's
+  default 60 rules per security group; an account with the quota raised (AWS allows up
+  to 1,000 rules per group, inbound x groups per interface) is emulated by raising that
+  number in the benchmark's children only, which the 2,000-resource stack needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_phases import ECHO  # noqa: E402
+
+LBGUARD = Path(sys.executable).with_name("lbguard")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "policies", "stacks")
+
+
+def run(cmd: list[str], env: dict, cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall s, CPU s of the child and its children); exit 0 or 1 (a finding) expected."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"bench_worker: {' '.join(map(str, cmd[:5]))} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    return dest
+
+
+def scaled_stack(project: Path, extra_pools: int) -> str:
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    config = doc["config"]
+    template = config["web-tier:pools"]["api"]
+    for i in range(extra_pools):
+        pool = copy.deepcopy(template)
+        pool["healthCheck"]["path"] = f"/p{i}/health"
+        config["web-tier:pools"][f"p{i}"] = pool
+        config["web-tier:routing"]["rules"][f"r{i}"] = {
+            "priority": 100 + i, "expectedShare": 0.0001, "conditions": {"path": [f"/p{i}/*"]},
+            "forward": {"weights": {f"p{i}": 1}}}
+    name = f"scale{extra_pools}"
+    (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return name
+
+
+def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float]]:
+    """[(resources, best wall s)] for prod with extra pools, each preflight in a fresh fork."""
+    from lbguard import worker
+
+    worker.preload()
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project = copy_project(Path(tmp) / "project")
+        for target in sizes:
+            pools = max(0, round((target - 84) / 14))
+            stack = scaled_stack(project, pools)
+            best, count = None, 0
+            for _ in range(repeats):
+                read, write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(read)
+                    code = 1
+                    try:
+                        _quota_raised()
+                        from lbguard.commands.preflight import run_preflight
+
+                        start = time.perf_counter()
+                        result, _violations = run_preflight(project, stack, policy_pack=None, policy_config=None)
+                        os.write(write, f"{time.perf_counter() - start} {len(result.resources)}".encode())
+                        code = 0
+                    except BaseException as err:  # noqa: BLE001 - reported by the parent
+                        os.write(write, f"error {type(err).__name__}: {err}"[:500].encode())
+                    os._exit(code)
+                os.close(write)
+                answer = os.read(read, 1000).decode()
+                os.close(read)
+                os.waitpid(pid, 0)
+                if answer.startswith("error"):
+                    sys.exit(f"bench_worker: {stack}: {answer}")
+                wall, count = float(answer.split()[0]), int(answer.split()[1])
+                best = wall if best is None else min(best, wall)
+            out.append((count, best))
+    return out
+
+
+def _quota_raised() -> None:
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.exceptions import RulesPerSecurityGroupLimitExceededError
+
+    def within_quota(self, group, current_rule_nb, ip_ranges, source_groups=None, egress=False):
+        if current_rule_nb + len(ip_ranges or []) + len(source_groups or []) > 1000:
+            raise RulesPerSecurityGroupLimitExceededError
+
+    SecurityGroupBackend._verify_group_will_respect_rule_count_limit = within_quota
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sizes", default="84,400,2000", help="resource counts for the marginal cost")
+    ap.add_argument("--skip-marginal", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    cold_env = dict(os.environ, LBGUARD_WORKER="0")
+    warm_env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(tmp / "run"))
+    preflight = [str(LBGUARD), "preflight", "--stack", "prod"]
+
+    # the one-rule change, in a scratch git repository
+    repo = copy_project(tmp / "repo")
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
+    prod = repo / "stacks" / "Pulumi.prod.yaml"
+    doc = yaml.safe_load(prod.read_text())
+    doc["config"]["web-tier:routing"]["rules"]["api"]["conditions"]["path"].append("/v2/api/*")
+    prod.write_text(yaml.safe_dump(doc, sort_keys=False))
+    preview = [str(LBGUARD), "preview", "--stack", "prod", "--base", "HEAD", "--cwd", str(repo)]
+
+    subprocess.run([str(LBGUARD), "serve", "--background", "--idle", "600"], env=warm_env, check=True,
+                   stdout=subprocess.DEVNULL)
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in
+                                                  ("echo", "cold", "worker", "preview cold", "preview worker")}
+    try:
+        run(preflight, warm_env)  # the worker's first child (page cache, lazily built state)
+        for _ in range(args.runs):
+            rows["echo"].append(run([sys.executable, "-c", ECHO, "web-tier", "prod"], cold_env))
+            rows["cold"].append(run(preflight, cold_env))
+            rows["worker"].append(run(preflight, warm_env))
+            rows["preview cold"].append(run(preview, cold_env))
+            rows["preview worker"].append(run(preview, warm_env))
+    finally:
+        subprocess.run([str(LBGUARD), "serve", "--stop"], env=warm_env, stdout=subprocess.DEVNULL)
+
+    def med(label: str, i: int = 0) -> float:
+        return statistics.median(r[i] for r in rows[label])
+
+    print(f"prod, {args.runs} alternating runs each, load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
+    print(f"  echo-mock baseline            wall {med('echo'):5.2f} s  cpu {med('echo', 1):5.2f} s")
+    print(f"  cold preflight                wall {med('cold'):5.2f} s  cpu {med('cold', 1):5.2f} s  "
+          f"cpu/baseline {med('cold', 1) / med('echo', 1):4.2f}x (target <= 2.2x)")
+    print(f"  warm preflight (worker)       wall {med('worker'):5.2f} s  (target < 1.5 s)  "
+          f"{med('cold') / med('worker'):4.2f}x faster than cold")
+    print(f"  preview, one rule changed     cold {med('preview cold'):5.2f} s  worker {med('preview worker'):5.2f} s"
+          f"  (target < 4 s warm)")
+    if args.skip_marginal:
+        return
+    points = marginal([int(s) for s in args.sizes.split(",")], repeats=2)
+    print("  marginal cost per resource (preflight in a fork of a preloaded parent, best of 2):")
+    for (n, wall) in points:
+        print(f"    {n:5d} resources  {wall:6.2f} s")
+    for (n1, w1), (n2, w2) in zip(points, points[1:]):
+        print(f"    {n1:5d} -> {n2:5d}: {1000 * (w2 - w1) / (n2 - n1):5.1f} ms per resource (target < 8 ms)")
+
+
+if __name__ == "__main__":
+    main()
