@@ -27,7 +27,7 @@ import os, runpy, sys
 import pulumi
 project, stack = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.getcwd())
-from lbguard.emulator.config import load_stack_config
+from lbguard.stackconfig import load_stack_config
 name, config, secret = load_stack_config(__import__("pathlib").Path("."), stack)
 pulumi.runtime.set_all_config(config, secret)
 ANSWERS = {

@@ -316,6 +316,14 @@ def test_command_json_and_output_file(tmp_path, june_first_docs):
     result = CliRunner().invoke(main, ["diff", str(base), str(head), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.output) == json.loads(json.dumps(impact.diff(*june_first_docs)))
+    # --json FILE as on every command: the JSON to FILE, the comment still on stdout; --json -: JSON only
+    out_json = tmp_path / "diff.json"
+    result = CliRunner().invoke(main, ["diff", str(base), str(head), "--json", str(out_json)])
+    assert result.exit_code == 0 and result.output == impact.markdown(*june_first_docs) + "\n"
+    assert json.loads(out_json.read_text()) == json.loads(json.dumps(impact.diff(*june_first_docs)))
+    result = CliRunner().invoke(main, ["diff", str(base), str(head), "--json", "-"])
+    assert result.exit_code == 0
+    assert json.loads(result.output) == json.loads(json.dumps(impact.diff(*june_first_docs)))
 
 
 # ------------------------------------------------------------------ real preflight runs (emulator + pack)

@@ -94,7 +94,7 @@ def header(command: str, project_dir: Path, stack: str, target: str, *, json_pat
     where it reads or writes. On stdout, or stderr when stdout carries the JSON (--json -)."""
     if project is None:
         with contextlib.suppress(LbguardError, OSError):
-            from lbguard.emulator.config import load_project
+            from lbguard.stackconfig import load_project
 
             project = load_project(project_dir)["name"]
     # Piped or captured: one line whatever its length (soft wrap). On a terminal: folded to

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lbguard import impact
-from lbguard.commands.common import read_json
+from lbguard.commands.common import check_json_target, json_option, read_json, write_json
 from lbguard.model import LbguardError
 
 
@@ -19,13 +19,17 @@ from lbguard.model import LbguardError
 @click.option("--output", "-o", default="-", help="write to FILE instead of stdout")
 @click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
               help="an `lbguard preview --json` result: the plan goes above the traffic impact")
-def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None) -> int:
+@json_option("the diff (as --format json gives it)")
+def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, json_path: str | None) -> int:
     """Traffic-share and capacity impact between two `lbguard preflight --json` results.
 
     Per listener and rule: each pool's and each instance's share before -> after;
     capacity headroom per failure scenario; policy verdicts that changed; resources
     added, changed and removed; a Mermaid diagram of routing after the change.
     """
+    check_json_target(json_path)
+    if json_path == "-" and output == "-":
+        fmt = "json"  # one document on stdout, as every command's `--json -`
     b = impact.check_document(read_json(base, "BASE"), f"BASE {base}")
     h = impact.check_document(read_json(head, "HEAD"), f"HEAD {head}")
     plan = None
@@ -34,6 +38,8 @@ def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None) 
 
         plan = check_preview_document(read_json(preview_path, "--preview"), f"--preview {preview_path}")
     d = impact.diff(b, h)
+    if json_path is not None and not (json_path == "-" and output == "-"):
+        write_json(json_path, {**d, "plan": plan} if plan else d)
     if fmt == "json":
         text = json.dumps({**d, "plan": plan} if plan else d, indent=2, default=str)
     else:

@@ -14,7 +14,7 @@ from botocore.parsers import ResponseParserError
 
 from lbguard import rollback, state
 from lbguard.commands.common import resolve_project_dir
-from lbguard.emulator.config import load_project
+from lbguard.stackconfig import load_project
 from lbguard.model import LbguardError
 
 

@@ -197,7 +197,7 @@ def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pac
     """
     from lbguard import freeze
     from lbguard.emulator import load_stack_config
-    from lbguard.emulator.config import load_project
+    from lbguard.stackconfig import load_project
 
     project_dir = resolve_project_dir(cwd)
     header("preflight", project_dir, stack, OFFLINE, json_path=json_path)

@@ -81,7 +81,7 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     from lbguard import freeze, gitbase
     from lbguard.commands.preflight import evaluate_pack
     from lbguard.emulator import emulated_aws, load_stack_config
-    from lbguard.emulator.config import load_project
+    from lbguard.stackconfig import load_project
     from lbguard.commands.common import read_json
     from lbguard.preview import records_from_state, run_preview, state_document
 

@@ -14,6 +14,7 @@ import time
 import click
 
 from lbguard import worker
+from lbguard.commands.common import check_json_target, json_option, write_json
 from lbguard.model import LbguardError
 
 
@@ -30,13 +31,21 @@ def _log(text: str) -> None:
 @click.option("--background", is_flag=True, help="detach and return once the worker is ready")
 @click.option("--status", "show_status", is_flag=True, help="say whether a worker runs, and where")
 @click.option("--stop", "stop", is_flag=True, help="stop the running worker")
-def serve(idle: float, background: bool, show_status: bool, stop: bool) -> int:
+@json_option("the worker's status (with --status)")
+def serve(idle: float, background: bool, show_status: bool, stop: bool, json_path: str | None) -> int:
     """Keep an interpreter with Pulumi, pulumi_aws, moto and the pack imported; commands
     run in a fresh child of it (fresh emulator, program and pack state each time)."""
     if sum((background, show_status, stop)) > 1:
         raise LbguardError("--background, --status and --stop: give one of them")
+    if json_path is not None and not show_status:
+        raise LbguardError("--json: only with --status")
+    check_json_target(json_path)
     path = worker.socket_path()
     pid = worker.worker_pid()
+    if show_status and json_path is not None:
+        write_json(json_path, {"running": pid is not None, "pid": pid, "socket": str(path)})
+        if json_path == "-":
+            return 0
     if show_status:
         click.echo(f"worker: running, pid {pid}, {path}" if pid else f"worker: not running ({path})")
         return 0

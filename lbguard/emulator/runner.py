@@ -18,7 +18,7 @@ from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from lbguard.emulator.core import AwsEmulator
-from lbguard.emulator.config import load_stack_config as _load_full
+from lbguard.stackconfig import load_stack_config as _load_full
 from lbguard.emulator.monitor import RecordingMonitor, plain
 from lbguard.model import LbguardError, ProgramRun, RecordedResource
 

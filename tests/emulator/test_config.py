@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lbguard.emulator import load_stack_config
-from lbguard.emulator.config import SECRET_PLACEHOLDER, load_stack_config as load_with_secrets
+from lbguard.stackconfig import SECRET_PLACEHOLDER, load_stack_config as load_with_secrets
 from lbguard.model import LbguardError
 from tests.emulator.conftest import PROGRAMS
 
