@@ -164,7 +164,7 @@ def preload() -> list[str]:
     try:
         from lbguard.emulator.services.elbv2 import _self_signed
 
-        _self_signed()  # the emulator's stand-in TLS certificate: an RSA key, once per process
+        _self_signed()  # the emulator's stand-in TLS certificate, once per process
     except Exception:  # noqa: BLE001
         missing.append("emulator certificate")
     return missing
