@@ -66,6 +66,7 @@ def test_preflight_fits_the_terminal_and_lists_mandatory_first(cols):
     ["--help"], ["preflight", "--help"], ["preview", "--help"], ["diff", "--help"], ["rollback", "--help"],
     ["profile", "--help"], ["rehearse", "--help"], ["sandbox", "--help"], ["promote", "--help"],
     ["diagnose", "--help"], ["drill", "--help"], ["freeze", "--help"], ["unfreeze", "--help"], ["route", "--help"],
+    ["serve", "--help"],
 ])
 def test_commands_fit_the_terminal(cols, args):
     code, lines = in_terminal(args, cols)
