@@ -98,7 +98,10 @@ def test_drill_diagnose_rollback_end_to_end(sandbox):
     second = json.loads(cli("rollback", *cwd, "--json", "-").stdout)
     assert (second["writeCalls"], second["applied"], second["notApplied"], second["verified"], second["differences"],
             second["freeze"]) == (0, [], [], True, [], None)
-    assert cli("diagnose", *cwd).exit_code == 0
+    diag = cli("diagnose", *cwd, "--json", "-")  # the outage is over; the pool is still short
+    assert diag.exit_code == 0
+    assert [f["kind"] for f in json.loads(diag.stdout)["findings"]] == ["below-minimum"]
+    assert json.loads(diag.stdout)["next"]["command"] == "lbguard drill --undo --stack dev"
     assert cli("unfreeze", *cwd).exit_code == 0
     # The rollback deleted the drill's rule; --undo re-registers the targets it cannot.
     undo = cli("drill", "--undo", *cwd, "--json", "-")
@@ -141,6 +144,23 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
     rules_after_drill = {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]}
     assert created["ruleArn"] in rules_after_drill
 
+    diag = cli("diagnose", *cwd, "--json", "-")
+    assert diag.exit_code == 1, diag.output
+    doc = json.loads(diag.stdout)
+    low = [f for f in doc["findings"] if f["kind"] == "below-minimum"]
+    assert [(f["pool"], f["severity"], f["where"], f["healthy"], f["minimum"]) for f in low] == [
+        ("blue", "high", "pool blue", 1, 3)]
+    assert "MinSize of Auto Scaling group" in low[0]["message"]
+    [funnel] = [f for f in doc["findings"] if f["kind"] == "funnel"]
+    assert funnel["where"] == "https/" + created["ruleArn"].rsplit("/", 1)[-1] and funnel["pool"] == "blue"
+    assert f"listener https rule {created['ruleArn'].rsplit('/', 1)[-1]} (priority" in funnel["message"]
+    assert doc["next"]["command"] == "lbguard drill --undo --stack dev" and doc["drillRecord"] == str(record)
+    text = cli("diagnose", *cwd)
+    assert text.stdout.splitlines()[0].startswith(f"diagnose: reading load balancer {outputs['loadBalancerArn']}")
+    assert text.stdout.strip().splitlines()[-1].startswith("next: lbguard drill --undo --stack dev (")
+    assert {r["pool"] for r in json.loads(diag.stdout)["shares"]} == {"blue", "green"}
+    assert "listener https rule api (priority 10)" in {r["forward"] for r in doc["shares"]}
+
     again = cli("drill", "--scenario", "uneven", *cwd)
     assert again.exit_code == 2
     assert again.stderr.strip().count("\n") == 0 and "lbguard drill --undo --stack dev" in again.stderr
@@ -156,6 +176,12 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
     assert created["ruleArn"] not in {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]}
     assert_live_equals(promoted)
     assert not record.exists()
+
+    after = cli("diagnose", *cwd, "--json", "-")
+    assert after.exit_code == 0 and json.loads(after.stdout)["findings"] == []
+    assert json.loads(after.stdout)["next"] == {"command": None, "reason": "nothing to do"}
+    lines = cli("diagnose", *cwd).stdout.strip().splitlines()
+    assert lines[-2:] == ["no findings", "next: nothing to do"]
 
     twice = cli("drill", "--undo", *cwd, "--json", "-")
     assert twice.exit_code == 0 and json.loads(twice.stdout)["nothingToUndo"] is True
