@@ -190,6 +190,40 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
     assert_live_equals(promoted)
 
 
+def test_drill_failing_part_way_is_recorded_and_undone(sandbox, monkeypatch):
+    project, outputs = sandbox
+    cwd = ("--stack", "dev", "--cwd", str(project.path))
+    promoted = known_good(project)
+    before = targets(promoted, "blue")
+    from lbguard.commands import ops
+
+    real = ops.Context.client
+
+    def failing(self, service):
+        client = real(self, service)
+        if service == "elbv2":
+            def refuse(**_):
+                raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "CreateRule")
+            client.meta.events.register("before-call.elastic-load-balancing-v2.CreateRule", refuse)
+        return client
+
+    monkeypatch.setattr(ops.Context, "client", failing)
+    r = cli("drill", "--scenario", "funnel", *cwd)
+    assert r.exit_code == 2 and "CreateRule: InternalFailure: injected" in r.stderr
+    monkeypatch.undo()
+    assert len(targets(promoted, "blue")) == 1  # the deregistration landed before the failure...
+    doc = json.loads((project.path / ".lbguard" / "drill-dev.json").read_text())
+    assert len(doc["deregisteredTargets"]) == 2 and [c["ruleArn"] for c in doc["createdRules"]] == [None]  # ...recorded
+    assert cli("drill", "--scenario", "funnel", *cwd).exit_code == 2  # refused until undone
+    undo = cli("drill", "--undo", *cwd, "--json", "-")
+    assert undo.exit_code == 0, undo.output
+    doc = json.loads(undo.stdout)
+    assert [line.split(":")[0] for line in doc["restored"]] == ["re-registered 2 target(s) in pool blue"]
+    assert doc["already"] == ["rule priority 1: already deleted (or never created)"] and doc["recordRemoved"]
+    assert targets(promoted, "blue") == before
+    assert_live_equals(promoted)
+
+
 def test_undo_leaves_a_default_action_changed_since_the_drill(sandbox):
     project, outputs = sandbox
     cwd = ("--stack", "dev", "--cwd", str(project.path))
