@@ -1,4 +1,4 @@
-"""Where lbguard keeps its state: SSM parameters per stack, the sandbox's state file."""
+"""Where lbguard keeps its state: SSM parameters per stack, local state files (the sandbox, a drill's record)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gzip
 import ipaddress
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -211,15 +212,49 @@ class Lock:
                 pass
 
 
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def state_file(project_dir: Path, kind: str, stack: str) -> Path:
+    """``.lbguard/<kind>-<stack>.json`` in the project: the one place lbguard keeps local
+    state (the sandbox it runs, a drill to undo)."""
+    if not _STACK_NAME.match(stack) or stack in (".", ".."):
+        raise LbguardError(f"--stack {stack!r}: a stack name holds only letters, digits, '-', '_' and '.'")
+    return Path(project_dir) / ".lbguard" / f"{kind}-{stack}.json"
+
+
+def load_state_file(path: Path) -> dict | None:
+    """The document at ``path``, None when there is none; a damaged file is one line."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise LbguardError(f"{path}: unreadable state file ({err}); delete it if what it recorded is gone") from None
+    if not isinstance(doc, dict):
+        raise LbguardError(f"{path}: not a JSON object; delete it if what it recorded is gone")
+    return doc
+
+
+def save_state_file(path: Path, doc: dict) -> None:
+    """Write ``doc`` whole or not at all (a temporary file renamed over the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
 def sandbox_file(project_dir: Path, stack: str) -> Path:
-    return Path(project_dir) / ".lbguard" / f"sandbox-{stack}.json"
+    return state_file(project_dir, "sandbox", stack)
 
 
 def load_sandbox(project_dir: Path, stack: str) -> dict | None:
-    path = sandbox_file(project_dir, stack)
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    return load_state_file(sandbox_file(project_dir, stack))
+
+
+def drill_file(project_dir: Path, stack: str) -> Path:
+    """What a drill changed, so that `lbguard drill --undo` can put it back."""
+    return state_file(project_dir, "drill", stack)
 
 
 def use_endpoint(project_dir: Path, stack: str) -> str | None:

@@ -49,6 +49,11 @@ CASES = [
     (["sandbox", "--stack", "nope", "--cwd", R], "nope"),
     (["freeze", "--stack", "dev", "--cwd", "/nonexistent"], "/nonexistent"),
     (["rollback", "--stack", "dev", "--cwd", R, "--snapshot", "/nonexistent.json"], "/nonexistent.json"),
+    (["drill", "--undo", "--stack", "nope", "--cwd", R], "stack 'nope' not found"),
+    (["drill", "--stack", "nope", "--cwd", R], "stack 'nope' not found"),
+    (["drill", "--undo", "--stack", "../dev", "--cwd", R], "a stack name holds only"),
+    (["drill", "--undo", "--stack", "dev", "--cwd", "/nonexistent"], "/nonexistent"),
+    (["drill", "--scenario", "meteor", "--stack", "dev", "--cwd", R], "--scenario"),
     (["nosuchcommand"], "nosuchcommand"),
 ]
 

@@ -71,3 +71,13 @@ def test_stop_forgets_the_sandbox(tmp_path):
     project = ScratchProject(tmp_path / "p")
     r = CliRunner().invoke(main, ["sandbox", "--cwd", str(project.path), "--stop"])
     assert r.exit_code == 0 and "no server of ours to stop" in r.output
+
+
+def test_stop_forgets_a_drill_record_with_the_emulator(tmp_path):
+    project = ScratchProject(tmp_path / "p")
+    record = project.path / ".lbguard" / "drill-dev.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"scenario": "funnel", "endpoint": "http://127.0.0.1:1"}))
+    r = CliRunner().invoke(main, ["sandbox", "--cwd", str(project.path), "--stop"])
+    assert r.exit_code == 0 and "forgot the drill record" in r.output
+    assert not record.exists()

@@ -77,6 +77,14 @@ def _endpoint(explicit: str | None, doc: dict | None, project_dir: Path, port: i
     return f"http://127.0.0.1:{port}", proc.pid
 
 
+def _forget_drill(record: Path) -> str:
+    """A drill's record is about the emulator being stopped or emptied: nothing left to undo."""
+    if not record.exists():
+        return ""
+    record.unlink()
+    return f"; forgot the drill record {record} (what it changed is gone with the emulator)"
+
+
 @click.command()
 @stack_option
 @project_dir_option
@@ -103,8 +111,9 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     project_dir = resolve_project_dir(cwd)
     path = state.sandbox_file(project_dir, stack)
     doc = state.load_sandbox(project_dir, stack)
+    drill_record = state.drill_file(project_dir, stack)
     if stop:
-        click.echo(f"sandbox: {_stop(doc)}; forgot {path}", err=True)
+        click.echo(f"sandbox: {_stop(doc)}; forgot {path}" + _forget_drill(drill_record), err=True)
         path.unlink(missing_ok=True)
         return 0
     _, config = load_stack_config(project_dir, stack)
@@ -114,6 +123,8 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     prior = []
     if reset:
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
+        if drill_record.exists():
+            click.echo(f"sandbox: emptied the emulator{_forget_drill(drill_record)}", err=True)
     elif doc and doc.get("endpoint") == url and doc.get("state"):
         prior = records_from_state(doc["state"], str(path))
     with emulated_aws(region, endpoint=url):
@@ -121,8 +132,7 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     steps = [s for s in planner.steps.values() if s.custom and s.op != "same"]
     new = {"endpoint": url, "region": region, "project": run.project, "stack": stack, "serverPid": pid,
            "outputs": run.outputs, "state": state_document(run)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(new, indent=2, default=str) + "\n")
+    state.save_state_file(path, new)
     report = {"endpoint": url, "outputs": run.outputs, "steps": [s.to_json() for s in steps],
               "failures": [f.to_json() for f in planner.failures]}
     if json_path:
@@ -136,5 +146,6 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     for f in planner.failures:
         click.echo(f"sandbox: {f.urn.rsplit('::', 1)[-1]}: {f.call} -> {f.error}: {f.message}", err=True)
     click.echo(f"next: lbguard promote --stack {stack}; lbguard drill --stack {stack} --scenario funnel; "
-               f"lbguard diagnose --stack {stack}; lbguard rollback --stack {stack}", err=True)
+               f"lbguard diagnose --stack {stack}; lbguard rollback --stack {stack}; lbguard drill --undo --stack {stack}",
+               err=True)
     return 1 if planner.failures else 0

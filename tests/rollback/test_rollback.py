@@ -98,8 +98,152 @@ def test_drill_diagnose_rollback_end_to_end(sandbox):
     second = json.loads(cli("rollback", *cwd, "--json", "-").stdout)
     assert (second["writeCalls"], second["applied"], second["notApplied"], second["verified"], second["differences"],
             second["freeze"]) == (0, [], [], True, [], None)
-    assert cli("diagnose", *cwd).exit_code == 0
+    diag = cli("diagnose", *cwd, "--json", "-")  # the outage is over; the pool is still short
+    assert diag.exit_code == 0
+    assert [f["kind"] for f in json.loads(diag.stdout)["findings"]] == ["below-minimum"]
+    assert json.loads(diag.stdout)["next"]["command"] == "lbguard drill --undo --stack dev"
     assert cli("unfreeze", *cwd).exit_code == 0
+    # The rollback deleted the drill's rule; --undo re-registers the targets it cannot.
+    undo = cli("drill", "--undo", *cwd, "--json", "-")
+    assert undo.exit_code == 0, undo.output
+    doc = json.loads(undo.stdout)
+    assert doc["recordRemoved"] is True and doc["failed"] == [] and doc["left"] == []
+    assert [line.startswith("re-registered 2 target(s) in pool blue") for line in doc["restored"]] == [True], doc
+    assert any("already deleted" in line for line in doc["already"])
+    assert len(targets(promoted, "blue")) == 3
+    assert_live_equals(promoted)
+
+
+def targets(snapshot, pool):
+    """(id, port, state) of every target registered in ``pool``, read back from moto."""
+    health = elbv2().describe_target_health(TargetGroupArn=snapshot["targetGroups"][pool]["arn"])
+    return sorted((h["Target"]["Id"], h["Target"].get("Port"), h["TargetHealth"]["State"])
+                  for h in health["TargetHealthDescriptions"])
+
+
+def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
+    project, outputs = sandbox
+    cwd = ("--stack", "dev", "--cwd", str(project.path))
+    promoted = known_good(project)
+    before = {pool: targets(promoted, pool) for pool in promoted["targetGroups"]}
+    assert len(before["blue"]) == 3 and all(state == "healthy" for _, _, state in before["blue"])
+    record = project.path / ".lbguard" / "drill-dev.json"
+
+    drill = cli("drill", "--scenario", "funnel", *cwd)
+    assert drill.exit_code == 0, drill.output
+    first = drill.stdout.splitlines()[0]
+    assert first.startswith("drill funnel: web-tier/dev load balancer " + outputs["loadBalancerArn"])
+    assert f"(account 123456789012) at {server} region us-east-1; record {record}" in first
+    doc = json.loads(record.read_text())
+    gone = sorted((t["id"], t["port"], "healthy") for t in doc["deregisteredTargets"])
+    assert len(gone) == 2 and sorted(gone + targets(promoted, "blue")) == before["blue"]
+    assert {t["targetGroupArn"] for t in doc["deregisteredTargets"]} == {promoted["targetGroups"]["blue"]["arn"]}
+    [created] = doc["createdRules"]
+    https = next(l for l in promoted["listeners"] if l["key"] == "https")
+    assert created["listenerArn"] == https["arn"]
+    rules_after_drill = {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]}
+    assert created["ruleArn"] in rules_after_drill
+
+    diag = cli("diagnose", *cwd, "--json", "-")
+    assert diag.exit_code == 1, diag.output
+    doc = json.loads(diag.stdout)
+    low = [f for f in doc["findings"] if f["kind"] == "below-minimum"]
+    assert [(f["pool"], f["severity"], f["where"], f["healthy"], f["minimum"]) for f in low] == [
+        ("blue", "high", "pool blue", 1, 3)]
+    assert "MinSize of Auto Scaling group" in low[0]["message"]
+    [funnel] = [f for f in doc["findings"] if f["kind"] == "funnel"]
+    assert funnel["where"] == "https/" + created["ruleArn"].rsplit("/", 1)[-1] and funnel["pool"] == "blue"
+    assert f"listener https rule {created['ruleArn'].rsplit('/', 1)[-1]} (priority" in funnel["message"]
+    assert doc["next"]["command"] == "lbguard drill --undo --stack dev" and doc["drillRecord"] == str(record)
+    text = cli("diagnose", *cwd)
+    assert text.stdout.splitlines()[0].startswith(f"diagnose: reading load balancer {outputs['loadBalancerArn']}")
+    assert text.stdout.strip().splitlines()[-1].startswith("next: lbguard drill --undo --stack dev (")
+    assert {r["pool"] for r in json.loads(diag.stdout)["shares"]} == {"blue", "green"}
+    assert "listener https rule api (priority 10)" in {r["forward"] for r in doc["shares"]}
+
+    again = cli("drill", "--scenario", "uneven", *cwd)
+    assert again.exit_code == 2
+    assert again.stderr.strip().count("\n") == 0 and "lbguard drill --undo --stack dev" in again.stderr
+    assert {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]} == rules_after_drill
+    held = elbv2().describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
+    assert shapes.canonical_actions(held) == shapes.canonical_actions(https["defaultActions"])  # uneven not applied
+
+    undo = cli("drill", "--undo", *cwd)
+    assert undo.exit_code == 0, undo.output
+    assert undo.stdout.splitlines()[0].startswith("drill --undo: web-tier/dev load balancer ")
+    assert "next: lbguard diagnose --stack dev" in undo.stdout
+    assert {pool: targets(promoted, pool) for pool in promoted["targetGroups"]} == before
+    assert created["ruleArn"] not in {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]}
+    assert_live_equals(promoted)
+    assert not record.exists()
+
+    after = cli("diagnose", *cwd, "--json", "-")
+    assert after.exit_code == 0 and json.loads(after.stdout)["findings"] == []
+    assert json.loads(after.stdout)["next"] == {"command": None, "reason": "nothing to do"}
+    lines = cli("diagnose", *cwd).stdout.strip().splitlines()
+    assert lines[-2:] == ["no findings", "next: nothing to do"]
+
+    twice = cli("drill", "--undo", *cwd, "--json", "-")
+    assert twice.exit_code == 0 and json.loads(twice.stdout)["nothingToUndo"] is True
+    assert "nothing to undo for dev" in cli("drill", "--undo", *cwd).stdout
+    assert {pool: targets(promoted, pool) for pool in promoted["targetGroups"]} == before
+    assert_live_equals(promoted)
+
+
+def test_drill_failing_part_way_is_recorded_and_undone(sandbox, monkeypatch):
+    project, outputs = sandbox
+    cwd = ("--stack", "dev", "--cwd", str(project.path))
+    promoted = known_good(project)
+    before = targets(promoted, "blue")
+    from lbguard.commands import ops
+
+    real = ops.Context.client
+
+    def failing(self, service):
+        client = real(self, service)
+        if service == "elbv2":
+            def refuse(**_):
+                raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "CreateRule")
+            client.meta.events.register("before-call.elastic-load-balancing-v2.CreateRule", refuse)
+        return client
+
+    monkeypatch.setattr(ops.Context, "client", failing)
+    r = cli("drill", "--scenario", "funnel", *cwd)
+    assert r.exit_code == 2 and "CreateRule: InternalFailure: injected" in r.stderr
+    monkeypatch.undo()
+    assert len(targets(promoted, "blue")) == 1  # the deregistration landed before the failure...
+    doc = json.loads((project.path / ".lbguard" / "drill-dev.json").read_text())
+    assert len(doc["deregisteredTargets"]) == 2 and [c["ruleArn"] for c in doc["createdRules"]] == [None]  # ...recorded
+    assert cli("drill", "--scenario", "funnel", *cwd).exit_code == 2  # refused until undone
+    undo = cli("drill", "--undo", *cwd, "--json", "-")
+    assert undo.exit_code == 0, undo.output
+    doc = json.loads(undo.stdout)
+    assert [line.split(":")[0] for line in doc["restored"]] == ["re-registered 2 target(s) in pool blue"]
+    assert doc["already"] == ["rule priority 1: already deleted (or never created)"] and doc["recordRemoved"]
+    assert targets(promoted, "blue") == before
+    assert_live_equals(promoted)
+
+
+def test_undo_leaves_a_default_action_changed_since_the_drill(sandbox):
+    project, outputs = sandbox
+    cwd = ("--stack", "dev", "--cwd", str(project.path))
+    promoted = known_good(project)
+    https = next(l for l in promoted["listeners"] if l["key"] == "https")
+    assert cli("drill", "--scenario", "uneven", *cwd).exit_code == 0
+    held = elbv2().describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
+    assert [g["Weight"] for g in held[0]["ForwardConfig"]["TargetGroups"]] == [90, 10]
+    other = copy.deepcopy(https["defaultActions"])
+    other[0]["ForwardConfig"]["TargetGroups"][0]["Weight"] = 70  # someone else's change, after the drill
+    elbv2().modify_listener(ListenerArn=https["arn"], DefaultActions=other)
+    undo = cli("drill", "--undo", *cwd, "--json", "-")
+    assert undo.exit_code == 0, undo.output
+    doc = json.loads(undo.stdout)
+    assert doc["restored"] == [] and doc["recordRemoved"] is True
+    assert [line.split(":")[0] for line in doc["left"]] == ["listener https"]
+    held = elbv2().describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
+    assert shapes.canonical_actions(held) == shapes.canonical_actions(other)  # not overwritten
+    rb.converge(rb.client(region="us-east-1"), promoted)
+    assert_live_equals(promoted)
 
 
 def test_rollback_restores_weights_priorities_and_default_actions(sandbox):
@@ -230,6 +374,10 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
     assert out["applied"][0]["call"] == "ModifyListener" and out["freeze"]["recorded"] is True
     assert_live_equals(promoted)
     assert ssm.get_parameter(Name="/web-tier/dev/routing/last-auto-rollback")["Parameter"]["Value"] == "10000.0"
+    # The rollback restored the default action: --undo finds it done and removes the record.
+    undo = cli("drill", "--undo", "--stack", "dev", "--cwd", str(project.path), "--json", "-")
+    assert undo.exit_code == 0 and json.loads(undo.stdout)["already"] == [
+        "listener https: default action is as before the drill"]
     # Within the cool-down: nothing, even with a fresh drill.
     assert cli("drill", "--scenario", "uneven", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
     again = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_300.0)
@@ -237,7 +385,9 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
     # An OK notification or another alarm does nothing either.
     ok = {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "x", "NewStateValue": "ALARM"})}}]}
     assert handler(ok, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=99_999.0)["action"] == "none"
-    rb.converge(rb.client(region="us-east-1"), promoted)
+    undo = cli("drill", "--undo", "--stack", "dev", "--cwd", str(project.path), "--json", "-")
+    assert undo.exit_code == 0 and json.loads(undo.stdout)["restored"] == ["listener https: default action restored"]
+    assert_live_equals(promoted)
     ssm.delete_parameter(Name="/web-tier/dev/routing/freeze")
 
 
