@@ -18,7 +18,7 @@ from lbguard.snapshot import arn_region_account
 
 def _stack_pools(ctx: Context) -> dict:
     """The stack's ``pools`` setting, {} when the project has no file for this stack."""
-    from lbguard.emulator.config import load_stack_config
+    from lbguard.stackconfig import load_stack_config
 
     try:
         _, config, _ = load_stack_config(ctx.project_dir, ctx.stack)

@@ -55,7 +55,7 @@ def _first_line(ctx: Context, json_path: str | None, what: str, lb_arn: str | No
 def drill(scenario: str, undo: bool, stack: str, cwd: Path | None, json_path: str | None) -> int:
     """Apply a named misconfiguration to the sandbox (recorded in .lbguard/drill-STACK.json);
     --undo puts it back. Refuses any non-local endpoint, and a second drill before --undo."""
-    from lbguard.emulator.config import load_stack_config
+    from lbguard.stackconfig import load_stack_config
 
     ctx = context(stack, cwd)
     load_stack_config(ctx.project_dir, stack)  # an unknown stack is one line, before any AWS call

@@ -236,8 +236,8 @@ def test_june_1_with_an_unrelated_rule_gone_removes_the_funnel_and_reports_the_r
     assert doc["verified"] is False and len(doc["differences"]) == 1
     held = {r["RuleArn"] for r in direct.elbv2.describe_rules(ListenerArn=world.listener)["Rules"] if not r["IsDefault"]}
     assert held == {world.snapshot["listeners"][0]["rules"][0]["arn"]}  # funnel gone; svc0 as it was
-    code, _, _ = cli(project, stack, "diagnose")
-    assert code == 0  # the outage is over
+    code, _, diag_err = cli(project, stack, "diagnose")
+    assert code == 0, diag_err  # the outage is over
 
 
 @pytest.mark.faults
