@@ -79,8 +79,10 @@ def scaled_stack(project: Path, extra_pools: int) -> str:
     return name
 
 
-def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float]]:
-    """[(resources, best wall s)] for prod with extra pools, each preflight in a fresh fork."""
+def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float, float]]:
+    """[(resources, best wall s, best echo-mock wall s)] for prod with extra pools: each
+    preflight in a fresh fork; the echo-mock run of the same stack (a fresh process) is the
+    Pulumi SDK's own cost per resource, the floor under any emulator."""
     from lbguard import worker
 
     worker.preload()
@@ -91,6 +93,8 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float]]:
             pools = max(0, round((target - 84) / 14))
             stack = scaled_stack(project, pools)
             best, count = None, 0
+            echo = min(run([sys.executable, "-c", ECHO, "web-tier", stack], dict(os.environ), cwd=project)[0]
+                       for _ in range(repeats))
             for _ in range(repeats):
                 read, write = os.pipe()
                 pid = os.fork()
@@ -116,7 +120,7 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float]]:
                     sys.exit(f"bench_worker: {stack}: {answer}")
                 wall, count = float(answer.split()[0]), int(answer.split()[1])
                 best = wall if best is None else min(best, wall)
-            out.append((count, best))
+            out.append((count, best, echo))
     return out
 
 
@@ -184,10 +188,11 @@ def main() -> None:
         return
     points = marginal([int(s) for s in args.sizes.split(",")], repeats=2)
     print("  marginal cost per resource (preflight in a fork of a preloaded parent, best of 2):")
-    for (n, wall) in points:
-        print(f"    {n:5d} resources  {wall:6.2f} s")
-    for (n1, w1), (n2, w2) in zip(points, points[1:]):
-        print(f"    {n1:5d} -> {n2:5d}: {1000 * (w2 - w1) / (n2 - n1):5.1f} ms per resource (target < 8 ms)")
+    for (n, wall, echo) in points:
+        print(f"    {n:5d} resources  preflight {wall:6.2f} s   echo-mock program {echo:6.2f} s")
+    for (n1, w1, e1), (n2, w2, e2) in zip(points, points[1:]):
+        print(f"    {n1:5d} -> {n2:5d}: {1000 * (w2 - w1) / (n2 - n1):5.1f} ms per resource (target < 8 ms); "
+              f"echo-mock {1000 * (e2 - e1) / (n2 - n1):4.1f} ms")
 
 
 if __name__ == "__main__":
