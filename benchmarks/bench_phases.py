@@ -6,7 +6,7 @@ Baseline: Pulumi's documented unit-test way, ``pulumi.runtime.set_mocks`` with m
 return each resource's inputs (invokes answered with fixed values), in a fresh process.
 Measured: ``lbguard preflight`` (program + pack) and ``--no-policy``, fresh processes.
 Runs alternate (A, B, C, A, B, C, ...) so machine load hits each alike; CPU is the
-children's user+sys time (the pack's process included). Also prints the import phases.
+children's user+sys time (the pack runs in the same process unless LBGUARD_PACK_PROCESS=1; its process is then included). Also prints the import phases.
 """
 
 from __future__ import annotations
