@@ -68,8 +68,13 @@ def cannot_evaluate(reasons: Iterable[str]) -> None:
         raise CannotEvaluate("could not be evaluated: " + "; ".join(shown))
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def plain(value: Any) -> Any:
     """Props as plain dicts/lists; an unknown stays ``UNKNOWN`` (an unknown list: ``[UNKNOWN]``)."""
+    if type(value) in _SCALARS:  # most leaves: skips two ABC checks each (a pack run makes ~10^5)
+        return value
     if isinstance(value, Mapping):
         out = {}
         for k in value:
