@@ -162,6 +162,13 @@ def preload() -> list[str]:
     except Exception:  # noqa: BLE001 - only a warm-up: the child loads what is missing
         missing.append("botocore models")
     try:
+        from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
+
+        for by_region in INSTANCE_TYPE_OFFERINGS.values():  # the default region's, read once here
+            by_region.get("us-east-1")
+    except Exception:  # noqa: BLE001
+        missing.append("instance-type offerings")
+    try:
         from lbguard.emulator.services.elbv2 import _self_signed
 
         _self_signed()  # the emulator's stand-in TLS certificate, once per process
