@@ -9,7 +9,7 @@ models again. moto also loads 1,301 public AMIs into every EC2 backend it create
 
 * every botocore ``Session`` share one loader per data path (loaders only read the
   installed JSON; its cache is keyed by service, type and API version, so sharing it
-  returns exactly what a fresh loader would decode), and
+  returns exactly what a fresh loader would decode),
 * moto load only the images in ``data/images.json`` (``MOTO_AMIS_PATH``, moto's own
   switch for this), which also skips its per-region "latest AMI" lists. The images the
   shipped stacks name are listed there with their real root device; ``getAmi`` answers
