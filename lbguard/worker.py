@@ -46,11 +46,23 @@ def socket_path() -> Path:
     return Path(base) / f"lbguard-{os.getuid()}" / f"worker-{key}.sock"
 
 
+def checked_socket_path() -> Path:
+    path = socket_path()
+    if len(os.fsencode(path)) > 107:  # sun_path holds 108 bytes with its terminating NUL (unix(7))
+        from lbguard.model import LbguardError
+
+        raise LbguardError(f"{path}: a Unix socket path can be at most 107 bytes; "
+                      "set LBGUARD_WORKER_DIR to a shorter directory")
+    return path
+
+
 def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise OSError(f"{path}: not private to this user (owner uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); "
+        from lbguard.model import LbguardError
+
+        raise LbguardError(f"{path}: not private to this user (owner uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); "
                       "remove it or set LBGUARD_WORKER_DIR")
 
 
@@ -280,10 +292,12 @@ class _Stop(BaseException):
 def serve(idle: float = DEFAULT_IDLE, log=None) -> int:
     """Run the worker in this process until it has been idle for ``idle`` seconds, gets
     SIGTERM, or finds itself stale. Returns the number of commands it ran."""
-    path = socket_path()
+    path = checked_socket_path()
     _private_dir(path.parent)
     if worker_pid() is not None:
-        raise OSError(f"{path}: a worker already runs (pid {worker_pid()}); lbguard serve --stop ends it")
+        from lbguard.model import LbguardError
+
+        raise LbguardError(f"{path}: a worker already runs (pid {worker_pid()}); lbguard serve --stop ends it")
     path.unlink(missing_ok=True)
     missing = preload()
     if missing and log:

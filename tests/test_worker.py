@@ -12,9 +12,11 @@ import json
 import os
 import pty
 import re
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from pathlib import Path
@@ -30,14 +32,27 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
 @pytest.fixture()
 def worker(tmp_path):
-    env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(tmp_path / "run"))
+    # A short directory: a Unix socket's path is at most 107 bytes (pytest's tmp_path under
+    # xdist is longer than that).
+    run_dir = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))
+    env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(run_dir))
     start = subprocess.run([str(LBGUARD), "serve", "--background", "--idle", "300"], env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert start.returncode == 0, start.stderr
     assert start.stdout.startswith("worker: running, pid ")
-    log = next((tmp_path / "run").glob("lbguard-*/worker-*.log"))
+    log = next(run_dir.glob("lbguard-*/worker-*.log"))
     yield env, log
     subprocess.run([str(LBGUARD), "serve", "--stop"], env=env, capture_output=True, timeout=60)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_a_socket_path_too_long_is_one_line(tmp_path):
+    env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(tmp_path / ("d" * 100)))
+    proc = subprocess.run([str(LBGUARD), "serve", "--background"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("lbguard: error: ") and "internal" not in proc.stderr
+    assert "at most 107 bytes" in proc.stderr and "LBGUARD_WORKER_DIR" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / ("d" * 100)).exists()
 
 
 def served(log: Path) -> int:

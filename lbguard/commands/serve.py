@@ -40,7 +40,7 @@ def serve(idle: float, background: bool, show_status: bool, stop: bool, json_pat
     if json_path is not None and not show_status:
         raise LbguardError("--json: only with --status")
     check_json_target(json_path)
-    path = worker.socket_path()
+    path = worker.checked_socket_path() if not (show_status or stop) else worker.socket_path()
     pid = worker.worker_pid()
     if show_status and json_path is not None:
         write_json(json_path, {"running": pid is not None, "pid": pid, "socket": str(path)})
