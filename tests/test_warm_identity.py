@@ -1,8 +1,8 @@
 """Cold and warm preflights give the same verdicts, resources and outputs (issue 15).
 
 Cold: ``lbguard preflight --json`` in a fresh process with the pack in its own process
-(``LBGUARD_PACK_PROCESS=1``, the engine's way). Warm: one interpreter running dev, prod,
-dev again with the in-process pack, as a resident process would. AWS-generated ids
+(``LBGUARD_PACK_PROCESS=1``, the engine's way). Warm: one interpreter running every stack,
+then the first again, with the in-process pack, as a resident process would. AWS-generated ids
 (ARN suffixes, sg-/vpc- ids, name suffixes) differ between any two runs, so each hex run of
 seven or more characters (and each UUID) is replaced by its order of first appearance before comparing.
 """
@@ -44,6 +44,9 @@ def normalised(doc: dict) -> str:
     return _ID.sub(lambda m: seen.setdefault(m.group(0), f"<id{len(seen)}>"), text)
 
 
+STACKS = sorted(f.name.split(".")[1] for f in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
 def cold(stack: str, tmp_path: Path) -> dict:
     out = tmp_path / f"cold-{stack}.json"
     env = dict(os.environ, LBGUARD_PACK_PROCESS="1")
@@ -56,9 +59,10 @@ def cold(stack: str, tmp_path: Path) -> dict:
 
 
 def test_cold_and_warm_preflights_are_identical(tmp_path):
-    cold_docs = {stack: normalised(cold(stack, tmp_path)) for stack in ("dev", "prod")}
+    assert {"dev", "staging", "prod"} <= set(STACKS)
+    cold_docs = {stack: normalised(cold(stack, tmp_path)) for stack in STACKS}
     warm = []
-    for stack in ("dev", "prod", "dev"):
+    for stack in (*STACKS, STACKS[0]):  # every stack, then the first again after the others
         run, violations = run_preflight(ROOT, stack, policy_pack=default_pack(ROOT), policy_config=None)
         doc = preflight_document(run, violations)
         for v in doc["violations"]:

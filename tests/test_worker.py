@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_warm_identity import ROOT, cold, normalised
+from tests.test_warm_identity import ROOT, STACKS, cold, normalised
 
 pytestmark = pytest.mark.stackruns
 LBGUARD = Path(sys.executable).with_name("lbguard")
@@ -61,8 +61,9 @@ def served(log: Path) -> int:
 
 def test_worker_results_are_the_cold_results(worker, tmp_path):
     env, log = worker
-    cold_docs = {stack: normalised(cold(stack, tmp_path)) for stack in ("dev", "prod")}
-    for i, stack in enumerate(("dev", "prod", "dev")):
+    cold_docs = {stack: normalised(cold(stack, tmp_path)) for stack in STACKS}
+    order = (*STACKS, STACKS[0])
+    for i, stack in enumerate(order):
         out = tmp_path / f"worker-{i}.json"
         proc = subprocess.run([str(LBGUARD), "preflight", "--stack", stack, "--json", str(out)], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
@@ -71,7 +72,7 @@ def test_worker_results_are_the_cold_results(worker, tmp_path):
         doc = json.loads(out.read_text())
         doc.pop("freeze", None)
         assert normalised(doc) == cold_docs[stack], f"worker {stack} (run {i}) differs from the cold run"
-    assert served(log) == 3
+    assert served(log) == len(order)
 
 
 def test_worker_errors_are_one_line_exit_2(worker, tmp_path):
