@@ -54,15 +54,16 @@ runpy.run_path("__main__.py", run_name="__main__")
 '''
 
 
-def measured(cmd: list[str]) -> tuple[float, float]:
-    """(wall s, CPU s of the child and its children)."""
+def measured(cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT,
+             who: str = "bench_phases") -> tuple[float, float]:
+    """(wall s, CPU s of the child and its children); exit 0 or 1 (a finding) expected."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
-        sys.exit(f"bench_phases: {' '.join(cmd[:4])} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
+        sys.exit(f"{who}: {' '.join(map(str, cmd[:5]))} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 

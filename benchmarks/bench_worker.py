@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -37,22 +36,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_phases import ECHO  # noqa: E402
+from bench_phases import ECHO, measured  # noqa: E402
 
 LBGUARD = Path(sys.executable).with_name("lbguard")
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "policies", "stacks")
 
 
 def run(cmd: list[str], env: dict, cwd: Path = ROOT) -> tuple[float, float]:
-    """(wall s, CPU s of the child and its children); exit 0 or 1 (a finding) expected."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode not in (0, 1):
-        sys.exit(f"bench_worker: {' '.join(map(str, cmd[:5]))} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    """(wall s, CPU s of the child and its children), as bench_phases measures them."""
+    return measured(cmd, env=env, cwd=cwd, who="bench_worker")
 
 
 def copy_project(dest: Path) -> Path:
