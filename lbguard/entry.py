@@ -21,7 +21,11 @@ def main() -> None:
     if rc is not None:
         sys.exit(rc)
     try:
-        from lbguard.cli import main as cli
+        from lbguard.gcpause import one_shot, paused
+
+        one_shot()
+        with paused():
+            from lbguard.cli import main as cli
     except ModuleNotFoundError as err:
         if (err.name or "").split(".", 1)[0] not in _EXTRA_MODULES:
             raise

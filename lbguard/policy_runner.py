@@ -279,7 +279,9 @@ class InProcessPack:
                      "PULUMI_DRY_RUN": "true" if dry_run else "false", "PULUMI_CONFIG": json.dumps(self.config)}
         self._names = _pack_modules(self.pack_dir)
         self.servicer = None
-        with self._inside():
+        from lbguard.gcpause import paused
+
+        with self._inside(), paused():
             import pulumi.runtime
             from pulumi_policy import policy as sdk
 
@@ -627,6 +629,9 @@ def run_pack(pack_dir: Path, run: ProgramRun, *, config_file: Path | None = None
 
 def evaluate_with(pack: PackProcess, run: ProgramRun, user: dict, config_file: Path | None = None) -> list[Violation]:
     """GetAnalyzerInfo, the reconciled config, Analyze and AnalyzeStack on a started pack."""
-    info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
-    config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")
-    return analyze(pack, run.resources, run.outputs, config=config)
+    from lbguard.gcpause import paused
+
+    with paused():
+        info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
+        config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")
+        return analyze(pack, run.resources, run.outputs, config=config)

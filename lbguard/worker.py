@@ -149,7 +149,18 @@ BOTOCORE_SERVICES = ("ec2", "elbv2", "autoscaling", "cloudwatch", "s3", "iam", "
 
 
 def preload() -> list[str]:
-    """Import what a command needs and decode botocore's models once; returns what could not be imported."""
+    """Import what a command needs and decode botocore's models once, then exempt all of it
+    from the garbage collector (lbguard.gcpause.freeze: forked children never walk it);
+    returns what could not be imported."""
+    from lbguard import gcpause
+
+    with gcpause.paused():
+        missing = _preload()
+    gcpause.freeze()
+    return missing
+
+
+def _preload() -> list[str]:
     import importlib
 
     missing = []
@@ -257,6 +268,9 @@ def _run_child(conn: socket.socket) -> None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         from lbguard.cli import main
+        from lbguard.gcpause import one_shot
+
+        one_shot()
 
         try:
             main(args=argv, prog_name="lbguard")

@@ -10,13 +10,16 @@ resource through the real boto3 API and returns what AWS reads back;
 :class:`RecordingMonitor` records every registration with its dependencies.
 """
 
-from lbguard.emulator import speed as _speed
+from lbguard.gcpause import paused as _paused
 
-_speed.install()  # before moto is imported: shared botocore loaders, a small AMI list
+with _paused():  # boto3, pulumi and the handlers: long-lived objects, no garbage (lbguard.gcpause)
+    from lbguard.emulator import speed as _speed
 
-from lbguard.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
-from lbguard.emulator.monitor import RecordingMonitor
-from lbguard.emulator.runner import emulated_aws, load_stack_config, run_program
+    _speed.install()  # before moto is imported: shared botocore loaders, a small AMI list
+
+    from lbguard.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
+    from lbguard.emulator.monitor import RecordingMonitor
+    from lbguard.emulator.runner import emulated_aws, load_stack_config, run_program
 
 EMULATED_TYPES = sorted(set(HANDLERS) | {t.replace("aws:lb/", "aws:alb/", 1) for t in HANDLERS if t.startswith("aws:lb/")})
 EMULATED_INVOKES = sorted(INVOKES)

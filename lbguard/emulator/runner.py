@@ -18,6 +18,7 @@ from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from lbguard.emulator.core import AwsEmulator
+from lbguard.gcpause import paused
 from lbguard.stackconfig import load_stack_config as _load_full
 from lbguard.emulator.monitor import RecordingMonitor, plain
 from lbguard.model import LbguardError, ProgramRun, RecordedResource
@@ -198,7 +199,7 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     if timeout is None:
         timeout = float(os.environ.get("LBGUARD_PROGRAM_TIMEOUT") or DEFAULT_TIMEOUT)
 
-    with _LOCK, _in_project(project_dir), warnings.catch_warnings():
+    with _LOCK, _in_project(project_dir), warnings.catch_warnings(), paused():
         # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
         warnings.simplefilter("ignore")
         mocks = mocks or AwsEmulator(region=region)
@@ -296,16 +297,17 @@ def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iter
             yield
         else:
             os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
-            try:
-                from moto import mock_aws
-            except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
-                raise LbguardError(f"the offline AWS emulator needs {err.name}: "
-                                   "pip install 'lbguard[cli,emulator]'") from None
-            from lbguard.emulator.speed import tune_moto
+            with contextlib.ExitStack() as mocked:
+                with paused():  # moto's import and backends: long-lived, no garbage
+                    try:
+                        from moto import mock_aws
+                    except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
+                        raise LbguardError(f"the offline AWS emulator needs {err.name}: "
+                                           "pip install 'lbguard[cli,emulator]'") from None
+                    from lbguard.emulator.speed import tune_moto
 
-            tune_moto()
-
-            with mock_aws():
+                    tune_moto()
+                    mocked.enter_context(mock_aws())
                 yield
     finally:
         for k, v in saved.items():
