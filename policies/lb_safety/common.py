@@ -135,9 +135,26 @@ def forward_weights(action: Mapping[str, Any]) -> list[tuple[str, float | None]]
     return [(action.get("targetGroupArn"), 1.0)]
 
 
+_PLAIN_PROPS: dict[int, tuple[Any, Any]] = {}  # id(props proxy) -> (the proxy, its plain props)
+_PLAIN_PROPS_LIMIT = 50_000
+
+
+def plain_props(props: Any) -> Any:
+    """``plain(props)``, once per props object: a host that hands every stack policy the same
+    (read-only) proxies, as lbguard's in-process pack does, has each resource made plain once
+    instead of once per policy; under the engine every policy's proxies are new and this is
+    a cache miss. Entries hold their proxy, so an id is never reused while cached."""
+    hit = _PLAIN_PROPS.get(id(props))
+    if hit is None or hit[0] is not props:
+        if len(_PLAIN_PROPS) >= _PLAIN_PROPS_LIMIT:
+            _PLAIN_PROPS.clear()
+        hit = _PLAIN_PROPS[id(props)] = (props, plain(props))
+    return hit[1]
+
+
 def stack_resources(args: StackValidationArgs) -> list[topology.Res]:
     """Every resource except the root stack, props plain (unknowns kept), dependencies as URNs."""
-    return [topology.Res(r.urn, r.resource_type, r.name, plain(r.props),
+    return [topology.Res(r.urn, r.resource_type, r.name, plain_props(r.props),
                          {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()})
             for r in args.resources if r.resource_type != STACK]
 
