@@ -94,6 +94,9 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float, float]]:
                     os.close(read)
                     code = 1
                     try:
+                        from lbguard.gcpause import one_shot
+
+                        one_shot()  # as the worker's child: one command, then exit
                         _quota_raised()
                         from lbguard.commands.preflight import run_preflight
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -97,26 +98,35 @@ def _tokens(pattern: str, ignore_case: bool) -> list[str]:
     return list(pattern.lower() if ignore_case else pattern)
 
 
+@lru_cache(maxsize=65536)
 def glob_covers(high: str, low: str, ignore_case: bool = False) -> bool:
     """True if every string matching ``low`` also matches ``high`` (sound, not complete).
 
     Treats ``low``'s wildcards as symbols: its ``*`` can only be absorbed by a ``*`` in
     ``high``, its ``?`` by ``?`` or ``*``. It never claims a cover that does not hold.
+    (A pure function of three values: cached, as the pack asks the same pairs for every
+    policy that reads the topology.)
     """
     h, l = _tokens(high, ignore_case), _tokens(low, ignore_case)
+    memo: dict[tuple[int, int], bool] = {}
 
-    @lru_cache(maxsize=None)
     def go(i: int, j: int) -> bool:
+        known_ = memo.get((i, j))
+        if known_ is not None:
+            return known_
         if i == len(h):
-            return j == len(l)
-        if h[i] == "*":
+            result = j == len(l)
+        elif h[i] == "*":
             # '*' absorbs zero or more of low's tokens (any kind).
-            return go(i + 1, j) or (j < len(l) and go(i, j + 1))
-        if j == len(l):
-            return False
-        if h[i] == "?":
-            return l[j] != "*" and go(i + 1, j + 1)
-        return l[j] == h[i] and go(i + 1, j + 1)
+            result = go(i + 1, j) or (j < len(l) and go(i, j + 1))
+        elif j == len(l):
+            result = False
+        elif h[i] == "?":
+            result = l[j] != "*" and go(i + 1, j + 1)
+        else:
+            result = l[j] == h[i] and go(i + 1, j + 1)
+        memo[(i, j)] = result
+        return result
 
     return go(0, 0)
 
@@ -213,21 +223,50 @@ def is_catch_all(conditions: Sequence[Mapping[str, Any]]) -> bool:
     return covers(conditions, everything)
 
 
+_SHADOWED: dict[tuple, list[tuple[int, tuple[int, ...]]]] = {}  # rules' content -> (shadowed, by) positions
+_SHADOWED_LIMIT = 256
+
+
+def _rules_key(ordered: Sequence[Mapping[str, Any]]) -> tuple | None:
+    """The rules' priorities and conditions as a hashable value, or None if a condition
+    holds something JSON cannot spell (then nothing is cached)."""
+    try:
+        return tuple((int(r["priority"]), json.dumps(list(r["conditions"]), sort_keys=True)) for r in ordered)
+    except (TypeError, ValueError):
+        return None
+
+
 def shadowed_rules(rules: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]]:
     """(shadowed, by) pairs: rules that higher-priority rules on the same listener always
     pre-empt; ``by`` is the one earlier rule that covers it, else the earlier rules that
-    together do (sound, not complete: a cover it reports always holds)."""
+    together do (sound, not complete: a cover it reports always holds).
+
+    Quadratic in the rules, and asked for the same listener by every policy that reads
+    the topology: the answer is cached by the rules' content, as positions in priority
+    order, and given back in terms of the caller's own rule objects."""
     ordered = sorted(rules, key=lambda r: int(r["priority"]))
+    key = _rules_key(ordered)
+    found = _SHADOWED.get(key) if key is not None else None
+    if found is None:
+        found = _shadowed_positions(ordered)
+        if key is not None:
+            if len(_SHADOWED) >= _SHADOWED_LIMIT:
+                _SHADOWED.clear()
+            _SHADOWED[key] = found
+    return [(ordered[i], tuple(ordered[j] for j in by)) for i, by in found]
+
+
+def _shadowed_positions(ordered: Sequence[Mapping[str, Any]]) -> list[tuple[int, tuple[int, ...]]]:
     out = []
     for i, low in enumerate(ordered):
         earlier = ordered[:i]
-        single = next((h for h in earlier if covers(h["conditions"], low["conditions"])), None)
+        single = next((k for k, h in enumerate(earlier) if covers(h["conditions"], low["conditions"])), None)
         if single is not None:
-            out.append((low, (single,)))
+            out.append((i, (single,)))
             continue
         union = union_cover(earlier, low)
         if union:
-            out.append((low, tuple(union)))
+            out.append((i, tuple(next(k for k, h in enumerate(earlier) if h is u) for u in union)))
     return out
 
 

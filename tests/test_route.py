@@ -135,6 +135,20 @@ def test_shadowing_by_hand():
     assert matching.glob_covers("/api/*", "/api/v?/*") and not matching.glob_covers("/api/v?/*", "/api/*")
 
 
+def test_shadowing_answers_in_the_callers_rules_and_follows_their_content():
+    """shadowed_rules is cached by content: an equal rule set gets the same answer in terms
+    of its own rule objects, a changed one is computed afresh."""
+    def rules(api_path):
+        return [{"priority": 2, "name": "api", "conditions": [{**P, "PathPatternConfig": {"Values": [api_path]}}]},
+                {"priority": 1, "name": "all", "conditions": [{**P, "PathPatternConfig": {"Values": ["/a*"]}}]},
+                {"priority": 3, "name": "v1", "conditions": [{**P, "PathPatternConfig": {"Values": ["/api/v1/*"]}}]}]
+    first, second = rules("/api/*"), rules("/api/*")
+    a, b = matching.shadowed_rules(first), matching.shadowed_rules(second)
+    assert [(l["name"], [h["name"] for h in by]) for l, by in a] == [("api", ["all"]), ("v1", ["all"])]
+    assert all(l is second[0] or l is second[2] for l, _ in b) and b[0][1][0] is second[1]
+    assert matching.shadowed_rules(rules("/b/*")) == [(rules("/b/*")[2], (rules("/b/*")[1],))]
+
+
 # ------------------------------------------------------------------ properties
 
 segment = st.sampled_from(["api", "v1", "admin", "x", "static"])

@@ -2,7 +2,7 @@
 
 The deferred instance-type offerings are compared with moto's own files, read here
 directly; symmetric KMS keys (whose unused RSA key is made lazily) still encrypt, and
-asymmetric ones still sign.
+asymmetric ones still sign; each lookup by key answers as moto's own scan.
 """
 
 from __future__ import annotations
@@ -50,3 +50,80 @@ def test_symmetric_kms_key_works_and_asymmetric_keys_sign():
         sig = kms.sign(KeyId=asym, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
         assert kms.verify(KeyId=asym, Message=b"m", Signature=sig,
                           SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
+
+
+def test_lookups_by_key_answer_as_moto_scans():
+    """Each moto lookup speed.py replaces answers exactly as moto's own scan, on a backend
+    with several of each kind (two VPCs, two reservations, tagged and untagged resources),
+    for keys that exist, keys that do not, and keys that look like patterns."""
+    from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    from lbguard.emulator import speed
+    from lbguard.emulator.core import ACCOUNT, DEFAULT_AMI
+
+    def original(owner, name):
+        return speed.ORIGINALS[f"{owner.__module__}:{owner.__qualname__}.{name}"]
+
+    with emulated_aws("us-east-1"):
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        groups = [ec2.create_security_group(GroupName=f"g{i}", Description="d", **({"VpcId": vpc} if i % 2 else {}))
+                  ["GroupId"] for i in range(4)]  # two in the default VPC, two in another
+        ec2.create_tags(Resources=groups[:2], Tags=[{"Key": "Name", "Value": "x"}, {"Key": "team", "Value": "web"}])
+        instances = []
+        for count in (2, 3):
+            reservation = ec2.run_instances(ImageId=DEFAULT_AMI, MinCount=count, MaxCount=count,
+                                            TagSpecifications=[{"ResourceType": "instance",
+                                                                "Tags": [{"Key": "n", "Value": str(count)}]}])
+            instances += [i["InstanceId"] for i in reservation["Instances"]]
+        volumes = [ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"] for _ in range(3)]
+        cw = boto3.client("cloudwatch", region_name="us-east-1")
+        for name in ("a", "b", "c*"):
+            cw.put_metric_alarm(AlarmName=name, MetricName="m", Namespace="n", Statistic="Sum", Period=60,
+                                EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+
+        backend = ec2_backends[ACCOUNT]["us-east-1"]
+        resources_ = [backend.get_security_group_from_id(g) for g in groups]
+        resources_ += [backend.get_instance(i) for i in instances]
+        assert len(resources_) == 9 and all(resources_)
+        for res in resources_:
+            assert res.get_tags() == original(TaggedEC2Resource, "get_tags")(res)
+        assert any(res.get_tags() for res in resources_) and any(not res.get_tags() for res in resources_)
+
+        for iid in instances + ["i-0000000000000000", "i-*"]:
+            assert backend.get_instance_by_id(iid) is original(InstanceBackend, "get_instance_by_id")(backend, iid)
+            try:
+                expected = original(InstanceBackend, "get_instance")(backend, iid)
+            except Exception as err:  # noqa: BLE001 - the same error, with the same text
+                expected = (type(err), str(err))
+            try:
+                got = backend.get_instance(iid)
+            except Exception as err:  # noqa: BLE001
+                got = (type(err), str(err))
+            assert got == expected if isinstance(expected, tuple) else got is expected
+
+        for gid in groups + ["sg-00000000", "sg-*"]:
+            assert (backend.get_security_group_from_id(gid)
+                    is original(SecurityGroupBackend, "get_security_group_from_id")(backend, gid))
+
+        for ids, filters in [([volumes[1]], None), (volumes[:2], None), (None, None),
+                             ([volumes[0]], {"size": ["1"]})]:
+            assert backend.describe_volumes(ids, filters) == original(EBSBackend, "describe_volumes")(backend, ids, filters)
+        for missing in (["vol-00000000"],):
+            errors = []
+            for fn in (backend.describe_volumes, lambda v, f: original(EBSBackend, "describe_volumes")(backend, v, f)):
+                try:
+                    fn(missing, None)
+                except Exception as err:  # noqa: BLE001
+                    errors.append((type(err), str(err)))
+            assert len(errors) == 2 and errors[0] == errors[1]
+
+        cw_backend = cloudwatch_backends[ACCOUNT]["us-east-1"]
+        for names in (["a"], ["c*"], ["zz"], ["a", "b"], []):
+            assert (list(cw_backend.get_alarms_by_alarm_names(names))
+                    == list(original(CloudWatchBackend, "get_alarms_by_alarm_names")(cw_backend, names)))
