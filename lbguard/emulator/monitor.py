@@ -24,7 +24,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     """
 
     def __init__(self, mocks: "AwsEmulator"):
-        super().__init__(mocks)
+        super().__init__(_InputsRecorder(mocks))
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
         self.invokes: list[tuple[str, dict]] = []  # (token, args) in call order
@@ -40,7 +40,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC name
         urn = self.make_urn(request.parent, request.type, request.name)
-        inputs = {} if request.type == "pulumi:pulumi:Stack" else rpc_props(request.object)
+        # The inputs are recorded by _InputsRecorder from what MockMonitor decoded for the
+        # mocks (the same deserialize_properties of request.object), not decoded twice.
+        inputs: dict = {}
         rec = RecordedResource(
             urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent or None, dependencies=list(request.dependencies),
@@ -95,6 +97,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             with self._lock:
                 self.invokes.append((request.tok, rpc_props(request.args)))
         return super().Invoke(request)
+
+
+class _InputsRecorder:
+    """The mocks as MockMonitor calls them, with each registration's inputs (as MockMonitor
+    deserialized them from the request) recorded on the resource being registered before
+    the mocks see them. Everything else is the mocks' own."""
+
+    def __init__(self, mocks: "AwsEmulator"):
+        self._mocks = mocks
+
+    def __getattr__(self, name: str):
+        return getattr(self._mocks, name)
+
+    def new_resource(self, args):
+        rec = getattr(self._mocks.registering, "rec", None)
+        if rec is not None:
+            rec.inputs = plain(args.inputs)
+        return self._mocks.new_resource(args)
 
 
 def rpc_props(struct) -> dict:
