@@ -212,3 +212,60 @@ def test_dev_human_output(dev_route):
 def test_bad_usage_is_one_line(dev_route, args, needle):
     result = dev_route(*args)
     assert result.exit_code == 2 and needle in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+# ------------------------------------------------------------------ from a preflight JSON, nothing run
+
+REQUESTS = [("www.example.com", "/api/users"), ("", "/maintenance"), ("shop.example.com", "/"), ("", "/static/x.css")]
+
+
+@pytest.fixture(scope="module")
+def preflights(tmp_path_factory):
+    out = {}
+    for stack in ("dev", "prod"):
+        path = tmp_path_factory.mktemp("preflight") / f"{stack}.json"
+        result = CliRunner().invoke(main, ["preflight", "--stack", stack, "--no-policy", "--json", str(path)])
+        assert result.exit_code == 0, result.output
+        out[stack] = path
+    return out
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_route_from_a_preflight_answers_as_the_program(preflights, stack):
+    for host, path in REQUESTS:
+        args = ["--host", host, "--path", path, "--json", "-"]
+        ran = CliRunner().invoke(main, ["route", "--stack", stack, *args])
+        read = CliRunner().invoke(main, ["route", "--from", str(preflights[stack]), *args])
+        assert ran.exit_code == read.exit_code == 0, read.output
+        assert json.loads(read.stdout) == json.loads(ran.stdout)
+        assert any(listener["pools"] for listener in json.loads(read.stdout)["listeners"]) or path == "/maintenance"
+
+
+def test_route_from_names_a_wrong_stack_or_file(preflights, tmp_path):
+    wrong = CliRunner().invoke(main, ["route", "--stack", "dev", "--from", str(preflights["prod"])])
+    assert wrong.exit_code == 2 and "a preflight of stack 'prod', not 'dev'" in wrong.stderr
+    (tmp_path / "bad.json").write_text("[1]")
+    bad = CliRunner().invoke(main, ["route", "--from", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "not a preflight result" in bad.stderr and bad.stderr.strip().count("\n") == 0
+
+
+HEAVY = ("pulumi", "pulumi_aws", "moto", "pulumi_policy", "grpc")
+PROBE = ("import atexit, sys\n"
+         "atexit.register(lambda: sys.stderr.write('\\nIMPORTED ' + ','.join(m for m in %r if m in sys.modules) + '\\n'))\n"
+         "from lbguard.cli import main\n"
+         "main(sys.argv[1:], prog_name='lbguard')\n" % (HEAVY,))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["route", "--help"], ["route", "--from", "{prod}", "--path", "/api/x"],
+    ["diff", "{dev}", "{dev}"], ["diff", "{prod}", "{prod}", "--format", "json"],
+], ids=["help", "route-help", "route-from", "diff", "diff-json"])
+def test_commands_that_run_nothing_import_neither_pulumi_nor_the_emulator(preflights, argv):
+    import subprocess
+    import sys
+
+    args = [a.format(dev=preflights["dev"], prod=preflights["prod"]) for a in argv]
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "LBGUARD_WORKER": "0"})
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "IMPORTED \n" in proc.stderr, proc.stderr[-300:]

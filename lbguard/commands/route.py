@@ -9,7 +9,8 @@ import click
 
 from lbguard import matching, shapes, topology, traffic
 from lbguard.commands.common import (OFFLINE, check_json_target, console, header, json_option, progress,
-                                     project_dir_option, resolve_project_dir, stack_option, table, write_json)
+                                     project_dir_option, read_json, resolve_project_dir, stack_option, table,
+                                     write_json)
 from lbguard.model import LbguardError
 
 
@@ -92,12 +93,13 @@ def _listener_actions(lst: topology.ListenerNode) -> list[dict]:
 @click.option("--header", "headers", multiple=True, metavar="K=V", help="request header (repeatable)")
 @click.option("--query", "query", multiple=True, metavar="K=V", help="query-string parameter (repeatable)")
 @click.option("--source-ip", default=None, help="client IP address")
+@click.option("--from", "from_path", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+              help="route through the stack a preflight JSON holds (lbguard preflight --json FILE) instead of "
+                   "running the program: no Pulumi, no emulator")
 @json_option()
 def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, headers: tuple[str, ...],
-          query: tuple[str, ...], source_ip: str | None, json_path: str | None) -> int:
+          query: tuple[str, ...], source_ip: str | None, from_path: str | None, json_path: str | None) -> int:
     """Replay a request offline: matching rule (ALB order) and pools reached, with probabilities."""
-    from lbguard.commands.preflight import run_preflight
-
     if not path_.startswith("/"):
         raise LbguardError(f"--path {path_!r}: must start with '/'")
     if source_ip is not None:
@@ -108,11 +110,27 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
     req = matching.Request(host=host, path=path_, method=method, headers=_pairs(headers, "--header"),
                            query=_pairs(query, "--query"), source_ip=source_ip)
     project_dir = resolve_project_dir(cwd)
-    header("route", project_dir, stack, OFFLINE, json_path=json_path)
-    check_json_target(json_path)
-    with progress(f"running {stack}'s program in the emulator"):
-        run, _ = run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)
-    result = route_request(topology.from_run(run), req)
+    if from_path is not None:
+        from lbguard.impact import check_document
+
+        doc = check_document(read_json(from_path, "--from"), f"--from {from_path}")
+        explicit = click.get_current_context().get_parameter_source("stack") != click.core.ParameterSource.DEFAULT
+        if explicit and doc["stack"] != stack:
+            raise LbguardError(f"--from {from_path}: a preflight of stack {doc['stack']!r}, not {stack!r}; "
+                               f"drop --stack or pass {stack}'s preflight")
+        stack = doc["stack"]
+        header("route", project_dir, stack, f"offline (the resources in {from_path}; nothing run)", json_path=json_path)
+        check_json_target(json_path)
+        topo = topology.from_preflight(doc)
+    else:
+        from lbguard.commands.preflight import run_preflight
+
+        header("route", project_dir, stack, OFFLINE, json_path=json_path)
+        check_json_target(json_path)
+        with progress(f"running {stack}'s program in the emulator"):
+            run, _ = run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)
+        topo = topology.from_run(run)
+    result = route_request(topo, req)
     if json_path:
         write_json(json_path, {"stack": stack, "request": {"host": host, "path": path_, "method": method,
                                                            "headers": req.headers, "query": req.query,
