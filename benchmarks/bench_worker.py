@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="84,400,2000", help="resource counts for the marginal cost")
     ap.add_argument("--skip-marginal", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per size for the marginal cost (the best counts)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     cold_env = dict(os.environ, LBGUARD_WORKER="0")
@@ -181,8 +182,8 @@ def main() -> None:
           f"  (target < 4 s warm)")
     if args.skip_marginal:
         return
-    points = marginal([int(s) for s in args.sizes.split(",")], repeats=2)
-    print("  marginal cost per resource (preflight in a fork of a preloaded parent, best of 2):")
+    points = marginal([int(s) for s in args.sizes.split(",")], repeats=args.repeats)
+    print(f"  marginal cost per resource (preflight in a fork of a preloaded parent, best of {args.repeats}):")
     for (n, wall, echo) in points:
         print(f"    {n:5d} resources  preflight {wall:6.2f} s   echo-mock program {echo:6.2f} s")
     for (n1, w1, e1), (n2, w2, e2) in zip(points, points[1:]):

@@ -142,8 +142,16 @@ PRELOAD_MODULES = (
     "moto.s3.models", "moto.s3.responses", "moto.iam.models", "moto.iam.responses", "moto.sns.models",
     "moto.sns.responses", "moto.awslambda.models", "moto.awslambda.responses", "moto.ssm.models",
     "moto.ssm.responses", "moto.sts.models", "moto.sts.responses",
+    # moto's URL tables (read on a backend's first request), the certificate stand-in's ACM,
+    # KMS for encrypted volumes, the ELB dispatcher's classic half
+    "moto.ec2.urls", "moto.elb.urls", "moto.elb.responses", "moto.autoscaling.urls", "moto.cloudwatch.urls",
+    "moto.s3.urls", "moto.iam.urls", "moto.iam.access_control", "moto.iam.policy_conditions", "moto.sns.urls",
+    "moto.awslambda.urls", "moto.ssm.urls", "moto.sts.urls", "moto.acm.models", "moto.acm.responses",
+    "moto.acm.urls", "moto.kms.models",
     # what the project's own modules import (they are imported fresh in each child)
-    "pydantic", "pydantic.alias_generators", "yaml", "ipaddress",
+    "pydantic", "pydantic.main", "pydantic.fields", "pydantic.types", "pydantic.functional_validators",
+    "pydantic.json_schema", "pydantic.alias_generators", "annotated_types", "yaml", "ipaddress",
+    "lbguard.profile", "rich._emoji_codes",
 )
 BOTOCORE_SERVICES = ("ec2", "elbv2", "autoscaling", "cloudwatch", "s3", "iam", "sns", "lambda", "ssm", "sts")
 
@@ -184,6 +192,15 @@ def _preload() -> list[str]:
             get_service_model(service)
     except Exception:  # noqa: BLE001 - only a warm-up: the child loads what is missing
         missing.append("botocore models")
+    try:
+        import pydantic
+
+        class _Warm(pydantic.BaseModel):  # pydantic imports its schema builder on the first model
+            model_config = pydantic.ConfigDict(extra="forbid")
+            name: str = "warm"
+            size: int | None = None
+    except Exception:  # noqa: BLE001
+        missing.append("pydantic models")
     try:
         from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
 
