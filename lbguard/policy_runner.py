@@ -33,6 +33,7 @@ import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
+from lbguard.memo import ByIdentity
 from lbguard.model import LbguardError, ProgramRun, RecordedResource, Violation, is_secret
 
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
@@ -267,41 +268,27 @@ class _DecodeOnce:
 
     def __init__(self) -> None:
         self._structs: dict[bytes, Any] = {}
-        self._decoded: dict[int, tuple[Any, Any]] = {}
-        self._proxied: dict[int, tuple[Any, Any]] = {}
+        self._decoded: ByIdentity | None = None  # made on first use, around the SDK's own functions
+        self._proxied: ByIdentity | None = None
 
     @contextlib.contextmanager
     def installed(self, sdk):
         real = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
+        if self._decoded is None:
+            self._decoded, self._proxied = ByIdentity(real[1]), ByIdentity(real[2])
+        decoded = self._decoded
+
+        def deserialize_properties(props, proxy_secrets: bool = False):
+            # Remediate's variant (secrets proxied) is not cached
+            return real[1](props, proxy_secrets) if proxy_secrets else decoded(props)
+
         sdk.json_format = _JsonFormatOnce(real[0], self._structs)
-        sdk.deserialize_properties = self._deserialize(real[1])
-        sdk.unknown_checking_proxy = self._proxy(real[2])
+        sdk.deserialize_properties = deserialize_properties
+        sdk.unknown_checking_proxy = self._proxied
         try:
             yield
         finally:
             sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = real
-
-    def _deserialize(self, real):
-        cache = self._decoded
-
-        def deserialize_properties(props, proxy_secrets: bool = False):
-            if proxy_secrets:  # Remediate's variant: not cached
-                return real(props, proxy_secrets)
-            hit = cache.get(id(props))
-            if hit is None or hit[0] is not props:
-                hit = cache[id(props)] = (props, real(props))  # holding props keeps its id unique
-            return hit[1]
-        return deserialize_properties
-
-    def _proxy(self, real):
-        cache = self._proxied
-
-        def unknown_checking_proxy(props):
-            hit = cache.get(id(props))
-            if hit is None or hit[0] is not props:
-                hit = cache[id(props)] = (props, real(props))
-            return hit[1]
-        return unknown_checking_proxy
 
 
 class _JsonFormatOnce:

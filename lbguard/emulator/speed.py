@@ -234,13 +234,13 @@ def _lookups_by_key() -> None:
             return [{"resource_id": rid, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
         return fast
 
-    def instance_by_id(original, missing):
+    def instance_by_id(original):
         def fast(self, instance_id):
             for reservation in self.reservations.values():  # all_reservations() without its copies
                 for instance in reservation.instances:
                     if instance.id == instance_id:
                         return instance
-            return missing(self, instance_id, original)
+            return original(self, instance_id)  # not there: moto's own answer (None, or its error)
         return fast
 
     def describe_volumes(original):
@@ -268,9 +268,8 @@ def _lookups_by_key() -> None:
         return fast
 
     _replace(TaggedEC2Resource, "get_tags", get_tags)
-    _replace(InstanceBackend, "get_instance",
-             lambda o: instance_by_id(o, lambda self, iid, orig: orig(self, iid)))  # moto raises its error
-    _replace(InstanceBackend, "get_instance_by_id", lambda o: instance_by_id(o, lambda self, iid, orig: None))
+    _replace(InstanceBackend, "get_instance", instance_by_id)
+    _replace(InstanceBackend, "get_instance_by_id", instance_by_id)
     _replace(EBSBackend, "describe_volumes", describe_volumes)
     _replace(CloudWatchBackend, "get_alarms_by_alarm_names", alarms_by_names)
     _replace(SecurityGroupBackend, "get_security_group_from_id", group_from_id)

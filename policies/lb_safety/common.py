@@ -23,6 +23,7 @@ from pulumi_policy import PolicyConfigSchema, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
 from lbguard import topology, traffic
+from lbguard.memo import ByIdentity
 
 UNKNOWN = topology.UNKNOWN  # the engine's unknown-string sentinel
 STACK = "pulumi:pulumi:Stack"
@@ -135,21 +136,11 @@ def forward_weights(action: Mapping[str, Any]) -> list[tuple[str, float | None]]
     return [(action.get("targetGroupArn"), 1.0)]
 
 
-_PLAIN_PROPS: dict[int, tuple[Any, Any]] = {}  # id(props proxy) -> (the proxy, its plain props)
-_PLAIN_PROPS_LIMIT = 50_000
-
-
-def plain_props(props: Any) -> Any:
-    """``plain(props)``, once per props object: a host that hands every stack policy the same
-    (read-only) proxies, as lbguard's in-process pack does, has each resource made plain once
-    instead of once per policy; under the engine every policy's proxies are new and this is
-    a cache miss. Entries hold their proxy, so an id is never reused while cached."""
-    hit = _PLAIN_PROPS.get(id(props))
-    if hit is None or hit[0] is not props:
-        if len(_PLAIN_PROPS) >= _PLAIN_PROPS_LIMIT:
-            _PLAIN_PROPS.clear()
-        hit = _PLAIN_PROPS[id(props)] = (props, plain(props))
-    return hit[1]
+# ``plain(props)``, once per props object: a host that hands every stack policy the same
+# (read-only) proxies, as lbguard's in-process pack does, has each resource made plain once
+# instead of once per policy; under the engine every policy's proxies are new and this is a
+# cache miss.
+plain_props = ByIdentity(plain, limit=50_000)
 
 
 def stack_resources(args: StackValidationArgs) -> list[topology.Res]:
