@@ -33,6 +33,7 @@ import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
+from lbguard.gcpause import paused
 from lbguard.memo import ByIdentity
 from lbguard.model import LbguardError, ProgramRun, RecordedResource, Violation, is_secret
 
@@ -344,8 +345,6 @@ class InProcessPack:
         self.servicer = None
         self._decode_once = _DecodeOnce() if decode_once else None
         self._sdk = None
-        from lbguard.gcpause import paused
-
         with self._inside(), paused():
             import pulumi.runtime
             from pulumi_policy import policy as sdk
@@ -697,8 +696,6 @@ def run_pack(pack_dir: Path, run: ProgramRun, *, config_file: Path | None = None
 
 def evaluate_with(pack: PackProcess, run: ProgramRun, user: dict, config_file: Path | None = None) -> list[Violation]:
     """GetAnalyzerInfo, the reconciled config, Analyze and AnalyzeStack on a started pack."""
-    from lbguard.gcpause import paused
-
     with paused():
         info = pack.call("GetAnalyzerInfo", empty_pb2.Empty())
         config = reconcile_config(info, user, str(config_file) if config_file else "policy pack config")

@@ -110,6 +110,7 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
     req = matching.Request(host=host, path=path_, method=method, headers=_pairs(headers, "--header"),
                            query=_pairs(query, "--query"), source_ip=source_ip)
     project_dir = resolve_project_dir(cwd)
+    doc, target = None, OFFLINE
     if from_path is not None:
         from lbguard.impact import check_document
 
@@ -118,15 +119,14 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
         if explicit and doc["stack"] != stack:
             raise LbguardError(f"--from {from_path}: a preflight of stack {doc['stack']!r}, not {stack!r}; "
                                f"drop --stack or pass {stack}'s preflight")
-        stack = doc["stack"]
-        header("route", project_dir, stack, f"offline (the resources in {from_path}; nothing run)", json_path=json_path)
-        check_json_target(json_path)
+        stack, target = doc["stack"], f"offline (the resources in {from_path}; nothing run)"
+    header("route", project_dir, stack, target, json_path=json_path)
+    check_json_target(json_path)
+    if doc is not None:
         topo = topology.from_preflight(doc)
     else:
         from lbguard.commands.preflight import run_preflight
 
-        header("route", project_dir, stack, OFFLINE, json_path=json_path)
-        check_json_target(json_path)
         with progress(f"running {stack}'s program in the emulator"):
             run, _ = run_preflight(project_dir, stack, policy_pack=None, policy_config=None, use_pack=False)
         topo = topology.from_run(run)

@@ -40,14 +40,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC name
         urn = self.make_urn(request.parent, request.type, request.name)
-        # The inputs are recorded by _InputsRecorder from what MockMonitor decoded for the
-        # mocks (the same deserialize_properties of request.object), not decoded twice.
-        inputs: dict = {}
         rec = RecordedResource(
             urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent or None, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            inputs=inputs, provider=request.provider or None, protect=bool(request.protect),
+            # inputs: recorded by _InputsRecorder from what MockMonitor decoded for the mocks
+            # (the same deserialize_properties of request.object), not decoded twice
+            inputs={}, provider=request.provider or None, protect=bool(request.protect),
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges), replace_on_changes=list(request.replaceOnChanges),
             aliases=self._alias_urns(request), retain_on_delete=bool(request.retainOnDelete),
