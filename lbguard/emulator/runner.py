@@ -21,6 +21,7 @@ from lbguard.emulator.core import AwsEmulator
 from lbguard.gcpause import paused
 from lbguard.stackconfig import load_stack_config as _load_full
 from lbguard.emulator.monitor import RecordingMonitor, plain
+from lbguard.emulator.speed import fast_sdk
 from lbguard.model import LbguardError, ProgramRun, RecordedResource
 
 __all__ = ["RecordingMonitor", "emulated_aws", "load_stack_config", "run_program", "DEFAULT_TIMEOUT"]
@@ -199,7 +200,7 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     if timeout is None:
         timeout = float(os.environ.get("LBGUARD_PROGRAM_TIMEOUT") or DEFAULT_TIMEOUT)
 
-    with _LOCK, _in_project(project_dir), warnings.catch_warnings(), paused():
+    with _LOCK, _in_project(project_dir), warnings.catch_warnings(), paused(), fast_sdk():
         # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
         warnings.simplefilter("ignore")
         mocks = mocks or AwsEmulator(region=region)

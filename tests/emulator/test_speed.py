@@ -127,3 +127,77 @@ def test_lookups_by_key_answer_as_moto_scans():
         for names in (["a"], ["c*"], ["zz"], ["a", "b"], []):
             assert (list(cw_backend.get_alarms_by_alarm_names(names))
                     == list(original(CloudWatchBackend, "get_alarms_by_alarm_names")(cw_backend, names)))
+
+
+# -- the SDK's per-registration stack trace -------------------------------------------------
+
+class _Base:  # the SDK's shape: Resource <- CustomResource <- the concrete class, each an __init__
+    def __init__(self, sample):
+        self.traces = sample()
+
+
+class _Custom(_Base):
+    def __init__(self, sample):
+        super().__init__(sample)
+
+
+class _Concrete(_Custom):
+    def __init__(self, sample):
+        super().__init__(sample)
+
+
+def _both():
+    from pulumi.runtime import resource as sdk
+
+    from lbguard.emulator.speed import _fast_stack_trace
+
+    return sdk._get_stack_trace(), _fast_stack_trace()
+
+
+def _program_frame():  # the "user code" frame the trace starts at
+    return _Concrete(_both).traces
+
+
+def test_fast_stack_trace_equals_the_sdks():
+    sdk, fast = _program_frame()
+    assert len(sdk.frames) >= 2 and sdk.frames[0].pc.uri.endswith("test_speed.py")
+    assert fast == sdk
+    # fewer than three constructors on the stack: both give an empty trace
+    sdk, fast = _both()
+    assert fast == sdk and len(sdk.frames) == 0
+    # frames from code without a file or from a relative path carry no position in both
+    namespace = {"_Concrete": _Concrete, "_both": _both}
+    exec(compile("def f():\n    return _Concrete(_both).traces\n", "<string>", "exec"), namespace)
+    exec(compile("def g():\n    return f()\n", "relative/prog.py", "exec"), namespace)
+    sdk, fast = namespace["g"]()
+    assert fast == sdk
+    assert not sdk.frames[0].pc.uri and not sdk.frames[1].pc.uri and sdk.frames[2].pc.uri
+
+
+def test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program():
+    """Every resource dev registers: the trace the run sends equals the SDK's own, taken at
+    the same frame; the SDK's function is back in place after the run."""
+    from pathlib import Path
+
+    from pulumi.runtime import resource as sdk
+
+    from lbguard.emulator import run_program
+    from lbguard.emulator import speed
+
+    original, fast_real, compared = sdk._get_stack_trace, speed._fast_stack_trace, []
+
+    def comparing():
+        fast = fast_real()
+        compared.append((fast, original()))
+        return fast
+
+    speed._fast_stack_trace = comparing  # fast_sdk installs what speed holds at the run's start
+    try:
+        with emulated_aws():
+            run = run_program(Path(__file__).resolve().parents[2], "dev")
+    finally:
+        speed._fast_stack_trace = fast_real
+    assert len(compared) >= len([r for r in run.resources if r.type != "pulumi:pulumi:Stack"]) > 40
+    assert all(fast == want for fast, want in compared)
+    assert sum(len(want.frames) for _, want in compared) > 5 * len(compared)
+    assert sdk._get_stack_trace is original
