@@ -12,8 +12,8 @@ warm preflight and preview through `lbguard serve`, and the marginal cost per re
 * preview: ``lbguard preview --stack prod --base HEAD`` in a scratch git copy of the project
   whose prod stack has one rule changed (a second path pattern on the api rule).
 * marginal: prod with k extra pools, each with its own rule (about 14 resources a pool),
-  preflight (program + pack) in a child forked from a preloaded parent, as the worker
-  runs it; the slope between sizes is the cost per resource. moto hard-codes AWS's
+  preflight (program + pack) in a child forked from a preloaded parent warmed with one
+  prod preflight, as the worker runs it; the slope between sizes is the cost per resource. moto hard-codes AWS's
   default 60 rules per security group; an account with the quota raised (AWS allows up
   to 1,000 rules per group, inbound x groups per interface) is emulated by raising that
   number in the benchmark's children only, which the 2,000-resource stack needs.
@@ -77,10 +77,14 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float, float]]:
     Pulumi SDK's own cost per resource, the floor under any emulator."""
     from lbguard import worker
 
+    from lbguard import gcpause
+
     worker.preload()
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp) / "project")
+        print(f"  marginal parent: {worker.warm_up(project, 'prod')}", flush=True)  # as `lbguard serve` warms
+        gcpause.freeze()
         for target in sizes:
             pools = max(0, round((target - 84) / 14))
             stack = scaled_stack(project, pools)

@@ -73,6 +73,65 @@ def test_worker_results_are_the_cold_results(worker, tmp_path):
         doc.pop("freeze", None)
         assert normalised(doc) == cold_docs[stack], f"worker {stack} (run {i}) differs from the cold run"
     assert served(log) == len(order)
+    assert re.search(r"^lbguard serve: warmed with a preflight of dev \(\d+ resources", log.read_text(), re.M)
+
+
+def _copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py", "components", "stacks"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    return dest
+
+
+def test_a_module_edited_after_the_warm_up_is_read_afresh(tmp_path):
+    """The worker warms with the project's dev stack; an edit to a component module after
+    that is what the next command runs (the warm-up's modules were purged), as a cold run."""
+    project = _copy_project(tmp_path / "project")
+    run_dir = Path(tempfile.mkdtemp(prefix="lbw-", dir="/tmp"))
+    env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(run_dir))
+    try:
+        start = subprocess.run([str(LBGUARD), "serve", "--background", "--idle", "300", "--cwd", str(project)],
+                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert start.returncode == 0, start.stderr
+        log = next(run_dir.glob("lbguard-*/worker-*.log"))
+        assert "warmed with a preflight of dev" in log.read_text()
+        settings = project / "components" / "settings.py"
+        text = settings.read_text()
+        assert "timeout_seconds: int = Field(5," in text
+        settings.write_text(text.replace("timeout_seconds: int = Field(5,", "timeout_seconds: int = Field(6,"))
+
+        def timeouts(doc: dict) -> set:
+            return {r["inputs"].get("healthCheck", {}).get("timeout") for r in doc["resources"]
+                    if r["type"] == "aws:lb/targetGroup:TargetGroup"}
+
+        docs = {}
+        for how in ("worker", "cold"):
+            out = tmp_path / f"{how}.json"
+            proc = subprocess.run([str(LBGUARD), "preflight", "--cwd", str(project), "--stack", "dev", "--json",
+                                   str(out)], env=dict(env, LBGUARD_WORKER="1" if how == "worker" else "0"),
+                                  cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr[-500:]
+            docs[how] = json.loads(out.read_text())
+            docs[how].pop("freeze", None)
+        assert served(log) == 1
+        assert timeouts(docs["worker"]) == {5, 6}  # blue sets 5 in the stack; green has the edited default
+        assert normalised(docs["worker"]) == normalised(docs["cold"])
+    finally:
+        subprocess.run([str(LBGUARD), "serve", "--stop"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_serve_warm_options_bad_input_is_one_line(tmp_path):
+    env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(tmp_path))
+    for args in (["--warm", "no-such-stack"], ["--warm", "dev", "--no-warm"], ["--status", "--warm", "dev"],
+                 ["--cwd", str(tmp_path / "nowhere")]):
+        proc = subprocess.run([str(LBGUARD), "serve", "--background", *args] if "--status" not in args
+                              else [str(LBGUARD), "serve", *args], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith("lbguard: error: "), (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert not list(tmp_path.glob("lbguard-*/*.sock"))
 
 
 def test_worker_errors_are_one_line_exit_2(worker, tmp_path):

@@ -13,8 +13,9 @@ from lbguard.model import LbguardError, ProgramRun, Violation
 
 
 def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, policy_config: Path | None,
-                  use_pack: bool = True) -> tuple[ProgramRun, list[Violation]]:
+                  use_pack: bool = True, timeout: float | None = None) -> tuple[ProgramRun, list[Violation]]:
     """Program in the in-process AWS emulator, then the pack as the engine runs it.
+    ``timeout`` bounds the program run (run_program's default otherwise).
 
     The pack runs in this interpreter after the program (see ``_StartingPack``); the pack
     directory and config file are checked before either starts.
@@ -25,7 +26,7 @@ def run_preflight(project_dir: Path, stack: str, *, policy_pack: Path | None, po
     starting = start_pack(name, stack, policy_pack, policy_config, project_dir=project_dir) if use_pack else None
     try:
         with emulated_aws(config.get("aws:region", "us-east-1")):
-            run = run_program(project_dir, stack)
+            run = run_program(project_dir, stack, timeout=timeout)
         violations = starting.evaluate(run) if starting else []
     finally:
         if starting:
