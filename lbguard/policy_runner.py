@@ -301,10 +301,15 @@ _signature = functools.lru_cache(maxsize=64)(inspect.signature)  # a class's sig
 
 
 class _JsonFormatOnce:
-    """``google.protobuf.json_format`` with ``MessageToDict`` of a Struct cached by its bytes."""
+    """``google.protobuf.json_format`` with ``MessageToDict`` of a Struct cached by its bytes,
+    and, for one installation (one batch of requests, which nothing mutates while it is
+    handled), by the message object itself: protobuf hands out the same object for a field
+    each time it is read, so AnalyzeStack's later policies skip serializing each resource's
+    properties only to find them in the cache."""
 
     def __init__(self, real, cache: dict):
         self._real, self._cache = real, cache
+        self._seen: dict[int, tuple[Any, Any]] = {}  # id(message) -> (message kept alive, answer)
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -312,10 +317,14 @@ class _JsonFormatOnce:
     def MessageToDict(self, message, *args, **kwargs):  # noqa: N802 - the protobuf name
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
             return self._real.MessageToDict(message, *args, **kwargs)
+        seen = self._seen.get(id(message))
+        if seen is not None and seen[0] is message:
+            return seen[1]
         key = message.SerializeToString(deterministic=True)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._real.MessageToDict(message)
+        self._seen[id(message)] = (message, hit)
         return hit
 
 
