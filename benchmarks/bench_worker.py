@@ -13,7 +13,8 @@ warm preflight and preview through `lbguard serve`, and the marginal cost per re
   whose prod stack has one rule changed (a second path pattern on the api rule).
 * marginal: prod with k extra pools, each with its own rule (about 14 resources a pool),
   preflight (program + pack) in a child forked from a preloaded parent warmed with one
-  prod preflight, as the worker runs it; the slope between sizes is the cost per resource. moto hard-codes AWS's
+  prod preflight, as the worker runs it; the slope between sizes is the cost per resource
+  (rounds over all sizes; the best per size, and the median of each round's own slope). moto hard-codes AWS's
   default 60 rules per security group; an account with the quota raised (AWS allows up
   to 1,000 rules per group, inbound x groups per interface) is emulated by raising that
   number in the benchmark's children only, which the 2,000-resource stack needs.
@@ -71,56 +72,60 @@ def scaled_stack(project: Path, extra_pools: int) -> str:
     return name
 
 
-def marginal(sizes: list[int], repeats: int) -> list[tuple[int, float, float]]:
-    """[(resources, best wall s, best echo-mock wall s)] for prod with extra pools: each
-    preflight in a fresh fork; the echo-mock run of the same stack (a fresh process) is the
-    Pulumi SDK's own cost per resource, the floor under any emulator."""
-    from lbguard import worker
+def _forked_preflight(project: Path, stack: str) -> tuple[float, int]:
+    """(wall s, resources) of one preflight in a child forked from this (preloaded) process."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 1
+        try:
+            from lbguard.gcpause import one_shot
 
-    from lbguard import gcpause
+            one_shot()  # as the worker's child: one command, then exit
+            _quota_raised()
+            from lbguard.commands.preflight import run_preflight
+
+            start = time.perf_counter()
+            result, _violations = run_preflight(project, stack, policy_pack=None, policy_config=None)
+            os.write(write, f"{time.perf_counter() - start} {len(result.resources)}".encode())
+            code = 0
+        except BaseException as err:  # noqa: BLE001 - reported by the parent
+            os.write(write, f"error {type(err).__name__}: {err}"[:500].encode())
+        os._exit(code)
+    os.close(write)
+    answer = os.read(read, 1000).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    if answer.startswith("error"):
+        sys.exit(f"bench_worker: {stack}: {answer}")
+    return float(answer.split()[0]), int(answer.split()[1])
+
+
+def marginal(sizes: list[int], repeats: int) -> list[tuple[int, list[float], list[float]]]:
+    """[(resources, preflight walls, echo-mock walls)] for prod with extra pools, one of each
+    per round: each preflight in a fresh fork, the echo-mock run of the same stack (a fresh
+    process) the Pulumi SDK's own cost per resource, the floor under any emulator. Rounds
+    run every size in turn, so a slow minute on this machine hits all sizes of a round
+    instead of all repeats of one size."""
+    from lbguard import gcpause, worker
 
     worker.preload()
-    out = []
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp) / "project")
         print(f"  marginal parent: {worker.warm_up(project, 'prod')}", flush=True)  # as `lbguard serve` warms
         gcpause.freeze()
-        for target in sizes:
-            pools = max(0, round((target - 84) / 14))
-            stack = scaled_stack(project, pools)
-            best, count = None, 0
-            echo = min(run([sys.executable, "-c", ECHO, "web-tier", stack], dict(os.environ), cwd=project)[0]
-                       for _ in range(repeats))
-            for _ in range(repeats):
-                read, write = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(read)
-                    code = 1
-                    try:
-                        from lbguard.gcpause import one_shot
-
-                        one_shot()  # as the worker's child: one command, then exit
-                        _quota_raised()
-                        from lbguard.commands.preflight import run_preflight
-
-                        start = time.perf_counter()
-                        result, _violations = run_preflight(project, stack, policy_pack=None, policy_config=None)
-                        os.write(write, f"{time.perf_counter() - start} {len(result.resources)}".encode())
-                        code = 0
-                    except BaseException as err:  # noqa: BLE001 - reported by the parent
-                        os.write(write, f"error {type(err).__name__}: {err}"[:500].encode())
-                    os._exit(code)
-                os.close(write)
-                answer = os.read(read, 1000).decode()
-                os.close(read)
-                os.waitpid(pid, 0)
-                if answer.startswith("error"):
-                    sys.exit(f"bench_worker: {stack}: {answer}")
-                wall, count = float(answer.split()[0]), int(answer.split()[1])
-                best = wall if best is None else min(best, wall)
-            out.append((count, best, echo))
-    return out
+        stacks = [scaled_stack(project, max(0, round((target - 84) / 14))) for target in sizes]
+        walls: list[list[float]] = [[] for _ in sizes]
+        echoes: list[list[float]] = [[] for _ in sizes]
+        counts = [0] * len(sizes)
+        for _ in range(repeats):
+            for i, stack in enumerate(stacks):
+                wall, counts[i] = _forked_preflight(project, stack)
+                walls[i].append(wall)
+                echoes[i].append(run([sys.executable, "-c", ECHO, "web-tier", stack], dict(os.environ),
+                                     cwd=project)[0])
+    return list(zip(counts, walls, echoes))
 
 
 def _quota_raised() -> None:
@@ -139,7 +144,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="84,400,2000", help="resource counts for the marginal cost")
     ap.add_argument("--skip-marginal", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per size for the marginal cost (the best counts)")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds over all sizes for the marginal cost")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     cold_env = dict(os.environ, LBGUARD_WORKER="0")
@@ -187,12 +192,15 @@ def main() -> None:
     if args.skip_marginal:
         return
     points = marginal([int(s) for s in args.sizes.split(",")], repeats=args.repeats)
-    print(f"  marginal cost per resource (preflight in a fork of a preloaded parent, best of {args.repeats}):")
-    for (n, wall, echo) in points:
-        print(f"    {n:5d} resources  preflight {wall:6.2f} s   echo-mock program {echo:6.2f} s")
+    print(f"  marginal cost per resource (preflight in a fork of a preloaded, warmed parent; {args.repeats} rounds "
+          f"over all sizes; best per size, and the median of the rounds' own slopes):")
+    for (n, walls, echoes) in points:
+        print(f"    {n:5d} resources  preflight {min(walls):6.2f} s   echo-mock program {min(echoes):6.2f} s")
     for (n1, w1, e1), (n2, w2, e2) in zip(points, points[1:]):
-        print(f"    {n1:5d} -> {n2:5d}: {1000 * (w2 - w1) / (n2 - n1):5.1f} ms per resource (target < 8 ms); "
-              f"echo-mock {1000 * (e2 - e1) / (n2 - n1):4.1f} ms")
+        best = 1000 * (min(w2) - min(w1)) / (n2 - n1)
+        rounds = statistics.median(1000 * (b - a) / (n2 - n1) for a, b in zip(w1, w2))
+        print(f"    {n1:5d} -> {n2:5d}: {best:5.1f} ms per resource, rounds' median {rounds:5.1f} ms (target < 8 ms); "
+              f"echo-mock {1000 * (min(e2) - min(e1)) / (n2 - n1):4.1f} ms")
 
 
 if __name__ == "__main__":
