@@ -198,6 +198,7 @@ def tune_moto() -> None:
     _share_models_without_moto_extras(utils)
     _lazy_symmetric_kms_keys()
     _lookups_by_key()
+    _serializer_keys_once()
     _MOTO_TUNED = True
 
 
@@ -277,6 +278,44 @@ def _lookups_by_key() -> None:
     _replace(EBSBackend, "describe_volumes", describe_volumes)
     _replace(CloudWatchBackend, "get_alarms_by_alarm_names", alarms_by_names)
     _replace(SecurityGroupBackend, "get_security_group_from_id", group_from_id)
+
+
+def _serializer_keys_once() -> None:
+    """moto's response serializer finds each member's value on the model object by trying
+    the names its alias providers propose; it asks every provider again for every member of
+    every object of every response (a third of an Auto Scaling group's read-back went to
+    serializing it, half of that to these names). The names depend only on the member's
+    shape (and the parent moto hangs on it), its key, the object's class and that class's
+    ``Meta`` aliases, so they are kept per those. An object that carries its own ``Meta``
+    or answers attributes dynamically (``__getattr__``) is asked each time, as is any case
+    where asking every provider up front raises (moto stops at the first name that has a
+    value). tests/emulator/test_speed.py compares the names with moto's on every member a
+    stack's responses serialize."""
+    from moto.core.serialize import XFormedAttributePicker
+
+    def keys_once(original):
+        cache: dict = {}
+
+        def get_possible_keys(self, context):
+            obj, shape = context.obj, context.shape
+            cls = obj.__class__
+            if getattr(cls, "__getattr__", None) is not None or "Meta" in getattr(obj, "__dict__", ()):
+                return original(self, context)
+            parent = getattr(shape, "parent", None)
+            key = (type(self), tuple(self.alias_providers), cls, context.key, id(shape), id(parent))
+            hit = cache.get(key)
+            if hit is not None and hit[0] is shape and hit[1] is parent:
+                return iter(hit[2])
+            try:
+                names = tuple(original(self, context))
+            except Exception:  # noqa: BLE001 - moto's lazy order decides then
+                return original(self, context)
+            cache[key] = (shape, parent, names)
+            return iter(names)
+
+        return get_possible_keys
+
+    _replace(XFormedAttributePicker, "get_possible_keys", keys_once)
 
 
 def _share_models_without_moto_extras(utils) -> None:

@@ -201,3 +201,34 @@ def test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program():
     assert all(fast == want for fast, want in compared)
     assert sum(len(want.frames) for _, want in compared) > 5 * len(compared)
     assert sdk._get_stack_trace is original
+
+
+def test_serializer_names_are_motos_own_for_every_member_a_stack_serializes():
+    """Every member moto's serializer looks up while dev is created and read back: the
+    names kept per shape, key and class are the names moto's providers propose."""
+    from pathlib import Path
+
+    from moto.core.serialize import XFormedAttributePicker
+
+    from lbguard.emulator import run_program
+    from lbguard.emulator.speed import ORIGINALS
+
+    original = ORIGINALS["moto.core.serialize:XFormedAttributePicker.get_possible_keys"]
+    kept = XFormedAttributePicker.get_possible_keys
+    assert kept is not original
+    compared = []
+
+    def comparing(self, context):
+        want = list(original(self, context))
+        got = list(kept(self, context))
+        again = list(kept(self, context))  # the second time from what was kept
+        compared.append(got == want == again)
+        return iter(got)
+
+    XFormedAttributePicker.get_possible_keys = comparing
+    try:
+        with emulated_aws():
+            run_program(Path(__file__).resolve().parents[2], "dev")
+    finally:
+        XFormedAttributePicker.get_possible_keys = kept
+    assert len(compared) > 1000 and all(compared)
