@@ -6,8 +6,9 @@ Why a fork per command: the child starts from the parent's imports and caches bu
 no run's state. The parent runs at most one warm-up preflight (:func:`warm_up`) and
 leaves it as a second run in one process starts: moto's backends and the Pulumi runtime
 reset, the program's and the pack's own modules purged (``components/`` is imported from
-disk in each child), no thread alive; whatever a command does dies with its child. The policy pack runs in the child's own interpreter (``InProcessPack``), so no
-thread or gRPC server exists when the parent forks.
+disk in each child), no thread alive; whatever a command does dies with its child. The
+policy pack runs in the child's own interpreter (``InProcessPack``), so no thread or gRPC
+server exists when the parent forks.
 
 Protocol (a Unix socket only this user can open, one command per connection): the client
 sends a length-prefixed JSON request (argv, cwd, environment) with its standard input,
@@ -219,10 +220,10 @@ def _preload() -> list[str]:
 
 def warm_up(project_dir: Path, stack: str, timeout: float = 30.0) -> str:
     """One preflight of ``stack`` in this process, its result thrown away: what a first run
-    in a process pays once (botocore's and moto's first call of each operation, the SDK's
-    type hints of each resource class, modules imported on first use) is then paid here,
-    before any child is forked. Measured on prod through the worker: 0.11-0.2 s of each
-    command (paired children of a warmed and an unwarmed parent, 20 runs).
+    in a process pays once (most of it botocore's and moto's first call of each operation;
+    also modules imported on first use) is then paid here, before any child is forked.
+    Measured on prod: 0.11-0.2 s of each command (paired children of a warmed and an
+    unwarmed parent, 20 runs).
 
     The state a run leaves is the state a second run in one process starts from, which
     tests/test_warm_identity.py shows gives identical results: the program's and the pack's
