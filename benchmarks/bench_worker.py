@@ -14,8 +14,8 @@ warm preflight and preview through `lbguard serve`, and the marginal cost per re
 * marginal: prod with k extra pools, each with its own rule (about 14 resources a pool),
   preflight (program + pack) in a child forked from a preloaded parent warmed with one
   prod preflight, as the worker runs it; the slope between sizes is the cost per resource
-  (rounds over all sizes; the best per size, and the median of each round's own slope). moto hard-codes AWS's
-  default 60 rules per security group; an account with the quota raised (AWS allows up
+  (rounds over all sizes; the best per size, and the median of each round's own slope).
+  moto hard-codes AWS's default 60 rules per security group; an account with the quota raised (AWS allows up
   to 1,000 rules per group, inbound x groups per interface) is emulated by raising that
   number in the benchmark's children only, which the 2,000-resource stack needs.
 """
@@ -108,13 +108,12 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, list[float], lis
     process) the Pulumi SDK's own cost per resource, the floor under any emulator. Rounds
     run every size in turn, so a slow minute on this machine hits all sizes of a round
     instead of all repeats of one size."""
-    from lbguard import gcpause, worker
+    from lbguard import worker
 
     worker.preload()
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp) / "project")
         print(f"  marginal parent: {worker.warm_up(project, 'prod')}", flush=True)  # as `lbguard serve` warms
-        gcpause.freeze()
         stacks = [scaled_stack(project, max(0, round((target - 84) / 14))) for target in sizes]
         walls: list[list[float]] = [[] for _ in sizes]
         echoes: list[list[float]] = [[] for _ in sizes]

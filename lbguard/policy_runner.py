@@ -309,7 +309,7 @@ class _JsonFormatOnce:
 
     def __init__(self, real, cache: dict):
         self._real, self._cache = real, cache
-        self._seen: dict[int, tuple[Any, Any]] = {}  # id(message) -> (message kept alive, answer)
+        self._by_object = ByIdentity(self._by_bytes)  # lives as long as this installation
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -317,14 +317,13 @@ class _JsonFormatOnce:
     def MessageToDict(self, message, *args, **kwargs):  # noqa: N802 - the protobuf name
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
             return self._real.MessageToDict(message, *args, **kwargs)
-        seen = self._seen.get(id(message))
-        if seen is not None and seen[0] is message:
-            return seen[1]
+        return self._by_object(message)
+
+    def _by_bytes(self, message):
         key = message.SerializeToString(deterministic=True)
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._real.MessageToDict(message)
-        self._seen[id(message)] = (message, hit)
         return hit
 
 

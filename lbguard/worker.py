@@ -228,10 +228,11 @@ def warm_up(project_dir: Path, stack: str, timeout: float = 30.0) -> str:
     The state a run leaves is the state a second run in one process starts from, which
     tests/test_warm_identity.py shows gives identical results: the program's and the pack's
     own modules are purged after the run, moto's backends are reset, the Pulumi runtime is
-    reset, and the run's threads are joined here. Returns one line for the log; a failure
-    (a project mid-edit) is reported, not raised: the children do not depend on it."""
+    reset, and the run's threads are joined here. Ends with :func:`lbguard.gcpause.freeze`
+    (the run's garbage collected, not frozen into every child), so the process is ready to
+    fork. Returns one line for the log; a failure (a project mid-edit) is reported, not
+    raised: the children do not depend on it."""
     import contextlib
-    import gc
     import io
     import threading
     import time
@@ -254,7 +255,9 @@ def warm_up(project_dir: Path, stack: str, timeout: float = 30.0) -> str:
     alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if alive:
         said += f"; threads still alive: {', '.join(alive)}"
-    gc.collect()  # the run's garbage is not frozen into every child
+    from lbguard import gcpause
+
+    gcpause.freeze()
     return said
 
 
@@ -376,10 +379,7 @@ def serve(idle: float = DEFAULT_IDLE, log=None, warm: tuple[Path, str] | None = 
     if missing and log:
         log(f"not preloaded (the commands import them when needed): {', '.join(missing)}")
     if warm is not None:
-        from lbguard import gcpause
-
         said = warm_up(*warm)
-        gcpause.freeze()
         if log:
             log(said)
     seen = fingerprint()

@@ -20,12 +20,13 @@ models again. moto also loads 1,301 public AMIs into every EC2 backend it create
 A caller's own ``MOTO_AMIS_PATH`` wins.
 
 Per call and per resource: :func:`tune_moto` (after moto is imported) replaces moto's
-lookups that scan a whole kind, and :class:`fast_sdk` (around each emulated program run)
+lookups that scan a whole kind, and :func:`fast_sdk` (around each emulated program run)
 gives the Pulumi SDK its per-registration stack trace without reading source lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import json
 import os
@@ -33,6 +34,7 @@ import sys
 import threading
 from functools import cache
 from pathlib import Path
+from typing import Iterator
 
 IMAGES_FILE = Path(__file__).with_name("data") / "images.json"
 
@@ -416,16 +418,15 @@ def _stack_frame(filename: str, lineno: int | None):
     return source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno))
 
 
-class fast_sdk:  # noqa: N801 - used as a context manager
+@contextlib.contextmanager
+def fast_sdk() -> Iterator[None]:
     """During an emulated program run: the SDK's per-registration stack trace from
     :func:`_fast_stack_trace` (restored after; the engine's runs never see this)."""
+    from pulumi.runtime import resource
 
-    def __enter__(self):
-        from pulumi.runtime import resource
-
-        self._module, self._saved = resource, resource._get_stack_trace
-        resource._get_stack_trace = _fast_stack_trace
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._module._get_stack_trace = self._saved
+    saved = resource._get_stack_trace
+    resource._get_stack_trace = _fast_stack_trace
+    try:
+        yield
+    finally:
+        resource._get_stack_trace = saved
