@@ -27,7 +27,7 @@ import os, runpy, sys
 import pulumi
 project, stack = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.getcwd())
-from lbguard.stackconfig import load_stack_config
+from lbguard.core.stackconfig import load_stack_config
 name, config, secret = load_stack_config(__import__("pathlib").Path("."), stack)
 pulumi.runtime.set_all_config(config, secret)
 ANSWERS = {
@@ -95,7 +95,7 @@ def main() -> None:
         cpu = statistics.median(c for _, c in rows)
         print(f"  {label:26s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  cpu/baseline {cpu / base_cpu:5.2f}x")
     print("import phases (fresh interpreter each):")
-    for module in ("lbguard.cli", "pulumi", "pulumi_aws", "moto", "lbguard.emulator"):
+    for module in ("lbguard.cli.app", "pulumi", "pulumi_aws", "moto", "lbguard.offline.emulator"):
         print(f"  import {module:18s} {import_time(module):6.2f} s")
 
 

@@ -24,14 +24,14 @@ from google.protobuf import empty_pb2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lbguard.model import ProgramRun, RecordedResource  # noqa: E402
-from lbguard.policy_runner import PackProcess, analyze, reconcile_config  # noqa: E402
+from lbguard.core.model import ProgramRun, RecordedResource  # noqa: E402
+from lbguard.offline.policy_runner import PackProcess, analyze, reconcile_config  # noqa: E402
 
 UNIT = 12  # custom resources per load-balancer unit
 
 
 def unit(i: int) -> list[RecordedResource]:
-    p = f"urn:pulumi:bench::web-tier::"
+    p = "urn:pulumi:bench::web-tier::"
     lb_arn = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/lb{i}/{i:016x}"
     tg = [f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg{i}-{k}/{i:016x}" for k in "ab"]
     lst = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb{i}/{i:016x}/1"

@@ -8,7 +8,7 @@ measurement is a fresh process that reports its own time and memory:
 
 - ``baseline``: gzip-decompress every file and split every line on spaces (the least any
   reader must do; nothing kept);
-- ``dir``: ``lbguard.alb_logs.profile_from_logs(DIR)`` (parse, aggregate, build the profile);
+- ``dir``: ``lbguard.offline.alb_logs.profile_from_logs(DIR)`` (parse, aggregate, build the profile);
 - ``s3``: the same from a moto S3 bucket in process (objects uploaded before the clock starts;
   moto keeps them in memory, so the floor there includes the bucket itself).
 
@@ -72,7 +72,8 @@ class Sampler:
 
 def child(mode: str, root: str) -> None:
     sys.path.insert(0, str(ROOT))
-    from lbguard import alb_logs, matching, profile  # noqa: F401 - imported before the RSS floor is taken
+    from lbguard.offline import alb_logs
+    from lbguard.core import matching, profile  # noqa: F401 - imported before the RSS floor is taken
 
     files = sorted(Path(root).rglob("*.log.gz"))
     floor_kb, sampler = rss_now_kb(), Sampler()

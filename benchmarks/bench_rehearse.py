@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lbguard import topology  # noqa: E402
-from lbguard.commands.rehearse import DEFAULT_RPS  # noqa: E402
-from lbguard.matching import Request  # noqa: E402
-from lbguard.rehearse import runner, wrk  # noqa: E402
-from lbguard.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, _listener  # noqa: E402
-from lbguard.rehearse.procs import Processes, free_port, require, wait_port  # noqa: E402
+from lbguard.core import topology  # noqa: E402
+from lbguard.cli.commands.rehearse import DEFAULT_RPS  # noqa: E402
+from lbguard.core.matching import Request  # noqa: E402
+from lbguard.offline.rehearse import runner, wrk  # noqa: E402
+from lbguard.offline.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, _listener  # noqa: E402
+from lbguard.offline.rehearse.procs import Processes, free_port, require, wait_port  # noqa: E402
 
 
 def one_instance_plan(capacity: float) -> Plan:

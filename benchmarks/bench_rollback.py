@@ -9,7 +9,7 @@ Scenarios (tests/rollback/world.py builds them through boto3):
 - ``drift-N``: N rules whose weights are skewed to 100/0 and whose priorities are
   reversed, plus a skewed default action and the June 1 catch-all rule.
 
-Each is rolled back by ``lbguard.operation.run_rollback`` (lock, journal, converge,
+Each is rolled back by ``lbguard.live.operation.run_rollback`` (lock, journal, converge,
 freeze: what ``lbguard rollback`` runs), through a fault proxy (tests/rollback/
 faultproxy.py): once with no fault (the baseline, same run), once with faults injected
 (3 throttled writes, the first DeleteRule's response lost, 2 reads answered 500, 2
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from lbguard import operation, rollback  # noqa: E402
-from lbguard.commands.sandbox import free_port, start_moto_server  # noqa: E402
+from lbguard.live import operation, rollback  # noqa: E402
+from lbguard.cli.commands.sandbox import free_port, start_moto_server  # noqa: E402
 from tests.rollback import world as W  # noqa: E402
 from tests.rollback.faultproxy import FaultProxy  # noqa: E402
 

@@ -80,11 +80,11 @@ def _forked_preflight(project: Path, stack: str) -> tuple[float, int]:
         os.close(read)
         code = 1
         try:
-            from lbguard.gcpause import one_shot
+            from lbguard.accel.gcpause import one_shot
 
             one_shot()  # as the worker's child: one command, then exit
             _quota_raised()
-            from lbguard.commands.preflight import run_preflight
+            from lbguard.offline.preflight import run_preflight
 
             start = time.perf_counter()
             result, _violations = run_preflight(project, stack, policy_pack=None, policy_config=None)
@@ -108,7 +108,7 @@ def marginal(sizes: list[int], repeats: int) -> list[tuple[int, list[float], lis
     process) the Pulumi SDK's own cost per resource, the floor under any emulator. Rounds
     run every size in turn, so a slow minute on this machine hits all sizes of a round
     instead of all repeats of one size."""
-    from lbguard import worker
+    from lbguard.cli import worker
 
     worker.preload()
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ ALB publishes its CloudWatch metrics once a minute, so the period is 60 s (the f
 ALB allows) and an alarm fires on ``alarmDatapoints`` breaching periods out of
 ``alarmEvaluationPeriods`` (defaults 2 of 3); docs/observability.md works out the
 worst-case detection time. Intended shares and skew bands come from
-:mod:`lbguard.traffic`, the one traffic-share model.
+:mod:`lbguard.core.traffic`, the one traffic-share model.
 
 ALB reports a metric only for a minute in which it is non-zero: a target group that
 receives nothing has no RequestCount at all (exactly the other pools on June 1). Every
@@ -14,13 +14,13 @@ would be missing, treated as not breaching, and a funnel would never alarm.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components.settings import WebTierSettings
-from lbguard import traffic
+from lbguard.core import traffic
 
 NAMESPACE = "AWS/ApplicationELB"
 # PutMetricAlarm: at most 10 metric queries and 10 expressions per alarm.
@@ -46,7 +46,7 @@ def share_skew_queries(tg_suffixes: Mapping[str, str], lb_suffix: str, weights: 
     """Metric math for one forward: how far the worst target group's share is outside its band.
 
     Target group i's share is its RequestCount over the forward's target groups' total;
-    its band ``lo..hi`` is :func:`lbguard.traffic.skew_bounds` (intended share +/-
+    its band ``lo..hi`` is :func:`lbguard.core.traffic.skew_bounds` (intended share +/-
     ``max_deviation``, clipped to 0..1). ``o_i = ABS(share_i - mid_i) - half_i`` (mid and
     half-width of the band) is negative inside the band and positive outside it; the
     alarm watches ``max_i o_i``. Minutes with fewer than ``min_requests`` requests are

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.alarms import NAMESPACE, skew_forwards
 from components.settings import WebTierSettings
-from lbguard import traffic
+from lbguard.core import traffic
 
 
 def dashboard_body(settings: WebTierSettings, lb: str, tgs: Mapping[str, str], region: str,

@@ -10,15 +10,26 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import WebTierSettings
-from lbguard import state
+from lbguard.live import state
 
 # The installed lbguard package (this checkout when editable, site-packages from a wheel).
-LBGUARD_DIR = Path(state.__file__).resolve().parent
-# The function's code: lbguard's rollback path and the pure modules it imports.
-# jsonschema is not in the Lambda Python runtime (boto3 is): the function validates snapshots
-# with lbguard.schema_check (tests/test_schema_check.py runs the bundle with only the stdlib and boto3).
-LAMBDA_MODULES = ("__init__.py", "model.py", "shapes.py", "snapshot.py", "schema_check.py", "rollback.py", "state.py",
-                  "operation.py", "freeze.py", "diagnose.py", "traffic.py", "matching.py", "lambda_handler.py")
+LBGUARD_DIR = Path(state.__file__).resolve().parents[1]
+# The function's code: lbguard's pure core and its live layer (boto3 only), as folders. The
+# layer contract (.importlinter) keeps both free of pulumi, moto and the CLI; jsonschema is not
+# in the Lambda Python runtime (boto3 is), so snapshots are checked with lbguard.core.schema_check
+# (tests/test_schema_check.py runs the bundle with only the stdlib and boto3).
+LAMBDA_PACKAGES = ("core", "live")
+
+
+def lambda_bundle() -> dict[str, Path]:
+    """Archive path -> file for the function's code: ``lbguard/__init__.py`` and every module and
+    data file of the core and live packages."""
+    files = {"lbguard/__init__.py": LBGUARD_DIR / "__init__.py"}
+    for package in LAMBDA_PACKAGES:
+        for path in sorted((LBGUARD_DIR / package).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+                files[path.relative_to(LBGUARD_DIR.parent).as_posix()] = path
+    return files
 
 
 def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, project: str, stack: str,
@@ -105,9 +116,9 @@ class KnownGood(pulumi.ComponentResource):
                                       lb_arn_suffix)
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id,
                                     policy=self.policy_document.apply(json.dumps), opts=child)
-        code = pulumi.AssetArchive({f"lbguard/{m}": pulumi.FileAsset(str(LBGUARD_DIR / m)) for m in LAMBDA_MODULES})
+        code = pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in lambda_bundle().items()})
         self.function = aws.lambda_.Function(
-            f"{name}-function", name=fn_name, runtime="python3.12", handler="lbguard.lambda_handler.handler",
+            f"{name}-function", name=fn_name, runtime="python3.12", handler="lbguard.live.lambda_handler.handler",
             role=role.arn, code=code, timeout=60, memory_size=256,
             # Unset by default: AWS keeps 100 executions of an account unreserved, so a
             # reservation fails on accounts with a low limit (web-tier:rollback.reservedConcurrency).

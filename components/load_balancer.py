@@ -26,7 +26,7 @@ class LoadBalancer(pulumi.ComponentResource):
         super().__init__("web-tier:lb:LoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # A group's description forces its replacement (aws_security_group description is
-        # ForceNew, lbguard/provider_facts): it names the stack (``label``), never a value a
+        # ForceNew, lbguard/core/provider_facts): it names the stack (``label``), never a value a
         # user edits such as the hashed load-balancer name or a port.
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",

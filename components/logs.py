@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import ObservabilitySettings
-from lbguard.aws_facts import ELB_LOG_ACCOUNTS, LOG_DELIVERY_SERVICE, partition
+from lbguard.core.aws_facts import ELB_LOG_ACCOUNTS, LOG_DELIVERY_SERVICE, partition
 
 
 def log_delivery_principal(region: str) -> dict:

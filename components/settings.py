@@ -18,8 +18,8 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from lbguard.model import LbguardError
-from lbguard.traffic import MAX_TARGET_GROUPS_PER_FORWARD, MAX_WEIGHT
+from lbguard.core.model import LbguardError
+from lbguard.core.traffic import MAX_TARGET_GROUPS_PER_FORWARD, MAX_WEIGHT
 
 PROJECT = "web-tier"
 TARGET_GROUP_NAME_MAX = 32
@@ -568,7 +568,7 @@ class WebTierSettings(_Model):
         """Physical load-balancer name: <= 32 chars, fresh whenever AWS must replace it.
 
         ``internal`` (and the type, always ``application`` here) force replacement
-        (lbguard.provider_facts: aws_lb ``internal`` is ForceNew); the engine creates the
+        (lbguard.core.provider_facts: aws_lb ``internal`` is ForceNew); the engine creates the
         new load balancer before deleting the old one, so a fixed name would collide with
         itself. An internet-facing load balancer keeps the plain ``<project>-<stack>`` name
         it always had (no replacement on upgrade); an internal one gets a hash suffix.
@@ -658,7 +658,7 @@ def load_traffic_profile(stack: str, stack_config_dir: str = "stacks") -> dict[s
     (what the logs showed) stays in the file: it is evidence, not routing input, and can
     be large. The program runs in the project directory (Pulumi's language host sets it).
     """
-    from lbguard.profile import load_profile, profile_path
+    from lbguard.core.profile import load_profile, profile_path
 
     path = profile_path(Path.cwd(), stack, stack_config_dir)
     if not path.is_file():

@@ -15,7 +15,7 @@ from components.network import Network
 from components.pool import Pool
 from components.routing import Routing
 from components.settings import WebTierSettings
-from lbguard.snapshot import build_snapshot, camelize
+from lbguard.core.snapshot import build_snapshot, camelize
 
 
 class WebTier(pulumi.ComponentResource):

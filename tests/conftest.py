@@ -56,13 +56,13 @@ MERMAID = ROOT / "tools" / "mermaid"
 
 @pytest.fixture(scope="session", autouse=True)
 def every_diagram_parses_with_mermaid():
-    """Every Mermaid diagram a test renders (lbguard.impact.mermaid) is parsed by Mermaid's own
+    """Every Mermaid diagram a test renders (lbguard.offline.impact.mermaid) is parsed by Mermaid's own
     parser (npm mermaid under jsdom, tools/mermaid/parse.mjs) when the session ends: an invalid
     one is an error of the session, naming the diagram. The PR comment must render on GitHub."""
     import subprocess
     import tempfile
 
-    from lbguard import impact
+    from lbguard.offline import impact
 
     seen: list[str] = []
     original = impact.mermaid

@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import ROOT
 
 R = str(ROOT)

@@ -1,4 +1,4 @@
-"""The collector pause (lbguard.gcpause): off inside a run, back on after, and frozen only
+"""The collector pause (lbguard.accel.gcpause): off inside a run, back on after, and frozen only
 in a one-shot process."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from lbguard import gcpause
+from lbguard.accel import gcpause
 
 
 def test_paused_nests_and_restores_the_collector():
@@ -52,7 +52,7 @@ def test_a_run_has_the_collector_off_and_cycles_are_collected_after(tmp_path):
     """))
     import builtins
 
-    from lbguard.emulator import emulated_aws, run_program
+    from lbguard.offline.emulator import emulated_aws, run_program
 
     with emulated_aws():
         run = run_program(tmp_path, "dev")
@@ -66,7 +66,7 @@ def test_a_run_has_the_collector_off_and_cycles_are_collected_after(tmp_path):
 def test_one_shot_freezes_what_a_pause_allocated():
     code = textwrap.dedent("""
         import gc
-        from lbguard import gcpause
+        from lbguard.accel import gcpause
         gcpause.one_shot()
         before = gc.get_freeze_count()
         with gcpause.paused():

@@ -1,11 +1,11 @@
-"""lbguard.gitbase: a project at a revision, exported without touching the checkout."""
+"""lbguard.offline.gitbase: a project at a revision, exported without touching the checkout."""
 
 import subprocess
 
 import pytest
 
-from lbguard import gitbase
-from lbguard.model import LbguardError
+from lbguard.offline import gitbase
+from lbguard.core.model import LbguardError
 
 
 def _git(cwd, *args):

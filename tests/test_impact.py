@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 
@@ -10,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from lbguard import impact, traffic
-from lbguard.cli import main
+from lbguard.offline import impact
+
+from lbguard.core import traffic
+from lbguard.cli.app import main
 from tests.conftest import ScratchProject
 
 LB, TG, LST, RULE = ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup",

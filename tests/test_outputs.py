@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import boto3
 
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import emulated_aws, run_program
 from tests.conftest import ROOT
 
 

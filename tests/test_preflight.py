@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import ROOT
 
 REPLAY = ROOT / "examples" / "june-1-replay"

@@ -1,9 +1,9 @@
-"""The traffic-profile file format (lbguard.profile): parse, normalise, refuse bad input."""
+"""The traffic-profile file format (lbguard.core.profile): parse, normalise, refuse bad input."""
 
 import pytest
 
-from lbguard.model import LbguardError
-from lbguard.profile import dump_profile, load_profile, parse_profile
+from lbguard.core.model import LbguardError
+from lbguard.core.profile import dump_profile, load_profile, parse_profile
 
 
 def _doc(**extra):

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from lbguard import matching, topology
-from lbguard.cli import main
-from lbguard.commands.route import route_request
+from lbguard.core import matching, topology
+from lbguard.cli.app import main
+from lbguard.offline.route import route_request
 
 P = {"Field": "path-pattern"}
 TGS = {k: f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{k}/0f" for k in ("a", "b", "c", "empty")}
@@ -252,7 +252,7 @@ def test_route_from_names_a_wrong_stack_or_file(preflights, tmp_path):
 HEAVY = ("pulumi", "pulumi_aws", "moto", "pulumi_policy", "grpc")
 PROBE = ("import atexit, sys\n"
          "atexit.register(lambda: sys.stderr.write('\\nIMPORTED ' + ','.join(m for m in %r if m in sys.modules) + '\\n'))\n"
-         "from lbguard.cli import main\n"
+         "from lbguard.cli.app import main\n"
          "main(sys.argv[1:], prog_name='lbguard')\n" % (HEAVY,))
 
 

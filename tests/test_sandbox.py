@@ -8,8 +8,8 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from lbguard.cli import main
-from lbguard.commands.sandbox import free_port, start_moto_server
+from lbguard.cli.app import main
+from lbguard.cli.commands.sandbox import free_port, start_moto_server
 from tests.conftest import ScratchProject
 
 

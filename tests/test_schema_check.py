@@ -1,4 +1,4 @@
-"""lbguard.schema_check (the snapshot schema in the Lambda runtime) agrees with jsonschema,
+"""lbguard.core.schema_check (the snapshot schema in the Lambda runtime) agrees with jsonschema,
 and the auto-rollback function's bundle runs with only the stdlib and boto3."""
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import textwrap
 import jsonschema
 import pytest
 
-from components.known_good import LAMBDA_MODULES
-from lbguard import schema_check
-from lbguard.snapshot import SCHEMA, build_snapshot
-from tests.conftest import ROOT
+from components.known_good import lambda_bundle
+from lbguard.core import schema_check
+from lbguard.core.snapshot import SCHEMA, build_snapshot
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 
@@ -102,10 +101,9 @@ def test_errors_name_the_field():
 def test_lambda_bundle_runs_with_only_the_stdlib_and_boto3(tmp_path):
     """The function's code as components/known_good.py ships it, imported with every module
     outside the stdlib, boto3/botocore (the Lambda runtime's) and the bundle blocked."""
-    pkg = tmp_path / "bundle" / "lbguard"
-    pkg.mkdir(parents=True)
-    for name in LAMBDA_MODULES:
-        (pkg / name).write_text((ROOT / "lbguard" / name).read_text())
+    for name, source in lambda_bundle().items():
+        (tmp_path / "bundle" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "bundle" / name).write_text(source.read_text())
     good = snapshot()
     bad = copy.deepcopy(good)
     bad["listeners"][0]["rules"][1]["priority"] = 0
@@ -118,8 +116,9 @@ def test_lambda_bundle_runs_with_only_the_stdlib_and_boto3(tmp_path):
                 if name.split(".")[0] not in ALLOWED:
                     raise ImportError("not in the Lambda runtime: " + name)
         sys.meta_path.insert(0, Block())
-        from lbguard import lambda_handler, snapshot
-        from lbguard.model import LbguardError
+        from lbguard.live import lambda_handler
+        from lbguard.core import snapshot
+        from lbguard.core.model import LbguardError
         snapshot.validate_snapshot(json.loads({json.dumps(json.dumps(good))}))
         try:
             snapshot.validate_snapshot(json.loads({json.dumps(json.dumps(bad))}))

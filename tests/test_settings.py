@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from components.settings import SettingsError, parse_settings
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import load_stack
 
 P = "web-tier:"

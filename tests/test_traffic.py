@@ -7,8 +7,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lbguard import traffic
-from lbguard.traffic import Pool, Route
+from lbguard.core import traffic
+from lbguard.core.traffic import Pool, Route
 
 
 def test_shares_hand_worked():

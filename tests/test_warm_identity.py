@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lbguard.commands.preflight import default_pack, offline_message, preflight_document, run_preflight
+from lbguard.offline.preflight import default_pack, offline_message, preflight_document, run_preflight
 
 pytestmark = pytest.mark.stackruns
 ROOT = Path(__file__).resolve().parents[1]

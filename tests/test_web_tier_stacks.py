@@ -5,8 +5,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from lbguard import shapes
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.core import shapes
+from lbguard.offline.emulator import emulated_aws, run_program
 from tests.conftest import ROOT
 
 STACKS = ["dev", "staging", "prod"]

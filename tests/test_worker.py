@@ -176,7 +176,7 @@ def test_worker_writes_to_the_users_terminal(worker):
 
 def test_a_stale_worker_is_not_used(worker, tmp_path):
     env, log = worker
-    module = ROOT / "lbguard" / "traffic.py"
+    module = ROOT / "lbguard" / "core" / "traffic.py"
     before = module.stat()
     try:
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))

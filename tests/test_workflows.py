@@ -175,7 +175,7 @@ def _step(job: str, step_id: str) -> str:
     (["stacks/Pulumi.prod.yaml", "stacks/Pulumi.dev.yaml", "tests/test_route.py"], "dev prod"),
     (["stacks/Pulumi.qa.yaml"], "qa"),
     (["components/alb.py"], "dev prod staging"),
-    (["lbguard/traffic.py"], "dev prod staging"),
+    (["lbguard/core/traffic.py"], "dev prod staging"),
     (["policies/config/dev.json"], "dev prod staging"),
 ])
 def test_pr_workflow_picks_the_stacks_a_change_can_affect(tmp_path, touched, expected):

@@ -14,7 +14,7 @@ from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs
 
 from lb_safety.common import (cannot_evaluate, known, schema, stack_resources, stack_topology, unresolved_reasons,
                               valid_forwards)
-from lbguard import topology
+from lbguard.core import topology
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 

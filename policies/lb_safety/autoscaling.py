@@ -6,7 +6,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
                            StackValidationArgs, StackValidationPolicy)
 
 from lb_safety.common import ASG, cannot_evaluate, known, single_az, stack_resources
-from lbguard import topology
+from lbguard.core import topology
 
 
 def _elb_health(args: ResourceValidationArgs, report: ReportViolation) -> None:

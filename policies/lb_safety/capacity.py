@@ -6,7 +6,7 @@ from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs
 
 from lb_safety.common import (LB, PROFILE_SCHEMA, cannot_evaluate, capacity_unknown, known, num, pct, scenario_label, schema,
                               share_unknown, stack_resources, stack_topology, tags_of, unresolved_reasons, valid_forwards)
-from lbguard import topology, traffic
+from lbguard.core import topology, traffic
 
 SCENARIOS = ("all-healthy", "instance-lost", "az-lost")
 

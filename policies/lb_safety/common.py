@@ -22,8 +22,8 @@ from typing import Any, Iterable
 from pulumi_policy import PolicyConfigSchema, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
-from lbguard import topology, traffic
-from lbguard.memo import ByIdentity
+from lbguard.core import topology, traffic
+from lbguard.core.memo import ByIdentity
 
 UNKNOWN = topology.UNKNOWN  # the engine's unknown-string sentinel
 STACK = "pulumi:pulumi:Stack"
@@ -153,7 +153,7 @@ def stack_resources(args: StackValidationArgs) -> list[topology.Res]:
 PROFILE_CONFIG = "trafficProfile"  # pack config key: a profile for a stack that does not export one
 
 PROFILE_SCHEMA = {"type": "object",
-                  "description": "a traffic profile (lbguard.profile format: version, peakRequestsPerSecond, "
+                  "description": "a traffic profile (lbguard.core.profile format: version, peakRequestsPerSecond, "
                                  "classes) used when the stack exports no 'trafficProfile' output"}
 
 

@@ -1,7 +1,7 @@
 """Routing policies: the rules that would have stopped June 1.
 
-Every share, per-instance share and scenario comes from ``lbguard.traffic`` through the
-topology ``lbguard.topology`` builds; nothing here computes a share itself.
+Every share, per-instance share and scenario comes from ``lbguard.core.traffic`` through the
+topology ``lbguard.core.topology`` builds; nothing here computes a share itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
 from lb_safety.common import (PROFILE_SCHEMA, LISTENER, LISTENER_RULE, UNKNOWN, cannot_evaluate, capacity_unknown, forward_actions,
                               forward_weights, known, num, pct, plain, scenario_label, schema, share_unknown,
                               stack_outputs, stack_resources, stack_topology, unresolved_reasons, valid_forwards)
-from lbguard import matching, shapes, topology, traffic
+from lbguard.core import matching, shapes, topology, traffic
 
 # ------------------------------------------------------------------ even-target-weights
 
@@ -214,15 +214,15 @@ def _api_actions(actions) -> list[dict]:
 
 
 def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None:
-    from lbguard.model import LbguardError
-    from lbguard.snapshot import validate_snapshot
+    from lbguard.core.model import LbguardError
+    from lbguard.core.snapshot import validate_snapshot
 
     found = stack_outputs(args)
     stack_urn, outputs = found if found else ("", {})
     snap = outputs.get("rollback")
     if snap is None:
         report("the stack exports no 'rollback' output. Export the routing snapshot (schemaVersion 1, built by "
-               "lbguard.snapshot.build_snapshot from the same listeners and rules) so routing can be restored with "
+               "lbguard.core.snapshot.build_snapshot from the same listeners and rules) so routing can be restored with "
                "boto3 alone.", stack_urn)
         return
     if not known(snap):
@@ -230,7 +230,7 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
     try:
         validate_snapshot(snap, "rollback output")
     except LbguardError as err:
-        report(f"{err}. Export a schemaVersion 1 snapshot built by lbguard.snapshot.build_snapshot.", stack_urn)
+        report(f"{err}. Export a schemaVersion 1 snapshot built by lbguard.core.snapshot.build_snapshot.", stack_urn)
         return
     listeners = {l["arn"]: l for l in snap["listeners"]}
     rules = {r["arn"]: r for l in snap["listeners"] for r in l.get("rules", [])}
@@ -265,7 +265,7 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
                         == shapes.canonical_conditions(held["conditions"]))
         except (ValueError, KeyError, TypeError) as err:
             report(f"the 'rollback' entry for {what} {r.name} cannot be compared: {err}. Export it in ELBv2 API "
-                   f"shape (lbguard.shapes).", r.urn)
+                   f"shape (lbguard.core.shapes).", r.urn)
             continue
         if not same:
             parts = "actions (targets or weights)" if is_listener else "actions (targets or weights), priority or conditions"

@@ -14,7 +14,7 @@ from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidation
 from lb_safety.common import (DEFAULT_SG, INSTANCE, LAUNCH_CONFIGURATION, LAUNCH_TEMPLATE, LB, LISTENER, SECURITY_GROUP,
                               SG_INGRESS_RULE, SG_RULE, cannot_evaluate, known, num, schema, single_az, stack_resources,
                               stack_topology, strict)
-from lbguard import topology
+from lbguard.core import topology
 
 # AWS's recommended ELB TLS policies (TLS 1.2+ with forward secrecy; the TLS13 family first).
 RECOMMENDED_TLS = ["ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",

@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lbguard.emulator import emulated_aws, run_program
-from lbguard.emulator import runner as emulator_runner
+from lbguard.offline.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import runner as emulator_runner
 from tests.conftest import ROOT, ScratchProject, load_stack
 
 P = "web-tier:"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lbguard import provider_facts as pf
-from lbguard.state import SNAPSHOT_TIER, encode_snapshot
+from lbguard.core import provider_facts as pf
+from lbguard.live.state import SNAPSHOT_TIER, encode_snapshot
 
 # Four whole-stack runs: a group of its own (pyproject markers; .ci/run runs it).
 pytestmark = pytest.mark.stackruns
@@ -46,7 +46,7 @@ def test_every_property_the_components_set_is_classified(shipped_runs, edited):
             for path in sorted(p for k, v in rec.inputs.items() if not k.startswith("__") for p in _paths(v, k)):
                 if pf.forces_replacement(rec.type, path) is None:
                     missing.append(f"{stack}: {rec.type} {path}")
-    assert not missing, "not in lbguard/provider_facts/replacements.json:\n" + "\n".join(sorted(set(missing)))
+    assert not missing, "not in lbguard/core/provider_facts/replacements.json:\n" + "\n".join(sorted(set(missing)))
 
 
 # ------------------------------------------------------------------ 2: desired capacity

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbguard import provider_facts as pf
+from lbguard.core import provider_facts as pf
 
 TG, LB = "aws:lb/targetGroup:TargetGroup", "aws:lb/loadBalancer:LoadBalancer"
 SG, SSM, RULE = "aws:ec2/securityGroup:SecurityGroup", "aws:ssm/parameter:Parameter", "aws:lb/listenerRule:ListenerRule"

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from components.settings import CONFIG_KEYS, SettingsError, WebTierSettings, parse_settings
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import ROOT, load_stack
 
 F = "stacks/Pulumi.dev.yaml: web-tier:"

@@ -7,7 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import emulated_aws, run_program
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lbguard.emulator import load_stack_config
-from lbguard.stackconfig import SECRET_PLACEHOLDER, load_stack_config as load_with_secrets
-from lbguard.model import LbguardError
+from lbguard.offline.emulator import load_stack_config
+from lbguard.core.stackconfig import SECRET_PLACEHOLDER, load_stack_config as load_with_secrets
+from lbguard.core.model import LbguardError
 from tests.emulator.conftest import PROGRAMS
 
 

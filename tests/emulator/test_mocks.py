@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from lbguard import shapes
-from lbguard.emulator import EMULATED_TYPES, HANDLERS
+from lbguard.core import shapes
+from lbguard.offline.emulator import EMULATED_TYPES, HANDLERS
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 

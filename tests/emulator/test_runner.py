@@ -8,8 +8,8 @@ import time
 import boto3
 import pytest
 
-from lbguard.emulator import emulated_aws, run_program
-from lbguard.model import LbguardError
+from lbguard.offline.emulator import emulated_aws, run_program
+from lbguard.core.model import LbguardError
 from tests.emulator.conftest import PROGRAMS
 
 BEHAVIOUR = PROGRAMS / "behaviour"

@@ -12,7 +12,7 @@ import urllib.request
 import boto3
 import pytest
 
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import emulated_aws, run_program
 from tests.emulator.conftest import PROGRAMS
 
 
@@ -63,7 +63,7 @@ def test_offline_runs_ignore_an_exported_endpoint(moto_server, monkeypatch):
     """A game-day `export AWS_ENDPOINT_URL=...` must not turn preflight into a deploy."""
     from click.testing import CliRunner
 
-    from lbguard.cli import main
+    from lbguard.cli.app import main
     from tests.conftest import ROOT
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)

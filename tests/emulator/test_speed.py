@@ -1,4 +1,4 @@
-"""The emulator's start-up shortcuts (lbguard/emulator/speed.py) change nothing moto answers.
+"""The emulator's start-up shortcuts (lbguard/accel/speed.py) change nothing moto answers.
 
 The deferred instance-type offerings are compared with moto's own files, read here
 directly; symmetric KMS keys (whose unused RSA key is made lazily) still encrypt, and
@@ -13,7 +13,7 @@ from importlib import resources
 
 import boto3
 
-from lbguard.emulator import emulated_aws
+from lbguard.offline.emulator import emulated_aws
 
 
 def _moto_offerings(location_type: str, region: str) -> list[dict]:
@@ -63,8 +63,8 @@ def test_lookups_by_key_answer_as_moto_scans():
     from moto.ec2.models.instances import InstanceBackend
     from moto.ec2.models.security_groups import SecurityGroupBackend
 
-    from lbguard.emulator import speed
-    from lbguard.emulator.core import ACCOUNT, DEFAULT_AMI
+    from lbguard.accel import speed
+    from lbguard.offline.emulator.core import ACCOUNT, DEFAULT_AMI
 
     def original(owner, name):
         return speed.ORIGINALS[f"{owner.__module__}:{owner.__qualname__}.{name}"]
@@ -149,7 +149,7 @@ class _Concrete(_Custom):
 def _both():
     from pulumi.runtime import resource as sdk
 
-    from lbguard.emulator.speed import _fast_stack_trace
+    from lbguard.accel.speed import _fast_stack_trace
 
     return sdk._get_stack_trace(), _fast_stack_trace()
 
@@ -181,8 +181,8 @@ def test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program():
 
     from pulumi.runtime import resource as sdk
 
-    from lbguard.emulator import run_program
-    from lbguard.emulator import speed
+    from lbguard.offline.emulator import run_program
+    from lbguard.accel import speed
 
     original, fast_real, compared = sdk._get_stack_trace, speed._fast_stack_trace, []
 
@@ -210,8 +210,8 @@ def test_serializer_names_are_motos_own_for_every_member_a_stack_serializes():
 
     from moto.core.serialize import XFormedAttributePicker
 
-    from lbguard.emulator import run_program
-    from lbguard.emulator.speed import ORIGINALS
+    from lbguard.offline.emulator import run_program
+    from lbguard.accel.speed import ORIGINALS
 
     original = ORIGINALS["moto.core.serialize:XFormedAttributePicker.get_possible_keys"]
     kept = XFormedAttributePicker.get_possible_keys

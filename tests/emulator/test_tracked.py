@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from lbguard.emulator import core
-from lbguard.emulator.core import AwsEmulator, Tracked
+from lbguard.offline.emulator import core
+from lbguard.offline.emulator.core import AwsEmulator, Tracked
 
 
 def test_unread_paths_nested_and_in_lists():

@@ -10,7 +10,7 @@ import json
 import boto3
 
 from components.logs import LOG_DELIVERY_SERVICE
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import emulated_aws, run_program
 
 
 def _apply(scratch, region: str, observability: dict | None = None):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
-from components.logs import ELB_LOG_ACCOUNTS, LOG_DELIVERY_SERVICE, log_delivery_principal
-from lbguard.emulator import emulated_aws, run_program
+from components.logs import ELB_LOG_ACCOUNTS, log_delivery_principal
 
 
 def test_bucket_is_sse_s3_private_and_owner_enforced(dev):
@@ -79,5 +77,5 @@ def test_log_delivery_principal_by_region(region, principal):
 
 
 def test_region_table_matches_the_emulators_documented_accounts():
-    from lbguard.emulator import ELB_ACCOUNTS
+    from lbguard.offline.emulator import ELB_ACCOUNTS
     assert {r: a for r, a in ELB_LOG_ACCOUNTS.items() if r in ELB_ACCOUNTS} == ELB_ACCOUNTS

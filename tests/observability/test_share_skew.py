@@ -6,7 +6,7 @@ import pytest
 
 from components.alarms import polluted_skew_alarms, share_skew_queries, skew_forwards
 from components.settings import parse_settings
-from lbguard import traffic
+from lbguard.core import traffic
 from tests.conftest import load_stack
 from tests.observability.metricmath import evaluate
 

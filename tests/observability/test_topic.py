@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from lbguard.emulator import emulated_aws, run_program
+from lbguard.offline.emulator import emulated_aws, run_program
 
 
 def test_subscriptions_from_settings(scratch):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from lbguard.emulator import emulated_aws, run_program
-from lbguard.policy_runner import pack_config_for_stack, run_pack
+from lbguard.offline.emulator import emulated_aws, run_program
+from lbguard.offline.policy_runner import pack_config_for_stack, run_pack
 from tests.conftest import ROOT
 from tests.packaging.conftest import Venv, run
 from tests.policies.fixtures import june_1
@@ -29,8 +28,8 @@ def test_wheel_ships_every_subpackage_and_its_data(wheel_names):
     tree = {str(p.relative_to(ROOT)) for p in (ROOT / "lbguard").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json")}
     assert tree and tree <= set(wheel_names), sorted(tree - set(wheel_names))
-    assert {"lbguard/commands/__init__.py", "lbguard/emulator/__init__.py",
-            "lbguard/provider_facts/replacements.json"} <= set(wheel_names)
+    assert {"lbguard/cli/commands/__init__.py", "lbguard/offline/emulator/__init__.py",
+            "lbguard/core/provider_facts/replacements.json"} <= set(wheel_names)
     # The library only: the Pulumi project's own code and the tests stay in the project.
     assert not [n for n in wheel_names if n.startswith(("components/", "tests/", "policies/"))]
 
@@ -65,8 +64,8 @@ def test_base_install_without_the_cli_extra_says_which_extra(pkg_tmp, wheel, con
     assert re.fullmatch(r"lbguard: error: the command line needs \w+, .*pip install 'lbguard\[cli,emulator\]'\n",
                         result.stderr), result.stderr
     # The pure core imports with the base install alone.
-    run([venv.python, "-c", "import lbguard.traffic, lbguard.topology, lbguard.matching, lbguard.snapshot, "
-                            "lbguard.model, lbguard.shapes, lbguard.state, lbguard.aws_facts"], cwd=pkg_tmp)
+    run([venv.python, "-c", "import lbguard.core.traffic, lbguard.core.topology, lbguard.core.matching, lbguard.core.snapshot, "
+                            "lbguard.core.model, lbguard.core.shapes, lbguard.live.state, lbguard.core.aws_facts"], cwd=pkg_tmp)
 
 
 def test_deployment_requirements_leave_out_the_bench_and_the_cli(pkg_tmp, source, project_copy, constraints):

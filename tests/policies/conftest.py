@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import empty_pb2
 
-from lbguard.policy_runner import PackProcess, analyze, reconcile_config
+from lbguard.offline.policy_runner import PackProcess, analyze, reconcile_config
 
 PACK = Path(__file__).resolve().parents[2] / "policies"
 CONFIGS = {stack: json.loads((PACK / "config" / f"{stack}.json").read_text()) for stack in ("dev", "staging", "prod")}

@@ -9,8 +9,8 @@ import json
 import zlib
 from typing import Any, Callable
 
-from lbguard import snapshot
-from lbguard.model import ProgramRun, RecordedResource
+from lbguard.core import snapshot
+from lbguard.core.model import ProgramRun, RecordedResource
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ACCOUNT, REGION = "123456789012", "us-east-1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.policies.fixtures import ELB, REGION, Stack, forward, health_check, subnets, tg_arn
+from tests.policies.fixtures import ELB, REGION, Stack, health_check, subnets, tg_arn
 
 LB_ARN = f"{ELB}:loadbalancer/app/shop/1111111111111111"
 LISTENER_ARN = f"{ELB}:listener/app/shop/1111111111111111/2222222222222222"

@@ -1,4 +1,4 @@
-"""The in-process pack decodes each resource once (lbguard.policy_runner._DecodeOnce) and
+"""The in-process pack decodes each resource once (lbguard.offline.policy_runner._DecodeOnce) and
 answers exactly as pulumi_policy's own decoding, once per policy, does (issue 15)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from google.protobuf import json_format
 
-from lbguard.policy_runner import InProcessPack, evaluate_with
+from lbguard.offline.policy_runner import InProcessPack, evaluate_with
 from tests.policies.conftest import PACK
 from tests.policies.fixtures import june_1, preview, web_tier
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lbguard.policy_runner import InProcessPack, PackProcess, run_pack
+from lbguard.offline.policy_runner import InProcessPack, PackProcess, run_pack
 from tests.policies.test_runner import PACK, june_1
 
 
@@ -41,7 +41,7 @@ def test_in_process_pack_leaves_cwd_path_and_env_as_they_were(monkeypatch):
 
 
 def test_selection():
-    from lbguard.policy_runner import open_pack
+    from lbguard.offline.policy_runner import open_pack
 
     with open_pack(PACK, project="web-tier", stack="dev") as pack:
         assert isinstance(pack, InProcessPack)

@@ -9,8 +9,8 @@ import copy
 import pytest
 
 from tests.policies.conftest import CONFIGS
-from tests.policies.fixtures import (TOPIC, add_resource, alb_tokens, by_name, forward, mutate, refresh_rollback,
-                                     setter, tg_arn, web_tier)
+from tests.policies.fixtures import (add_resource, alb_tokens, by_name, forward, mutate, refresh_rollback,
+                                     setter, web_tier)
 
 BASE = web_tier()
 ARNS = BASE.outputs["targetGroupArns"]

@@ -7,10 +7,9 @@ import json
 import textwrap
 
 import pytest
-from google.protobuf import struct_pb2
 
-from lbguard.model import LbguardError
-from lbguard.policy_runner import PackProcess, pack_config_for_stack, parse_config, reconcile_config, run_pack
+from lbguard.core.model import LbguardError
+from lbguard.offline.policy_runner import PackProcess, pack_config_for_stack, parse_config, reconcile_config, run_pack
 from pulumi.runtime.proto import analyzer_pb2
 from tests.policies.conftest import CONFIGS, PACK
 from tests.policies.fixtures import Stack, june_1
@@ -241,7 +240,7 @@ def test_timeout_kills_the_pack(tmp_path):
     '''))
     run = june_1()
     with PackProcess(pack_dir, project=run.project, stack=run.stack, timeout=1.5) as process:
-        from lbguard.policy_runner import analyze
+        from lbguard.offline.policy_runner import analyze
         from google.protobuf import empty_pb2
         info = process.call("GetAnalyzerInfo", empty_pb2.Empty())
         with pytest.raises(LbguardError) as err:

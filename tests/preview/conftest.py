@@ -9,8 +9,8 @@ from typing import Callable
 import boto3
 import pytest
 
-from lbguard.emulator import emulated_aws
-from lbguard.preview import PreviewResult, run_preview
+from lbguard.offline.emulator import emulated_aws
+from lbguard.offline.preview import PreviewResult, run_preview
 from tests.conftest import ScratchProject
 
 

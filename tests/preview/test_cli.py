@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import ROOT
 from tests.test_impact import june_first_docs  # noqa: F401  (fixture)
 
@@ -117,7 +117,7 @@ def test_preview_refuses_the_routing_a_rollback_replaced(swapped, tmp_path):
     """Issue 11 (freeze): a freeze export whose rolled-back-from routing equals the head's
     `rollback` output makes `lbguard preview` refuse (exit 1, the reason on stderr, in the JSON);
     a record of other routing does not."""
-    from lbguard import freeze
+    from lbguard.core import freeze
 
     repo, _, _ = swapped
     pre = tmp_path / "pre.json"

@@ -1,4 +1,4 @@
-"""lbguard.preview: plans and applies base -> head as the engine would, against moto."""
+"""lbguard.offline.preview: plans and applies base -> head as the engine would, against moto."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 9, items 2-10 as up -> edit -> up: the dev stack applied, the stack file edited, the
-edit planned and applied as the engine would (lbguard.preview), then AWS (moto) read back.
+edit planned and applied as the engine would (lbguard.offline.preview), then AWS (moto) read back.
 Each change either applies cleanly (failures == [], read-backs hold the head's values and
 nothing the engine must not touch moved) or is refused before any write."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from lbguard.model import LbguardError
+from lbguard.core.model import LbguardError
 from tests.preview.conftest import elbv2, step
 
 P = "web-tier:"

@@ -13,7 +13,7 @@ import gzip
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ACCOUNT = "123456789012"

@@ -17,11 +17,13 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from lbguard import alb_logs, traffic
-from lbguard.cli import main
-from lbguard.commands.profile import replay_rules
-from lbguard.matching import Request
-from lbguard.profile import load_profile
+from lbguard.offline import alb_logs
+
+from lbguard.core import traffic
+from lbguard.cli.app import main
+from lbguard.cli.commands.profile import replay_rules
+from lbguard.core.matching import Request
+from lbguard.core.profile import load_profile
 from tests.conftest import load_stack
 from tests.profile import alblog_gen as gen
 
@@ -139,7 +141,7 @@ def dev_rules() -> list[dict]:
 
 
 def test_profile_fed_through_alb_routing_gives_the_logged_rule_shares(big):
-    """Shares computed by lbguard.traffic (ALB evaluation of the profile) = the shares in the logs."""
+    """Shares computed by lbguard.core.traffic (ALB evaluation of the profile) = the shares in the logs."""
     truth, prof = big["truth"], big["profile"]
     classes = prof.for_port(443)
     reach = traffic.listener_reach(dev_rules(), [(c.request, w) for c, w in classes], class_names=[c.name for c, _ in classes])

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def program_run():
-    from lbguard.commands.preflight import run_preflight
+    from lbguard.offline.preflight import run_preflight
 
     cache = {}
 

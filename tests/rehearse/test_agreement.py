@@ -1,4 +1,4 @@
-"""HAProxy, configured by lbguard.rehearse.haproxy, picks the same rule as lbguard.matching.
+"""HAProxy, configured by lbguard.offline.rehearse.haproxy, picks the same rule as lbguard.core.matching.
 
 A listener with rules of every ALB condition kind (host with * and ?, path, header,
 query string with and without a key, method, source IP), two pairs of rules sharing a
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lbguard import matching, topology
-from lbguard.rehearse import haproxy, runner
-from lbguard.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, _listener
+from lbguard.core import matching, topology
+from lbguard.offline.rehearse import haproxy, runner
+from lbguard.offline.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, _listener
 
 pytestmark = pytest.mark.rehearse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from lbguard.cli import main
+from lbguard.cli.app import main
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from lbguard.commands.rehearse import DEFAULT_RPS
-from lbguard.profile import parse_profile
-from lbguard.rehearse import mix, predict, report, runner
-from lbguard.rehearse.plan import build_plan
+from lbguard.cli.commands.rehearse import DEFAULT_RPS
+from lbguard.core.profile import parse_profile
+from lbguard.offline.rehearse import mix, predict, report, runner
+from lbguard.offline.rehearse.plan import build_plan
 
 pytestmark = pytest.mark.rehearse
 

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lbguard import matching, traffic
-from lbguard.rehearse import haproxy, mix, predict, wrk
-from lbguard.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, size_instance
+from lbguard.core import matching, traffic
+from lbguard.offline.rehearse import haproxy, mix, predict, wrk
+from lbguard.offline.rehearse.plan import HealthCheck, Instance, Plan, TargetGroup, size_instance
 from tests.rehearse.test_agreement import listener_plan
 
 
@@ -80,7 +80,7 @@ def plan(sizes=(("a", 3), ("b", 3))) -> Plan:
 def test_predicted_shares_follow_first_match_weights_and_scenarios():
     p = plan()
     listener = p.listeners[0]
-    from lbguard.topology import Forward
+    from lbguard.core.topology import Forward
     p.topology.forwards = [Forward("default", listener.urn, None, None, [], {"tg-a": 1, "tg-b": 1}),
                            Forward("upload", listener.urn, "urn:rule:upload", 30, [], {"tg-a": 3, "tg-b": 1})]
     classes = [wrk.LoadClass("home", matching.Request(host="x.com", path="/"), 0.5),
@@ -123,7 +123,7 @@ def _get(port: int) -> tuple[int, float]:
 
 def test_instance_queues_then_overflows_into_503(tmp_path):
     stats = tmp_path / "s.json"
-    proc = subprocess.Popen([sys.executable, "-m", "lbguard.rehearse.instance", "--name", "i", "--capacity", "10",
+    proc = subprocess.Popen([sys.executable, "-m", "lbguard.offline.rehearse.instance", "--name", "i", "--capacity", "10",
                              "--workers", "1", "--queue", "2", "--stats", str(stats), "--max-seconds", "30"],
                             stdout=subprocess.PIPE, start_new_session=True)
     try:

@@ -12,8 +12,8 @@ import botocore.retries.standard
 import pytest
 from click.testing import CliRunner
 
-from lbguard.cli import main
-from lbguard.commands.sandbox import free_port, start_moto_server
+from lbguard.cli.app import main
+from lbguard.cli.commands.sandbox import free_port, start_moto_server
 from tests.conftest import ROOT
 from tests.rollback.faultproxy import FaultProxy
 

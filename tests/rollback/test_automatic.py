@@ -8,7 +8,7 @@ from components.known_good import rollback_policy_document
 
 
 def test_automatic_rollback_function_as_aws_holds_it(scratch):
-    from lbguard.emulator import emulated_aws, run_program
+    from lbguard.offline.emulator import emulated_aws, run_program
 
     cfg = scratch.config("dev")
     cfg["web-tier:rollback"] = {"automatic": True, "cooldownSeconds": 600}
@@ -25,7 +25,7 @@ def test_automatic_rollback_function_as_aws_holds_it(scratch):
     assert held == rollback_policy_document(
         region="us-east-1", account="123456789012", lb_arn_suffix=lb_suffix, project="web-tier", stack="dev",
         log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/web-tier-dev-auto-rollback")
-    assert fn["Handler"] == "lbguard.lambda_handler.handler"
+    assert fn["Handler"] == "lbguard.live.lambda_handler.handler"
     env = fn["Environment"]["Variables"]
     assert env["LBGUARD_LOAD_BALANCER_ARN"] == run.outputs["loadBalancerArn"]
     assert env["LBGUARD_COOLDOWN_SECONDS"] == "600" and "web-tier-dev-share-skew-https-default" in env["LBGUARD_TRIGGER_ALARMS"]

@@ -1,9 +1,9 @@
-"""lbguard.diagnose's pure parts: names by the stack's keys (ARN id only when no key is known),
+"""lbguard.live.diagnose's pure parts: names by the stack's keys (ARN id only when no key is known),
 below-minimum from the stack's settings, and the next step's order."""
 
 from __future__ import annotations
 
-from lbguard import diagnose as dg
+from lbguard.live import diagnose as dg
 
 ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 LB = f"{ELB}:loadbalancer/app/web/1"

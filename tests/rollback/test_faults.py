@@ -10,8 +10,10 @@ import threading
 import boto3
 import pytest
 
-from lbguard import freeze, operation, rollback, state
-from lbguard.lambda_handler import handler
+from lbguard.core import freeze
+
+from lbguard.live import operation, rollback, state
+from lbguard.live.lambda_handler import handler
 from tests.rollback import world as W
 from tests.rollback.conftest import cli
 
@@ -518,8 +520,8 @@ def test_preflight_refuses_a_head_equal_to_routing_rolled_back_from(tmp_path):
     """Offline: the export file is all preflight reads; the head's `rollback` output is compared."""
     from click.testing import CliRunner
 
-    from lbguard.cli import main
-    from lbguard.emulator import emulated_aws, run_program
+    from lbguard.cli.app import main
+    from lbguard.offline.emulator import emulated_aws, run_program
     from tests.conftest import ROOT
 
     with emulated_aws("us-east-1"):

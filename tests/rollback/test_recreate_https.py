@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import boto3
 
-from lbguard import rollback
-from lbguard.emulator import emulated_aws, run_program
-from lbguard.snapshot import validate_snapshot
+from lbguard.live import rollback
+from lbguard.offline.emulator import emulated_aws, run_program
+from lbguard.core.snapshot import validate_snapshot
 from tests.conftest import ROOT
 
 
@@ -20,7 +20,7 @@ def test_deleted_https_listener_is_recreated_with_its_certificate_and_rules():
         # the certificate the stack names (stacks/Pulumi.dev.yaml), as the listener reports it
         assert https["certificates"] == ["arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"]
         elbv2 = boto3.client("elbv2", region_name="us-east-1")
-        # The emulator holds a self-signed stand-in for the stack's certificate (lbguard.emulator.
+        # The emulator holds a self-signed stand-in for the stack's certificate (lbguard.offline.emulator.
         # services.elbv2) and reports the stack's ARN, as AWS would report the real one; the
         # re-created listener must name the certificate AWS holds, so swap in the stand-in.
         held_cert = elbv2.describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["Certificates"]

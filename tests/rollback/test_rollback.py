@@ -13,11 +13,12 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from components.known_good import rollback_policy_document
-from lbguard import rollback as rb
-from lbguard import shapes, state
-from lbguard.cli import main
-from lbguard.lambda_handler import handler
-from lbguard.model import LbguardError
+from lbguard.live import rollback as rb
+from lbguard.core import shapes
+from lbguard.live import state
+from lbguard.cli.app import main
+from lbguard.live.lambda_handler import handler
+from lbguard.core.model import LbguardError
 from tests.conftest import ScratchProject
 
 
@@ -195,7 +196,7 @@ def test_drill_failing_part_way_is_recorded_and_undone(sandbox, monkeypatch):
     cwd = ("--stack", "dev", "--cwd", str(project.path))
     promoted = known_good(project)
     before = targets(promoted, "blue")
-    from lbguard.commands import ops
+    from lbguard.cli.commands import ops
 
     real = ops.Context.client
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import boto3
 
-from lbguard import rollback, state
-from lbguard.operation import Target, snapshot_from_live
+from lbguard.live import rollback, state
+from lbguard.live.operation import Target, snapshot_from_live
 
 PROJECT = "web-tier"
 REGION = "us-east-1"
@@ -112,15 +112,15 @@ def drift_all(world: World, endpoint: str | None = None) -> None:
 
 
 def routing_now(world: World, endpoint: str | None = None) -> list:
-    """The whole live routing, ARN-independent (lbguard.freeze.routing of a fresh read)."""
-    from lbguard import freeze
+    """The whole live routing, ARN-independent (lbguard.core.freeze.routing of a fresh read)."""
+    from lbguard.core import freeze
 
     live = rollback.read_live(rollback.client(region=REGION, endpoint_url=endpoint), world.lb)
     return freeze.routing(snapshot_from_live(live, world.target))
 
 
 def freeze_routing(snapshot: dict) -> list:
-    from lbguard import freeze
+    from lbguard.core import freeze
 
     return freeze.routing(snapshot)
 

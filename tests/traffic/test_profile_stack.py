@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lbguard.cli import main
+from lbguard.cli.app import main
 from tests.conftest import ROOT
 
 STACK = {

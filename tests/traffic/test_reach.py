@@ -1,7 +1,7 @@
-"""lbguard.traffic.listener_reach: a rule's share of its listener, from a profile or from facts."""
+"""lbguard.core.traffic.listener_reach: a rule's share of its listener, from a profile or from facts."""
 
-from lbguard import traffic
-from lbguard.matching import Request
+from lbguard.core import traffic
+from lbguard.core.matching import Request
 
 
 def path(*values):

@@ -1,5 +1,4 @@
 """A raw pulumi_aws web tier: network, ALB with weighted forward, two pools, alarms, logs."""
-import json
 
 import pulumi
 import pulumi_aws as aws

@@ -1,0 +1,65 @@
+"""`lbguard diff BASE.json HEAD.json`: what a change does to traffic, as a PR comment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lbguard.offline import impact
+from lbguard.cli.commands.common import check_json_target, json_option, read_json, write_json
+from lbguard.core.model import LbguardError
+
+
+@click.command()
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("head", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option("--output", "-o", default="-", help="write to FILE instead of stdout")
+@click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
+              help="an `lbguard preview --json` result: the plan goes above the traffic impact")
+@json_option("the diff (as --format json gives it)")
+def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, json_path: str | None) -> int:
+    """Traffic-share and capacity impact between two `lbguard preflight --json` results.
+
+    Per listener and rule: each pool's and each instance's share before -> after;
+    capacity headroom per failure scenario; policy verdicts that changed; resources
+    added, changed and removed; a Mermaid diagram of routing after the change.
+    """
+    check_json_target(json_path)
+    if json_path == "-" and output == "-":
+        fmt = "json"  # one document on stdout, as every command's `--json -`
+    b = impact.check_document(read_json(base, "BASE"), f"BASE {base}")
+    h = impact.check_document(read_json(head, "HEAD"), f"HEAD {head}")
+    plan = None
+    if preview_path:
+        from lbguard.offline.preview import check_preview_document
+
+        plan = check_preview_document(read_json(preview_path, "--preview"), f"--preview {preview_path}")
+    d = impact.diff(b, h)
+    if json_path is not None and not (json_path == "-" and output == "-"):
+        write_json(json_path, {**d, "plan": plan} if plan else d)
+    if fmt == "json":
+        text = json.dumps({**d, "plan": plan} if plan else d, indent=2, default=str)
+    else:
+        text = impact.markdown(b, h, d)
+        if plan:
+            text = _with_plan(text, plan)
+    if output == "-":
+        click.echo(text)
+    else:
+        try:
+            Path(output).write_text(text + "\n")
+        except OSError as err:
+            raise LbguardError(f"--output {output}: cannot write: {err.strerror}") from None
+    return 0
+
+
+def _with_plan(text: str, plan: dict) -> str:
+    """The plan section right under the comment's title (marker and heading stay first)."""
+    from lbguard.offline.preview import plan_markdown
+
+    lines = text.split("\n")
+    at = next((n for n, line in enumerate(lines) if line.startswith("## ")), 0) + 1
+    return "\n".join(lines[:at] + [""] + plan_markdown(plan) + lines[at:])

@@ -1,4 +1,0 @@
-"""One module per AWS service, as moto lays out its own; importing this registers every handler."""
-
-from lbguard.emulator.services import (autoscaling, cloudwatch, ec2, elbv2, iam, index, lambda_, s3,  # noqa: F401
-                                       sns, ssm)

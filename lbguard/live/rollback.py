@@ -1,0 +1,497 @@
+"""Roll a load balancer's routing back to a snapshot, with boto3 alone, never making it worse.
+
+Read, plan, apply, re-read, until the load balancer's whole routing equals the snapshot:
+
+1. ``read_live`` reads *every* listener and rule of the load balancer (not only the
+   snapshot's) and the health of every target group either side forwards to.
+2. ``plan`` compares the whole of it with the snapshot and returns ``Step``s, each with
+   a stable ``key`` and the calls that reach its goal: delete rules and listeners the
+   snapshot does not hold (``keep_extra`` leaves them and reports them), restore
+   default actions and rules, move priorities (two calls when rules swap: ALB refuses
+   a batch asking for a priority another rule holds), re-create rules (and plain HTTP
+   listeners, or ones whose certificates the snapshot holds) that are gone, from the
+   snapshot's full definition. A step that would forward to a target group that is
+   gone or has no healthy target is *blocked* with that reason; the rest still run
+   (partial recovery). Outage-class fixes (a forward ``lbguard.live.diagnose`` calls a
+   funnel or a forward to nothing healthy) go first.
+3. ``converge`` executes the steps, then re-reads and re-plans: what AWS reports is
+   the only judge of what is done. An error on a write (a lost response retried into
+   ``RuleNotFound`` or ``PriorityInUse``, a concurrent writer, a stale read) is settled
+   by the next read: a step whose goal holds is done, whoever did it. A step that fails
+   twice is given up with its error; a connection that stays down ends the run with a
+   report of exactly the writes AWS acknowledged and those it did not.
+4. ``Result.verified`` is true only when a final read shows the whole routing equal
+   to the snapshot.
+
+Throttling and transient errors inside one call are retried by botocore's ``standard``
+retry mode (``RETRY_CONFIG``), not by a loop here. This module imports only
+boto3/botocore and lbguard's pure modules, so the auto-rollback Lambda ships it as is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from lbguard.core import shapes
+from lbguard.core.snapshot import tg_name
+
+# Failures of the transport or of a garbled answer: the outcome of a write is unknown
+# (the next read settles it). ResponseParserError is not a BotoCoreError.
+TRANSPORT_ERRORS = (BotoCoreError, ResponseParserError)
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=20)
+MAX_PRIORITY = 50000
+MAX_ROUNDS = 5
+GIVE_UP_AFTER = 2  # failures of one step before it is reported as not applied
+# Codes that mean "the thing this delete removes is already gone": success.
+GONE = {"DeleteRule": "RuleNotFound", "DeleteListener": "ListenerNotFound"}
+WRITE_METHODS = {"DeleteRule": "delete_rule", "DeleteListener": "delete_listener", "ModifyRule": "modify_rule",
+                 "ModifyListener": "modify_listener", "SetRulePriorities": "set_rule_priorities",
+                 "CreateRule": "create_rule", "CreateListener": "create_listener"}
+
+
+def client(session=None, region: str | None = None, endpoint_url: str | None = None):
+    import boto3
+
+    return (session or boto3).client("elbv2", region_name=region, endpoint_url=endpoint_url, config=RETRY_CONFIG)
+
+
+@dataclass
+class Step:
+    key: tuple
+    calls: list[tuple[str, dict]]
+    description: str
+    urgent: bool = False  # fixes an outage-class forward: runs first
+    blocked: str | None = None  # why it must not run (stale target group, kept extra, ...)
+
+    @property
+    def op(self) -> str:
+        return self.calls[0][0] if self.calls else "none"
+
+    @property
+    def params(self) -> dict:
+        return self.calls[0][1] if self.calls else {}
+
+    def to_json(self) -> dict:
+        doc = {"call": self.op, "params": self.params, "change": self.description}
+        if len(self.calls) > 1:
+            doc["calls"] = [{"call": op, "params": p} for op, p in self.calls]
+        return doc
+
+
+Call = Step  # lbguard.live.diagnose reads .params and .description of planned calls
+
+
+@dataclass
+class Live:
+    load_balancer_arn: str = ""
+    listeners: dict[str, dict] = field(default_factory=dict)  # arn -> DescribeListeners entry
+    rules: dict[str, dict] = field(default_factory=dict)  # arn -> DescribeRules entry (non-default)
+    rules_by_listener: dict[str, list[str]] = field(default_factory=dict)
+    target_groups: dict[str, dict] = field(default_factory=dict)  # arn -> {"name", "exists", "healthy", "registered"}
+
+
+@dataclass
+class Result:
+    steps: list[Step] = field(default_factory=list)  # the first plan
+    applied: list[dict] = field(default_factory=list)  # step json + "result"
+    not_applied: list[dict] = field(default_factory=list)  # step json + "reason"
+    writes: list[dict] = field(default_factory=list)  # every write call made: call, params, outcome
+    error: str | None = None
+    verified: bool = False
+    differences: list[str] = field(default_factory=list)
+    before: Live | None = None
+    after: Live | None = None
+
+    @property
+    def write_calls(self) -> int:
+        return len(self.writes)
+
+    def to_json(self) -> dict:
+        return {"writeCalls": self.write_calls, "applied": self.applied, "notApplied": self.not_applied,
+                "writes": self.writes, "error": self.error, "verified": self.verified,
+                "differences": self.differences}
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _pages(fn: Callable, key: str, **kwargs) -> list[dict]:
+    out, marker = [], None
+    while True:
+        page = fn(**kwargs, **({"Marker": marker} if marker else {}))
+        out += page[key]
+        marker = page.get("NextMarker")
+        if not marker:
+            return out
+
+
+def describe_rules(elbv2, listener_arn: str) -> list[dict]:
+    return _pages(elbv2.describe_rules, "Rules", ListenerArn=listener_arn)
+
+
+def _forwarded(actions: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in actions:
+        out.update(shapes.forward_weights(a) or {})
+    return out
+
+
+def read_target_groups(elbv2, arns: set[str]) -> dict[str, dict]:
+    out = {}
+    for arn in sorted(arns):
+        try:
+            tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+            health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("TargetGroupNotFound", "ValidationError"):
+                raise
+            out[arn] = {"name": tg_name(arn), "exists": False, "healthy": 0, "registered": 0}
+            continue
+        out[arn] = {"name": tg["TargetGroupName"], "exists": True, "registered": len(health),
+                    "healthy": sum(h["TargetHealth"]["State"] == "healthy" for h in health)}
+    return out
+
+
+def read_live(elbv2, load_balancer_arn: str, snapshot: dict | None = None) -> Live:
+    """Every listener and rule of the load balancer, and the target groups that either
+    it or ``snapshot`` forwards to."""
+    live = Live(load_balancer_arn)
+    arns: set[str] = set()
+    for lst in _pages(elbv2.describe_listeners, "Listeners", LoadBalancerArn=load_balancer_arn):
+        live.listeners[lst["ListenerArn"]] = lst
+        arns.update(_forwarded(lst["DefaultActions"]))
+        live.rules_by_listener[lst["ListenerArn"]] = []
+        for rule in describe_rules(elbv2, lst["ListenerArn"]):
+            if not rule.get("IsDefault"):
+                live.rules[rule["RuleArn"]] = rule
+                live.rules_by_listener[lst["ListenerArn"]].append(rule["RuleArn"])
+                arns.update(_forwarded(rule["Actions"]))
+    for lst in (snapshot or {}).get("listeners", []):
+        arns.update(_forwarded(lst["defaultActions"]))
+        for r in lst.get("rules", []):
+            arns.update(_forwarded(r["actions"]))
+    live.target_groups = read_target_groups(elbv2, arns)
+    return live
+
+
+def _weights_text(actions: list[dict]) -> str:
+    parts = []
+    for a in shapes.canonical_actions(actions):
+        w = shapes.forward_weights(a)
+        parts.append(", ".join(f"{tg_name(arn)}={v}" for arn, v in w.items()) if w else a["Type"])
+    return "; ".join(parts)
+
+
+def _same_rule(live_rule: dict, rule: dict) -> bool:
+    return (shapes.canonical_actions(live_rule["Actions"]) == shapes.canonical_actions(rule["actions"])
+            and shapes.canonical_conditions(live_rule["Conditions"]) == shapes.canonical_conditions(rule["conditions"]))
+
+
+def unsafe_forward(actions: list[dict], live: Live) -> str | None:
+    """Why forwarding as ``actions`` would make things worse, or None."""
+    for arn, weight in _forwarded(actions).items():
+        tg = live.target_groups.get(arn, {"exists": False, "healthy": 0})
+        if not tg["exists"]:
+            return f"target group {tg_name(arn)} no longer exists"
+        if weight > 0 and tg["healthy"] == 0:
+            return f"target group {tg_name(arn)} has no healthy target (restoring would send traffic to it)"
+    return None
+
+
+# ------------------------------------------------------------------ planning
+
+
+def _priority_calls(moves: dict[str, int], held: dict[str, int], reserved: set[int]) -> list[tuple[str, dict]]:
+    """SetRulePriorities for ``moves`` (rule ARN -> wanted) given ``held`` (ARN -> now).
+
+    A batch must not ask for a priority another rule holds (PriorityInUse), so rules
+    that block a move (a swap) first go to free priorities, then all go to their place.
+    """
+    occupied = {p: arn for arn, p in held.items()}
+    blockers = sorted({occupied[p] for arn, p in moves.items() if p in occupied and occupied[p] != arn})
+    calls = []
+    if blockers:
+        used = set(held.values()) | set(moves.values()) | reserved
+        temp = {}
+        for arn in blockers:
+            temp[arn] = next(q for q in range(MAX_PRIORITY, 0, -1) if q not in used)
+            used.add(temp[arn])
+        calls.append(("SetRulePriorities", {"RulePriorities": [{"RuleArn": a, "Priority": p} for a, p in temp.items()]}))
+    ordered = sorted(moves.items(), key=lambda kv: kv[1])
+    calls.append(("SetRulePriorities", {"RulePriorities": [{"RuleArn": a, "Priority": p} for a, p in ordered]}))
+    return calls
+
+
+def match_listeners(snapshot: dict, live: Live) -> dict[str, str | None]:
+    """Snapshot listener ARN -> the live listener that plays its part: the same ARN, else
+    the listener now on its port (a replaced listener), else None (gone)."""
+    out: dict[str, str | None] = {}
+    taken = {lst["arn"] for lst in snapshot["listeners"] if lst["arn"] in live.listeners}
+    for lst in snapshot["listeners"]:
+        if lst["arn"] in live.listeners:
+            out[lst["arn"]] = lst["arn"]
+            continue
+        port = [a for a, held in live.listeners.items() if int(held["Port"]) == int(lst["port"]) and a not in taken]
+        out[lst["arn"]] = port[0] if port else None
+        taken.update(port[:1])
+    return out
+
+
+def _assign_rules(wanted: list[dict], held: list[dict]) -> tuple[dict[str, str], list[dict]]:
+    """Snapshot rule ARN -> live rule ARN (same ARN, else a live rule with the same
+    conditions and actions: one this rollback re-created earlier); and the live rules left."""
+    by_arn = {r["RuleArn"]: r for r in held}
+    assign = {r["arn"]: r["arn"] for r in wanted if r["arn"] in by_arn}
+    free = [r for r in held if r["RuleArn"] not in assign.values()]
+    for r in wanted:
+        if r["arn"] in assign:
+            continue
+        same = sorted((h for h in free if _same_rule(h, r)), key=lambda h: abs(int(h["Priority"]) - int(r["priority"])))
+        if same:
+            assign[r["arn"]] = same[0]["RuleArn"]
+            free.remove(same[0])
+    return assign, free
+
+
+def _rule_label(rule: dict) -> str:
+    return f"rule {rule['key']}" if rule.get("key") else f"rule {rule['arn'].rsplit('/', 1)[-1]}"
+
+
+def _listener_steps(lst: dict, live_arn: str, live: Live, keep_extra: bool) -> list[Step]:
+    name = lst.get("key") or f"{lst['protocol']}:{lst['port']}"
+    held = [live.rules[a] for a in live.rules_by_listener.get(live_arn, [])]
+    assign, extras = _assign_rules(lst.get("rules", []), held)
+    steps = [Step(("delete-rule", r["RuleArn"]), [("DeleteRule", {"RuleArn": r["RuleArn"]})],
+                  f"listener {name}: delete rule {r['RuleArn'].rsplit('/', 1)[-1]} (priority {r['Priority']}, not in the "
+                  f"snapshot; forwarded {_weights_text(r['Actions'])})", blocked="kept (--keep-extra)" if keep_extra else None)
+             for r in extras]
+    default = live.listeners[live_arn]["DefaultActions"]
+    if shapes.canonical_actions(default) != shapes.canonical_actions(lst["defaultActions"]):
+        steps.append(Step(("listener-default", lst["arn"]),
+                          [("ModifyListener", {"ListenerArn": live_arn, "DefaultActions": lst["defaultActions"]})],
+                          f"listener {name} default: {_weights_text(default)} -> {_weights_text(lst['defaultActions'])}",
+                          blocked=unsafe_forward(lst["defaultActions"], live)))
+    rules = {r["arn"]: r for r in lst.get("rules", [])}
+    for arn, live_rule in assign.items():
+        now, r = live.rules[live_rule], rules[arn]
+        if not _same_rule(now, r):
+            what = "actions" if shapes.canonical_conditions(now["Conditions"]) == shapes.canonical_conditions(
+                r["conditions"]) else "conditions/actions"
+            steps.append(Step(("rule", arn), [("ModifyRule", {"RuleArn": live_rule, "Conditions": r["conditions"],
+                                                              "Actions": r["actions"]})],
+                              f"listener {name} {_rule_label(r)}: {what} {_weights_text(now['Actions'])} -> "
+                              f"{_weights_text(r['actions'])}", blocked=unsafe_forward(r["actions"], live)))
+    kept = {int(r["Priority"]): r["RuleArn"] for r in extras} if keep_extra else {}
+    positions = {live_rule: int(live.rules[live_rule]["Priority"]) for live_rule in assign.values()}
+    moves = {live_rule: int(rules[arn]["priority"]) for arn, live_rule in assign.items()
+             if positions[live_rule] != int(rules[arn]["priority"])}
+    creates = [r for arn, r in rules.items() if arn not in assign]
+    if moves:
+        blocked = next((f"priority {p} is held by a kept rule" for p in moves.values() if p in kept), None)
+        steps.append(Step(("priorities", lst["arn"]),
+                          _priority_calls(moves, {**positions, **{a: p for p, a in kept.items()}},
+                                          {int(r["priority"]) for r in creates}),
+                          f"listener {name} priorities: " + ", ".join(
+                              f"{positions[a]} -> {p}" for a, p in sorted(moves.items(), key=lambda kv: kv[1])),
+                          blocked=blocked))
+    for r in creates:
+        blocked = unsafe_forward(r["actions"], live) or (
+            f"priority {r['priority']} is held by a kept rule" if int(r["priority"]) in kept else None)
+        steps.append(Step(("create-rule", r["arn"]), [("CreateRule", {
+            "ListenerArn": live_arn, "Priority": int(r["priority"]), "Conditions": r["conditions"], "Actions": r["actions"]})],
+            f"listener {name}: re-create {_rule_label(r)} at priority {r['priority']} (gone; forwards "
+            f"{_weights_text(r['actions'])})", blocked=blocked))
+    return steps
+
+
+def _create_listener_step(lst: dict, snapshot: dict, live: Live) -> Step:
+    name = lst.get("key") or f"{lst['protocol']}:{lst['port']}"
+    params: dict[str, Any] = {"LoadBalancerArn": snapshot["loadBalancer"]["arn"], "Protocol": lst["protocol"],
+                              "Port": int(lst["port"]), "DefaultActions": lst["defaultActions"]}
+    if lst.get("sslPolicy"):
+        params["SslPolicy"] = lst["sslPolicy"]
+    if lst.get("certificates"):
+        params["Certificates"] = [{"CertificateArn": c} for c in lst["certificates"]]
+    blocked = unsafe_forward(lst["defaultActions"], live)
+    if lst["protocol"] in ("HTTPS", "TLS") and not lst.get("certificates"):
+        blocked = f"the snapshot does not hold listener {name}'s certificate: re-deploy the stack to re-create it"
+    return Step(("create-listener", lst["arn"]), [("CreateListener", params)],
+                f"re-create listener {name} (port {lst['port']}, gone; its rules follow on the next pass)", blocked=blocked)
+
+
+def _outage_forwards(live: Live) -> set[tuple[str, str | None]]:
+    """(listener, rule or None) of every forward lbguard.live.diagnose calls outage-class."""
+    from lbguard.live import diagnose
+
+    routing = diagnose.LiveRouting(live.load_balancer_arn, listeners=list(live.listeners.values()),
+                                   rules={a: sorted((live.rules[r] for r in arns), key=lambda r: int(r["Priority"]))
+                                          for a, arns in live.rules_by_listener.items()},
+                                   target_groups=live.target_groups)
+    return {(f["listenerArn"], f["ruleArn"]) for f in diagnose.diagnose(routing) if f["kind"] in diagnose.OUTAGE_KINDS}
+
+
+_ORDER = {"DeleteRule": (0, 0), "ModifyListener": (0, 1), "ModifyRule": (0, 2), "DeleteListener": (0, 3),
+          "SetRulePriorities": (1, 0), "CreateRule": (2, 0), "CreateListener": (3, 0)}
+
+
+def plan(snapshot: dict, live: Live, *, keep_extra: bool = False) -> list[Step]:
+    """Every step from ``live`` (the whole load balancer) to ``snapshot``; empty when equal."""
+    matched = match_listeners(snapshot, live)
+    steps: list[Step] = []
+    for lst in snapshot["listeners"]:
+        live_arn = matched[lst["arn"]]
+        steps += _listener_steps(lst, live_arn, live, keep_extra) if live_arn else [_create_listener_step(lst, snapshot, live)]
+    for arn, held in live.listeners.items():
+        if arn not in matched.values():
+            steps.append(Step(("delete-listener", arn), [("DeleteListener", {"ListenerArn": arn})],
+                              f"delete listener {held['Protocol']}:{held['Port']} (not in the snapshot; default "
+                              f"{_weights_text(held['DefaultActions'])})", blocked="kept (--keep-extra)" if keep_extra else None))
+    outage = _outage_forwards(live) if steps else set()
+    rule_listener = {r: l for l, arns in live.rules_by_listener.items() for r in arns}
+    for s in steps:
+        p = s.params
+        if s.op in ("DeleteRule", "ModifyRule"):
+            s.urgent = (rule_listener.get(p["RuleArn"]), p["RuleArn"]) in outage
+        elif s.op == "ModifyListener":
+            s.urgent = (p["ListenerArn"], None) in outage
+        elif s.op == "DeleteListener":
+            s.urgent = any(l == p["ListenerArn"] for l, _ in outage)
+    # Stable: within a phase, outage-class fixes first; priorities after deletes free them; creates last.
+    return sorted(steps, key=lambda s: (_ORDER[s.op][0], not s.urgent, _ORDER[s.op][1]))
+
+
+def differences(snapshot: dict, live: Live) -> list[str]:
+    """What differs between the snapshot and the load balancer's whole routing (empty when equal)."""
+    return [s.description for s in plan(snapshot, live)]
+
+
+# ------------------------------------------------------------------ applying
+
+
+class _Down(Exception):
+    """The endpoint stayed unreachable through botocore's retries: stop writing."""
+
+
+def _error_text(err: Exception) -> str:
+    if isinstance(err, ClientError):
+        e = err.response.get("Error", {})
+        return f"{e.get('Code')}: {e.get('Message')}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _run_step(elbv2, step: Step, result: Result) -> str | None:
+    """Make the step's calls; None when AWS accepted them (or said the deleted thing is gone),
+    else the error. Raises _Down when the connection stays down."""
+    for op, params in step.calls:
+        record = {"call": op, "params": params, "change": step.description}
+        result.writes.append(record)
+        try:
+            getattr(elbv2, WRITE_METHODS[op])(**params)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if GONE.get(op) == code:
+                record["outcome"] = f"already done ({code})"
+                continue
+            record["outcome"] = _error_text(err)
+            return f"{op} failed: {record['outcome']}"
+        except TRANSPORT_ERRORS as err:
+            record["outcome"] = _error_text(err)
+            raise _Down(f"{op} failed: {record['outcome']}") from None
+        record["outcome"] = "ok"
+    return None
+
+
+def _read(elbv2, snapshot: dict, settle: Callable[[float], None], suspect: set[tuple] = frozenset(),
+          keep_extra: bool = False) -> tuple[Live, list[Step]]:
+    """Read and plan; when the only differences are steps AWS already acknowledged, the read
+    may be stale (eventual consistency): read again a few times before believing it."""
+    for delay in (0.1, 0.3, 0.9, None):
+        live = read_live(elbv2, snapshot["loadBalancer"]["arn"], snapshot)
+        steps = plan(snapshot, live, keep_extra=keep_extra)
+        runnable = [s.key for s in steps if not s.blocked]
+        if delay is None or not runnable or not set(runnable) <= suspect:
+            return live, steps
+        settle(delay)
+    raise AssertionError("unreachable")
+
+
+def converge(elbv2, snapshot: dict, *, keep_extra: bool = False, dry_run: bool = False,
+             settle: Callable[[float], None] = time.sleep, live: Live | None = None) -> Result:
+    """Plan, apply and re-read until the whole routing equals ``snapshot`` or nothing more
+    can be done; the report says exactly which steps and writes landed and which did not."""
+    result = Result()
+    live = live or read_live(elbv2, snapshot["loadBalancer"]["arn"], snapshot)  # nothing written yet: errors propagate
+    result.before = live
+    steps = result.steps = plan(snapshot, live, keep_extra=keep_extra)
+    if dry_run:
+        result.after, result.verified = live, not steps
+        result.differences = [s.description for s in steps]
+        result.not_applied = [{**s.to_json(), "reason": s.blocked or "dry run"} for s in steps]
+        return result
+    attempted: dict[tuple, Step] = {}
+    errors: dict[tuple, str] = {}
+    failures: dict[tuple, int] = {}
+    acked: set[tuple] = set()
+    final: list[Step] | None = steps
+    for _ in range(MAX_ROUNDS):
+        runnable = [s for s in final if not s.blocked and failures.get(s.key, 0) < GIVE_UP_AFTER]
+        if not runnable:
+            break
+        down = None
+        for s in runnable:
+            attempted[s.key] = s
+            try:
+                err = _run_step(elbv2, s, result)
+            except _Down as exc:
+                errors[s.key], down = str(exc), str(exc)
+                failures[s.key] = failures.get(s.key, 0) + 1
+                break
+            if err:
+                errors[s.key] = err
+                failures[s.key] = failures.get(s.key, 0) + 1
+            else:
+                acked.add(s.key)
+        try:
+            live, final = _read(elbv2, snapshot, settle, acked, keep_extra)
+        except (ClientError, *TRANSPORT_ERRORS) as exc:
+            result.error = f"reading back failed: {_error_text(exc)}" + (f" (after: {down})" if down else "")
+            live, final = None, None
+            break
+    result.after = live
+    if final and not result.error:
+        result.error = next((errors[s.key] for s in final if s.key in errors), None)
+    _report(result, attempted, final, errors, acked)
+    return result
+
+
+def _report(result: Result, attempted: dict[tuple, Step], final: list[Step] | None, errors: dict[tuple, str],
+            acked: set[tuple]) -> None:
+    first = {s.key: s for s in result.steps}
+    if final is None:  # the last read failed: AWS's acknowledgements are all we know
+        for key, s in attempted.items():
+            if key in acked:
+                result.applied.append({**s.to_json(), "result": "acknowledged by AWS, not read back"})
+            else:
+                result.not_applied.append({**s.to_json(), "reason": errors.get(key, "not confirmed")})
+        for key, s in first.items():
+            if key not in attempted:
+                result.not_applied.append({**s.to_json(), "reason": s.blocked or "not attempted: the run stopped"})
+        result.differences = ["could not read the load balancer back: routing unknown"]
+        return
+    left = {s.key: s for s in final}
+    for key, s in {**first, **attempted}.items():
+        if key not in left:
+            how = "applied" if key in attempted else "already done (by another writer)"
+            result.applied.append({**s.to_json(), "result": how})
+    for key, s in left.items():
+        reason = s.blocked or errors.get(key) or ("not attempted: the run stopped" if key not in attempted
+                                                   else "still differs after the run")
+        result.not_applied.append({**s.to_json(), "reason": reason})
+    result.differences = [s.description for s in final]
+    result.verified = not final

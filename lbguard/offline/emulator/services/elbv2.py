@@ -1,0 +1,357 @@
+"""ELBv2: load balancers, target groups, listeners, rules, attachments (and ACM stand-ins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lbguard.core import shapes
+from lbguard.core.aws_facts import ELB_LOG_ACCOUNTS as ELB_ACCOUNTS, partition
+from lbguard.offline.emulator.core import (AwsEmulator, Prior, _auto_name, _bool, _drop_none, _int, _tags_list, creates,
+                                   deletes, invoke, tag_changes, updates)
+
+@invoke("aws:elb/getServiceAccount:getServiceAccount", "aws:lb/getServiceAccount:getServiceAccount")
+def _get_elb_service_account(em: AwsEmulator, a: dict) -> dict:
+    r = a.get("region") or em.region
+    acct = ELB_ACCOUNTS.get(r)
+    if acct is None:
+        raise ValueError(f"no ELB service account for region {r}: use the log-delivery service principal")
+    return {"id": acct, "arn": f"arn:{partition(r)}:iam::{acct}:root", "region": r}
+
+
+
+_LB_ATTRS = {  # pulumi input -> (attribute key, kind)
+    "enableDeletionProtection": ("deletion_protection.enabled", "bool"),
+    "dropInvalidHeaderFields": ("routing.http.drop_invalid_header_fields.enabled", "bool"),
+    "desyncMitigationMode": ("routing.http.desync_mitigation_mode", "str"),
+    "idleTimeout": ("idle_timeout.timeout_seconds", "int"),
+    "enableHttp2": ("routing.http2.enabled", "bool"),
+    "enableCrossZoneLoadBalancing": ("load_balancing.cross_zone.enabled", "bool"),
+    "preserveHostHeader": ("routing.http.preserve_host_header.enabled", "bool"),
+    "xffHeaderProcessingMode": ("routing.http.xff_header_processing.mode", "str"),
+    "enableWafFailOpen": ("waf.fail_open.enabled", "bool"),
+    "enableTlsVersionAndCipherSuiteHeaders": ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "bool"),
+    "enableXffClientPort": ("routing.http.xff_client_port.enabled", "bool"),
+    "clientKeepAlive": ("client_keep_alive.seconds", "int"),
+}
+_LOG_ATTRS = {"accessLogs": "access_logs.s3", "connectionLogs": "connection_logs.s3"}
+
+
+def _attr_str(value: Any, kind: str) -> str:
+    if kind == "bool":
+        return "true" if _bool(value) else "false"
+    return str(int(value)) if kind == "int" else str(value)
+
+
+def _attr_value(value: str, kind: str) -> Any:
+    return value == "true" if kind == "bool" else int(value) if kind == "int" else value
+
+
+def _lb_attributes(i) -> list[dict]:
+    attrs = [{"Key": key, "Value": _attr_str(i[p], kind)} for p, (key, kind) in _LB_ATTRS.items() if p in i]
+    for p, prefix in _LOG_ATTRS.items():
+        logs = i.get(p)
+        if logs:
+            attrs += [{"Key": f"{prefix}.enabled", "Value": _attr_str(logs.get("enabled", False), "bool")},
+                      {"Key": f"{prefix}.bucket", "Value": logs.get("bucket", "")},
+                      {"Key": f"{prefix}.prefix", "Value": logs.get("prefix") or ""}]
+    return attrs
+
+
+def _lb_outputs(elbv2, arn: str) -> dict:
+    lb = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    held = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+    out = {"id": arn, "arn": arn, "arnSuffix": arn.split(":loadbalancer/", 1)[1], "name": lb["LoadBalancerName"],
+           "dnsName": lb["DNSName"], "zoneId": lb.get("CanonicalHostedZoneId"), "vpcId": lb.get("VpcId"),
+           "internal": lb["Scheme"] == "internal", "loadBalancerType": lb["Type"],
+           "securityGroups": lb.get("SecurityGroups", []),
+           "subnets": [z["SubnetId"] for z in lb.get("AvailabilityZones", [])]}
+    for p, (key, kind) in _LB_ATTRS.items():
+        if key in held:
+            out[p] = _attr_value(held[key], kind)
+    for p, prefix in _LOG_ATTRS.items():
+        if f"{prefix}.bucket" in held:
+            out[p] = {"bucket": held[f"{prefix}.bucket"], "prefix": held.get(f"{prefix}.prefix", ""),
+                      "enabled": held.get(f"{prefix}.enabled") == "true"}
+    return out
+
+
+@creates("aws:lb/loadBalancer:LoadBalancer")
+def _load_balancer(em, args, i):
+    elbv2 = em.client("elbv2")
+    name = i.get("name") or _auto_name(i.get("namePrefix") or args.name, 32)
+    kw = _drop_none({"Name": name, "Subnets": i.get("subnets"), "SecurityGroups": i.get("securityGroups"),
+                     "Scheme": "internal" if _bool(i.get("internal")) else "internet-facing",
+                     "Type": i.get("loadBalancerType", "application"), "IpAddressType": i.get("ipAddressType"),
+                     "Tags": _tags_list(i.get("tags"))})
+    arn = elbv2.create_load_balancer(**kw)["LoadBalancers"][0]["LoadBalancerArn"]
+    attrs = _lb_attributes(i)
+    if attrs:
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attrs)
+    return arn, _lb_outputs(elbv2, arn)
+
+
+@updates("aws:lb/loadBalancer:LoadBalancer")
+def _update_load_balancer(em, args, i, old: Prior, diffs: set):
+    """The provider's update: SetSecurityGroups, SetSubnets, SetIpAddressType, attributes, tags."""
+    elbv2, arn = em.client("elbv2"), old.id
+    if "securityGroups" in diffs:
+        elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=list(i.get("securityGroups") or []))
+    if "subnets" in diffs:
+        elbv2.set_subnets(LoadBalancerArn=arn, Subnets=list(i.get("subnets") or []))
+    if "ipAddressType" in diffs and i.get("ipAddressType"):
+        elbv2.set_ip_address_type(LoadBalancerArn=arn, IpAddressType=i["ipAddressType"])
+    if diffs & (set(_LB_ATTRS) | set(_LOG_ATTRS)):
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=_lb_attributes(i))
+    _update_tags(elbv2, arn, old, i, diffs)
+    return _lb_outputs(elbv2, arn)
+
+
+@deletes("aws:lb/loadBalancer:LoadBalancer")
+def _delete_load_balancer(em, old: Prior):
+    elbv2 = em.client("elbv2")
+    held = {a["Key"]: a["Value"] for a in
+            elbv2.describe_load_balancer_attributes(LoadBalancerArn=old.id)["Attributes"]}
+    if held.get("deletion_protection.enabled") == "true":
+        # AWS refuses (moto does not simulate deletion protection): ELBv2 API reference, DeleteLoadBalancer.
+        raise ClientError({"Error": {"Code": "OperationNotPermitted", "Message":
+                           f"Load balancer '{old.id}' cannot be deleted because deletion protection is enabled"}},
+                          "DeleteLoadBalancer")
+    elbv2.delete_load_balancer(LoadBalancerArn=old.id)
+
+
+def _update_tags(elbv2, arn: str, old: Prior, i, diffs: set) -> None:
+    if "tags" not in diffs:
+        return
+    add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
+    if remove:
+        elbv2.remove_tags(ResourceArns=[arn], TagKeys=remove)
+    if add:
+        elbv2.add_tags(ResourceArns=[arn], Tags=_tags_list(add))
+
+
+_TG_ATTRS = {
+    "deregistrationDelay": ("deregistration_delay.timeout_seconds", "int"),
+    "slowStart": ("slow_start.duration_seconds", "int"),
+    "loadBalancingAlgorithmType": ("load_balancing.algorithm.type", "str"),
+    "loadBalancingAnomalyMitigation": ("load_balancing.algorithm.anomaly_mitigation", "str"),
+    "loadBalancingCrossZoneEnabled": ("load_balancing.cross_zone.enabled", "str"),
+}
+_HC_FIELDS = {  # healthCheck input -> (ModifyTargetGroup/CreateTargetGroup parameter, converter)
+    "enabled": ("HealthCheckEnabled", _bool), "protocol": ("HealthCheckProtocol", str),
+    "port": ("HealthCheckPort", str), "path": ("HealthCheckPath", str),
+    "interval": ("HealthCheckIntervalSeconds", int), "timeout": ("HealthCheckTimeoutSeconds", int),
+    "healthyThreshold": ("HealthyThresholdCount", int), "unhealthyThreshold": ("UnhealthyThresholdCount", int),
+    "matcher": ("Matcher", lambda v: {"HttpCode": v}),
+}
+
+
+def _health_check(hc) -> dict:
+    return {param: conv(hc[k]) for k, (param, conv) in _HC_FIELDS.items() if hc.get(k) not in (None, "")}
+
+
+def _tg_attributes(i) -> list[dict]:
+    attrs = [{"Key": key, "Value": _attr_str(i[p], kind)} for p, (key, kind) in _TG_ATTRS.items() if p in i]
+    st = i.get("stickiness")
+    if st:
+        attrs.append({"Key": "stickiness.enabled", "Value": _attr_str(st.get("enabled", True), "bool")})
+        if st.get("type"):
+            attrs.append({"Key": "stickiness.type", "Value": st["type"]})
+        if st.get("cookieDuration") is not None:
+            attrs.append({"Key": "stickiness.lb_cookie.duration_seconds", "Value": str(int(st["cookieDuration"]))})
+    return attrs
+
+
+def _tg_outputs(elbv2, arn: str) -> dict:
+    tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    held = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
+    out = {"id": arn, "arn": arn, "arnSuffix": arn.split(":", 5)[5], "name": tg["TargetGroupName"],
+           "port": tg.get("Port"), "protocol": tg.get("Protocol"), "vpcId": tg.get("VpcId"),
+           "targetType": tg.get("TargetType"),
+           "healthCheck": {"enabled": tg.get("HealthCheckEnabled"), "path": tg.get("HealthCheckPath"),
+                           "port": tg.get("HealthCheckPort"), "protocol": tg.get("HealthCheckProtocol"),
+                           "interval": tg.get("HealthCheckIntervalSeconds"),
+                           "timeout": tg.get("HealthCheckTimeoutSeconds"),
+                           "healthyThreshold": tg.get("HealthyThresholdCount"),
+                           "unhealthyThreshold": tg.get("UnhealthyThresholdCount"),
+                           "matcher": (tg.get("Matcher") or {}).get("HttpCode")}}
+    for p, (key, kind) in _TG_ATTRS.items():
+        if key in held:
+            out[p] = _attr_value(held[key], kind)
+    if "stickiness.enabled" in held:
+        out["stickiness"] = {"enabled": held["stickiness.enabled"] == "true", "type": held.get("stickiness.type"),
+                             "cookieDuration": int(held.get("stickiness.lb_cookie.duration_seconds", 86400))}
+    return out
+
+
+@creates("aws:lb/targetGroup:TargetGroup")
+def _target_group(em, args, i):
+    elbv2 = em.client("elbv2")
+    name = i.get("name") or _auto_name(i.get("namePrefix") or args.name, 32)
+    kw = _drop_none({
+        "Name": name, "Protocol": i.get("protocol"), "ProtocolVersion": i.get("protocolVersion"),
+        "Port": _int(i.get("port")), "VpcId": i.get("vpcId"), "TargetType": i.get("targetType", "instance"),
+        **_health_check(i.get("healthCheck") or {}), "Tags": _tags_list(i.get("tags"))})
+    arn = elbv2.create_target_group(**kw)["TargetGroups"][0]["TargetGroupArn"]
+    attrs = _tg_attributes(i)
+    if attrs:
+        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=attrs)
+    return arn, _tg_outputs(elbv2, arn)
+
+
+@updates("aws:lb/targetGroup:TargetGroup")
+def _update_target_group(em, args, i, old: Prior, diffs: set):
+    """ModifyTargetGroup for the health check, ModifyTargetGroupAttributes for the rest."""
+    elbv2, arn = em.client("elbv2"), old.id
+    if "healthCheck" in diffs:
+        elbv2.modify_target_group(TargetGroupArn=arn, **_health_check(i.get("healthCheck") or {}))
+    if diffs & {*_TG_ATTRS, "stickiness"}:
+        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=_tg_attributes(i))
+    _update_tags(elbv2, arn, old, i, diffs)
+    return _tg_outputs(elbv2, arn)
+
+
+@deletes("aws:lb/targetGroup:TargetGroup")
+def _delete_target_group(em, old: Prior):
+    em.client("elbv2").delete_target_group(TargetGroupArn=old.id)
+
+
+_SELF_SIGNED: tuple[bytes, bytes] | None = None
+
+
+def _self_signed() -> tuple[bytes, bytes]:
+    """One self-signed certificate per process. Its key is ECDSA P-256, which ACM imports and
+    ALB listeners serve (AWS: "Importing certificates into ACM", key algorithms): generating
+    it takes about a millisecond, where an RSA-2048 key took 50-150 ms of every run."""
+    global _SELF_SIGNED
+    if _SELF_SIGNED is None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lbguard.offline.emulator.invalid")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=365)).sign(key, hashes.SHA256()))
+        _SELF_SIGNED = (cert.public_bytes(serialization.Encoding.PEM),
+                        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return _SELF_SIGNED
+
+
+def _acm_certificate(em: AwsEmulator, arn: str) -> str:
+    """An ACM certificate ARN the emulator holds, standing in for ``arn``.
+
+    A stack names a real certificate, which cannot exist in the emulator under that
+    ARN. If it is not there, a self-signed certificate is imported through the ACM
+    API and used instead; the substitution is recorded in ``em.certificates``.
+    """
+    if arn in em.certificates:
+        return em.certificates[arn]
+    acm = em.client("acm")
+    try:
+        acm.describe_certificate(CertificateArn=arn)
+        em.certificates[arn] = arn
+    except ClientError:
+        cert, key = _self_signed()
+        em.certificates[arn] = acm.import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
+    return em.certificates[arn]
+
+
+def _listener_kwargs(em, i) -> dict:
+    return _drop_none({
+        "Port": _int(i.get("port")), "Protocol": i.get("protocol"), "SslPolicy": i.get("sslPolicy"),
+        "Certificates": [{"CertificateArn": _acm_certificate(em, i["certificateArn"])}] if i.get("certificateArn") else None,
+        "AlpnPolicy": [i["alpnPolicy"]] if i.get("alpnPolicy") else None,
+        "DefaultActions": [shapes.action_to_api(a) for a in i.get("defaultActions") or []]})
+
+
+def _listener_outputs(em, arn: str) -> dict:
+    held = em.client("elbv2").describe_listeners(ListenerArns=[arn])["Listeners"][0]
+    certs = held.get("Certificates") or []
+    stand_ins = {v: k for k, v in em.certificates.items()}  # report the ARN the program named
+    return {"id": arn, "arn": arn, "port": held.get("Port"), "protocol": held.get("Protocol"),
+            "sslPolicy": held.get("SslPolicy"), "loadBalancerArn": held["LoadBalancerArn"],
+            "certificateArn": stand_ins.get(certs[0]["CertificateArn"], certs[0]["CertificateArn"]) if certs else None,
+            "defaultActions": [shapes.action_from_api(a) for a in held["DefaultActions"]]}
+
+
+@creates("aws:lb/listener:Listener")
+def _listener(em, args, i):
+    kw = {"LoadBalancerArn": i["loadBalancerArn"], **_listener_kwargs(em, i)}
+    if i.get("tags"):
+        kw["Tags"] = _tags_list(i["tags"])
+    arn = em.client("elbv2").create_listener(**kw)["Listeners"][0]["ListenerArn"]
+    return arn, _listener_outputs(em, arn)
+
+
+@updates("aws:lb/listener:Listener")
+def _update_listener(em, args, i, old: Prior, diffs: set):
+    """One ModifyListener with the listener's whole configuration, as the provider sends it."""
+    elbv2 = em.client("elbv2")
+    if diffs - {"tags"}:
+        elbv2.modify_listener(ListenerArn=old.id, **_listener_kwargs(em, i))
+    _update_tags(elbv2, old.id, old, i, diffs)
+    return _listener_outputs(em, old.id)
+
+
+@deletes("aws:lb/listener:Listener")
+def _delete_listener(em, old: Prior):
+    em.client("elbv2").delete_listener(ListenerArn=old.id)
+
+
+def _rule_outputs(em, arn: str, listener_arn: str) -> dict:
+    held = em.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
+    return {"id": arn, "arn": arn, "listenerArn": listener_arn, "priority": int(held["Priority"]),
+            "conditions": [shapes.condition_from_api(c) for c in held["Conditions"]],
+            "actions": [shapes.action_from_api(a) for a in held["Actions"]]}
+
+
+@creates("aws:lb/listenerRule:ListenerRule")
+def _listener_rule(em, args, i):
+    kw = _drop_none({
+        "ListenerArn": i["listenerArn"], "Priority": _int(i.get("priority")),
+        "Conditions": [shapes.condition_to_api(c) for c in i.get("conditions") or []],
+        "Actions": [shapes.action_to_api(a) for a in i.get("actions") or []],
+        "Tags": _tags_list(i.get("tags"))})
+    arn = em.client("elbv2").create_rule(**kw)["Rules"][0]["RuleArn"]
+    return arn, _rule_outputs(em, arn, i["listenerArn"])
+
+
+@updates("aws:lb/listenerRule:ListenerRule")
+def _update_listener_rule(em, args, i, old: Prior, diffs: set):
+    """The provider's update (resourceListenerRuleUpdate): SetRulePriorities for this one rule
+    when the priority changed, then ModifyRule when conditions or actions changed."""
+    elbv2 = em.client("elbv2")
+    if "priority" in diffs:
+        elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": old.id, "Priority": int(i["priority"])}])
+    if diffs & {"conditions", "actions"}:
+        elbv2.modify_rule(RuleArn=old.id, Conditions=[shapes.condition_to_api(c) for c in i.get("conditions") or []],
+                          Actions=[shapes.action_to_api(a) for a in i.get("actions") or []])
+    _update_tags(elbv2, old.id, old, i, diffs)
+    return _rule_outputs(em, old.id, i["listenerArn"])
+
+
+@deletes("aws:lb/listenerRule:ListenerRule")
+def _delete_listener_rule(em, old: Prior):
+    em.client("elbv2").delete_rule(RuleArn=old.id)
+
+
+@creates("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+def _tg_attachment(em, args, i):
+    target = _drop_none({"Id": i["targetId"], "Port": _int(i.get("port")), "AvailabilityZone": i.get("availabilityZone")})
+    em.client("elbv2").register_targets(TargetGroupArn=i["targetGroupArn"], Targets=[target])
+    return f"{i['targetGroupArn']}-{i['targetId']}", {}
+
+
+@deletes("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+def _delete_tg_attachment(em, old: Prior):
+    i = old.inputs
+    target = _drop_none({"Id": i["targetId"], "Port": _int(i.get("port")), "AvailabilityZone": i.get("availabilityZone")})
+    em.client("elbv2").deregister_targets(TargetGroupArn=i["targetGroupArn"], Targets=[target])
