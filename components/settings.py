@@ -433,7 +433,7 @@ class SubscriptionSettings(_Model):
 
 
 class ObservabilitySettings(_Model):
-    """Logs, alarms and the dashboard (``web-tier:observability``); docs/observability.md has the table.
+    """Logs, alarms and the dashboard (``web-tier:observability``); how they work: docs/observability.md.
 
     ALB publishes CloudWatch metrics once a minute, so 60 s is the fastest honest
     alarm period; an alarm fires when ``alarmDatapoints`` of the last

