@@ -104,6 +104,7 @@ M1, M2, M3 = {"subnetId": "s-1"}, {"subnetId": "s-2"}, {"subnetId": "s-3", "allo
 @pytest.mark.parametrize("inputs,old,new,expected", [
     (ALB, [M1], [M1, M2], False), (ALB, [M1, M2], [M1], False), (ALB, [M1, M2], [M1, M3], True),
     (ALB, [M1], [M2, M3], True),                 # added, but the previous mapping changed
+    (ALB, [M1, M2], [M3], True),                 # removed, and the remaining mapping changed
     (NLB, [M1], [M1, M2], False), (NLB, [M1, M2], [M1], True), (NLB, [M1, M2], [M1, M3], True),
     (GWLB, [M1, M2], [M1, M3], False),
     (ALB, [M1], [M1], False),
