@@ -243,6 +243,22 @@ def tag_changes(old: Mapping[str, str] | None, new: Mapping[str, str] | None) ->
     return {k: v for k, v in new.items() if old.get(k) != v}, [k for k in old if k not in new]
 
 
+def update_tags(old: Prior, inputs: Mapping[str, Any], diffs: set, *, untag: Callable[[list[str]], Any],
+                tag: Callable[[dict], Any]) -> None:
+    """The provider's tag update, one home for every service: the removed keys in one untag
+    call first, then the added or changed tags in one tag call; nothing when the tags did not
+    change. terraform-provider-aws v6, internal/generate/tags templates, the ``updateTags``
+    generated into each service's ``tags_gen.go`` (``oldTags.Removed(newTags)`` -> Untag*,
+    then ``oldTags.Updated(newTags)`` -> Tag*)."""
+    if "tags" not in diffs:
+        return
+    add, remove = tag_changes(old.inputs.get("tags"), inputs.get("tags"))
+    if remove:
+        untag(remove)
+    if add:
+        tag(add)
+
+
 # ------------------------------------------------------------------ the mocks
 
 
@@ -293,6 +309,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
         self.certificates: dict[str, str] = {}  # certificate ARN in the program -> ARN held by the emulator
         self.unconsumed: dict[str, list[str]] = {}  # "type::name" -> input paths no handler read
         self.calls: list[tuple[str, str]] = []
+        self.delete_retries: list[tuple[str, str, int]] = []  # (id, error code, seconds the provider would retry)
         self.registering = threading.local()  # .rec: the RecordedResource being registered (set by the monitor)
 
     def client(self, service: str):

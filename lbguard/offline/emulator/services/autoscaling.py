@@ -56,26 +56,48 @@ def _asg(em, args, i):
     return name, _group_outputs(asc, name)
 
 
+# Inputs whose change does not go through UpdateAutoScalingGroup (resourceGroupUpdate's
+# HasChangesExcept list, in pulumi-aws names).
+_NOT_IN_UPDATE = {"enabledMetrics", "loadBalancers", "suspendedProcesses", "tags", "targetGroupArns", "trafficSources",
+                  "warmPool"}
+# The inputs whose change makes the provider wait for capacity (shouldWaitForCapacity).
+_CAPACITY = {"desiredCapacity", "desiredCapacityType", "minSize"}
+# ... and start an instance refresh (shouldRefreshInstances) when instance_refresh is set.
+_REFRESH = {"launchConfiguration", "launchTemplate", "mixedInstancesPolicy"}
+
+
+def _trigger_input(trigger: str) -> str:
+    """An ``instance_refresh.triggers`` entry (a Terraform attribute name) as the pulumi input it
+    names: ``tag`` is ``tags`` in pulumi-aws (resource_overrides.go aws_autoscaling_group)."""
+    if trigger == "tag":
+        return "tags"
+    head, *rest = trigger.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
 @updates("aws:autoscaling/group:Group")
 def _update_asg(em, args, i, old: Prior, diffs: set):
-    """The provider's update: one UpdateAutoScalingGroup with only the changed fields (so a
-    desired capacity that did not change in the inputs is not sent), target groups attached
-    and detached, tags created or deleted."""
+    """terraform-provider-aws v6, internal/service/autoscaling/group.go, resourceGroupUpdate, in its
+    order: one UpdateAutoScalingGroup with NewInstancesProtectedFromScaleIn and only the changed
+    fields; tags; target groups detached (the old ones, each batch waited for) before the new ones
+    are attached; an instance refresh when the launch template changed or a ``triggers`` input
+    did; a wait for capacity only when min size or desired capacity changed; metrics."""
     asc, name = em.client("autoscaling"), old.id
-    kw: dict[str, Any] = {param: conv(i[k]) for k, (param, conv) in _GROUP_FIELDS.items()
-                          if k in diffs and i.get(k) is not None}
-    if "launchTemplate" in diffs and _launch_template(i):
-        kw["LaunchTemplate"] = _launch_template(i)
-    if kw:
+    i.consume("waitForCapacityTimeout", "forceDelete", "forceDeleteWarmPool", "waitForElbCapacity", "minElbCapacity",
+              "ignoreFailedScalingActivities")
+    if diffs - _NOT_IN_UPDATE:
+        kw: dict[str, Any] = {"NewInstancesProtectedFromScaleIn": _bool(i.get("protectFromScaleIn"))}
+        kw.update({param: conv(i[k]) for k, (param, conv) in _GROUP_FIELDS.items()
+                   if k in diffs and i.get(k) is not None})
+        if "healthCheckType" in diffs:  # the provider sends the grace period with the type
+            kw["HealthCheckGracePeriod"] = int(i.get("healthCheckGracePeriod", 300))
+        if "capacityRebalance" in diffs:
+            kw["CapacityRebalance"] = _bool(i.get("capacityRebalance"))
+        if "terminationPolicies" in diffs:
+            kw["TerminationPolicies"] = list(i.get("terminationPolicies") or ["Default"])
+        if "launchTemplate" in diffs and _launch_template(i):
+            kw["LaunchTemplate"] = _launch_template(i)
         asc.update_auto_scaling_group(AutoScalingGroupName=name, **kw)
-    if "launchTemplate" in diffs and i.get("instanceRefresh"):
-        _start_instance_refresh(asc, name, i["instanceRefresh"])
-    if "targetGroupArns" in diffs:
-        before, after = set(old.inputs.get("targetGroupArns") or []), set(i.get("targetGroupArns") or [])
-        if after - before:
-            asc.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=sorted(after - before))
-        if before - after:
-            asc.detach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=sorted(before - after))
     if "tags" in diffs:
         new = _tags(name, i.get("tags"))
         keys = {t["Key"] for t in new}
@@ -84,7 +106,55 @@ def _update_asg(em, args, i, old: Prior, diffs: set):
             asc.delete_tags(Tags=gone)
         if new:
             asc.create_or_update_tags(Tags=new)
+    if "targetGroupArns" in diffs:
+        before, after = set(old.inputs.get("targetGroupArns") or []), set(i.get("targetGroupArns") or [])
+        for chunk in _chunks(sorted(before - after), 10):  # the API takes at most 10 per call
+            asc.detach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=chunk)
+            asc.describe_load_balancer_target_groups(AutoScalingGroupName=name)  # waitLoadBalancerTargetGroupsRemoved
+        for chunk in _chunks(sorted(after - before), 10):
+            asc.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=chunk)
+            asc.describe_load_balancer_target_groups(AutoScalingGroupName=name)  # waitLoadBalancerTargetGroupsAdded
+    refresh = i.get("instanceRefresh")
+    if refresh:
+        triggers = {_trigger_input(t) for t in refresh.get("triggers") or [] if t}
+        if diffs & _REFRESH or diffs & triggers:
+            _start_instance_refresh(asc, name, refresh)
+        i.consume("instanceRefresh")
+    if diffs & _CAPACITY and str(i.get("waitForCapacityTimeout", "")) not in ("0", "0s", "0m"):
+        _wait_for_capacity(em, name, i)
+    if "enabledMetrics" in diffs:
+        before, after = set(old.inputs.get("enabledMetrics") or []), set(i.get("enabledMetrics") or [])
+        if before - after:
+            asc.disable_metrics_collection(AutoScalingGroupName=name, Metrics=sorted(before - after))
+        if after - before:
+            asc.enable_metrics_collection(AutoScalingGroupName=name, Metrics=sorted(after - before),
+                                          Granularity=i.get("metricsGranularity", "1Minute"))
     return _group_outputs(asc, name)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[n:n + size] for n in range(0, len(items), size)]
+
+
+def _wait_for_capacity(em, name: str, i) -> None:
+    """One poll of the provider's capacity wait (statusGroupCapacity, update targets): the
+    healthy InService instances must equal max(min size, desired capacity), and each must be
+    healthy in every attached target group. moto launches at once and reports every target
+    healthy, so one poll decides; a shortfall is reported as the timeout the provider would hit."""
+    asc = em.client("autoscaling")
+    if not _bool(i.get("ignoreFailedScalingActivities")):
+        asc.describe_scaling_activities(AutoScalingGroupName=name)
+    group = asc.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    states = {}
+    for tg in group.get("TargetGroupARNs", []):
+        for t in em.client("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]:
+            states.setdefault(t["Target"]["Id"], set()).add(t["TargetHealth"]["State"])
+    healthy = [x for x in group.get("Instances", []) if x.get("HealthStatus") == "Healthy"
+               and x.get("LifecycleState") == "InService" and states.get(x["InstanceId"], {"healthy"}) == {"healthy"}]
+    want = max(int(i.get("minSize") or 0), int(i.get("desiredCapacity") or 0))
+    if len(healthy) != want:
+        raise RuntimeError(f"waiting for Auto Scaling Group ({name}) capacity satisfied: want exactly {want} healthy "
+                           f"instance(s) in Auto Scaling Group, have {len(healthy)}")
 
 
 def _start_instance_refresh(asc, name: str, refresh) -> None:
@@ -97,7 +167,6 @@ def _start_instance_refresh(asc, name: str, refresh) -> None:
         asc.start_instance_refresh(AutoScalingGroupName=name, **kw)
     except NotImplementedError:  # moto does not implement instance refresh (DESIGN.md)
         pass
-    refresh.consume("triggers")
 
 
 @deletes("aws:autoscaling/group:Group")

@@ -8,7 +8,7 @@ from typing import Any
 
 
 from lbguard.offline.emulator.core import (Prior, _arn, _auto_name, _bool, _drop_none, _int, _tags_list,
-                                   deletes, handles, tag_changes, updates)
+                                   deletes, handles, update_tags, updates)
 
 def _metric_queries(queries: list) -> list[dict]:
     out = []
@@ -88,13 +88,9 @@ def _update_log_group(em, args, i, old: Prior, diffs: set):
             logs.put_retention_policy(logGroupName=old.id, retentionInDays=int(i["retentionInDays"]))
         else:
             logs.delete_retention_policy(logGroupName=old.id)
-    if "tags" in diffs:
-        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-        arn = _arn("logs", f"log-group:{old.id}", em.region)
-        if remove:
-            logs.untag_resource(resourceArn=arn, tagKeys=remove)
-        if add:
-            logs.tag_resource(resourceArn=arn, tags=add)
+    arn = _arn("logs", f"log-group:{old.id}", em.region)
+    update_tags(old, i, diffs, untag=lambda keys: logs.untag_resource(resourceArn=arn, tagKeys=keys),
+                tag=lambda add: logs.tag_resource(resourceArn=arn, tags=add))
     return {}
 
 

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from lbguard.accel.speed import images
 
 from lbguard.offline.emulator.core import (ACCOUNT, DEFAULT_AMI, AwsEmulator, Prior, _arn, _auto_name, _bool, _drop_none, _int,
-                                   _tags_list, deletes, handles, invoke, tag_changes, updates)
+                                   _tags_list, deletes, handles, invoke, update_tags, updates)
 
 
 @invoke("aws:index/getAvailabilityZones:getAvailabilityZones")
@@ -259,10 +259,12 @@ def _lt_data(i: Mapping[str, Any]) -> dict:
 
 @handles("aws:ec2/launchTemplate:LaunchTemplate")
 def _launch_template(em, args, i):
-    i.consume("updateDefaultVersion")  # the provider's: moves the default version on update
+    i.consume("updateDefaultVersion", "defaultVersion")  # the provider's: moves the default version on update
     ec2 = em.client("ec2")
     name = i.get("name") or _auto_name(i.get("namePrefix") or args.name, 128)
     kw: dict[str, Any] = {"LaunchTemplateName": name, "LaunchTemplateData": _lt_data(i)}
+    if i.get("description"):  # resourceLaunchTemplateCreate: VersionDescription
+        kw["VersionDescription"] = i["description"]
     if i.get("tags"):
         kw["TagSpecifications"] = [{"ResourceType": "launch-template", "Tags": _tags_list(i["tags"])}]
     lt = ec2.create_launch_template(**kw)["LaunchTemplate"]
@@ -310,13 +312,8 @@ def _instance(em, args, i):
 
 
 def _ec2_tags(ec2, rid: str, old: Prior, i, diffs: set) -> None:
-    if "tags" not in diffs:
-        return
-    add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-    if remove:
-        ec2.delete_tags(Resources=[rid], Tags=[{"Key": k} for k in remove])
-    if add:
-        ec2.create_tags(Resources=[rid], Tags=_tags_list(add))
+    update_tags(old, i, diffs, untag=lambda keys: ec2.delete_tags(Resources=[rid], Tags=[{"Key": k} for k in keys]),
+                tag=lambda add: ec2.create_tags(Resources=[rid], Tags=_tags_list(add)))
 
 
 @updates("aws:ec2/vpc:Vpc")
@@ -447,17 +444,81 @@ def _group_users(ec2, elbv2, gid: str) -> list[str]:
     return users
 
 
+# resourceSecurityGroupDelete's retry windows: a first 1-minute attempt, then the rest of the
+# delete timeout (schema.DefaultTimeout 15 minutes for aws_security_group).
+SG_DELETE_FIRST_RETRY_S, SG_DELETE_TIMEOUT_S = 60, 15 * 60
+
+
+def _delete_lingering_enis(ec2, gid: str) -> None:
+    """deleteLingeringENIs("group-id", id): network interfaces still in the group but no longer
+    attached (left by Lambda, load balancers, endpoints) are deleted before the group. Attached
+    interfaces are the instances' own and stay (they are what a DependencyViolation reports)."""
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [gid]}])["NetworkInterfaces"]
+    for eni in enis:
+        if eni.get("Status") == "available" and not eni.get("Attachment"):
+            ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+
+
+def _revoke_rules_touching(ec2, gid: str, search_all: bool) -> None:
+    """forceRevokeSecurityGroupRules: revoke this group's rules and the rules of other groups that
+    reference it (only the groups this one references, or every group when ``search_all``)."""
+    if search_all:
+        rules = ec2.describe_security_group_rules()["SecurityGroupRules"]
+    else:
+        group = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+        related = {gid} | {pair["GroupId"] for perm in [*group.get("IpPermissions", []), *group.get("IpPermissionsEgress", [])]
+                           for pair in perm.get("UserIdGroupPairs", []) if pair.get("GroupId")}
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": sorted(related)}])["SecurityGroupRules"]
+    for rule in rules:
+        if rule.get("GroupId") != gid and (rule.get("ReferencedGroupInfo") or {}).get("GroupId") != gid:
+            continue
+        revoke = ec2.revoke_security_group_egress if rule.get("IsEgress") else ec2.revoke_security_group_ingress
+        revoke(GroupId=rule["GroupId"], SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+
+
+def _try_delete_group(em, ec2, gid: str) -> ClientError | None:
+    """One DeleteSecurityGroup; AWS refuses with DependencyViolation while a group is still used
+    (EC2 API reference, DeleteSecurityGroup), which moto does not check: the emulator does."""
+    users = _group_users(ec2, em.client("elbv2"), gid)
+    if users:
+        return ClientError({"Error": {"Code": "DependencyViolation", "Message":
+                           f"resource {gid} has a dependent object ({', '.join(sorted(set(users))[:4])})"}},
+                           "DeleteSecurityGroup")
+    try:
+        ec2.delete_security_group(GroupId=gid)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("DependencyViolation", "InvalidGroup.InUse"):
+            return err
+        if err.response["Error"]["Code"] != "InvalidGroup.NotFound":
+            raise
+    return None
+
+
 @deletes("aws:ec2/securityGroup:SecurityGroup")
 def _delete_security_group(em, old: Prior):
+    """terraform-provider-aws v6, internal/service/ec2/vpc_security_group.go, resourceSecurityGroupDelete:
+    delete lingering ENIs; revoke the rules touching the group when ``revoke_rules_on_delete``;
+    DeleteSecurityGroup retried on DependencyViolation / InvalidGroup.InUse for one minute; then,
+    after revoking the rules of every group that references it (``revoke_rules_on_delete`` only),
+    retried for the rest of the 15-minute timeout. The emulator applies one step at a time, so no
+    other step can free the group while the provider retries: each window is one attempt, and
+    ``em.delete_retries`` records what the provider would have waited for."""
     ec2 = em.client("ec2")
-    users = _group_users(ec2, em.client("elbv2"), old.id)
-    if users:
-        # AWS refuses; moto does not check (EC2 API reference, DeleteSecurityGroup: a group
-        # associated with an instance or network interface, or referenced by another group).
-        raise ClientError({"Error": {"Code": "DependencyViolation", "Message":
-                           f"resource {old.id} has a dependent object ({', '.join(sorted(set(users))[:4])})"}},
-                          "DeleteSecurityGroup")
-    ec2.delete_security_group(GroupId=old.id)
+    revoke = _bool(old.inputs.get("revokeRulesOnDelete"))
+    _delete_lingering_enis(ec2, old.id)
+    if revoke:
+        _revoke_rules_touching(ec2, old.id, search_all=False)
+    err = _try_delete_group(em, ec2, old.id)
+    if err is not None:
+        em.delete_retries.append((old.id, err.response["Error"]["Code"], SG_DELETE_FIRST_RETRY_S))
+        if revoke:
+            _revoke_rules_touching(ec2, old.id, search_all=True)
+        err = _try_delete_group(em, ec2, old.id)
+    if err is not None:
+        em.delete_retries.append((old.id, err.response["Error"]["Code"], SG_DELETE_TIMEOUT_S - SG_DELETE_FIRST_RETRY_S))
+        e = err.response["Error"]
+        raise ClientError({"Error": {"Code": e["Code"], "Message": f"{e['Message']} (still after the provider's "
+                                     f"{SG_DELETE_TIMEOUT_S // 60}-minute retry)"}}, "DeleteSecurityGroup")
 
 
 def _rule_permission_update(i) -> dict:
@@ -489,18 +550,30 @@ def _delete_sg_egress(em, old: Prior):
     em.client("ec2").revoke_security_group_egress(GroupId=old.inputs["securityGroupId"], SecurityGroupRuleIds=[old.id])
 
 
+# The inputs whose change makes a new launch-template version: resourceLaunchTemplateUpdate's
+# updateKeys (every data field and ``description``, not name, tags or the default-version inputs).
+_LT_NOT_VERSIONED = {"name", "namePrefix", "tags", "tagsAll", "defaultVersion", "updateDefaultVersion"}
+
+
 @updates("aws:ec2/launchTemplate:LaunchTemplate")
 def _update_launch_template(em, args, i, old: Prior, diffs: set):
-    """A new template version; the default moves to it when ``updateDefaultVersion`` (provider)."""
+    """terraform-provider-aws, internal/service/ec2/ec2_launch_template.go, resourceLaunchTemplateUpdate
+    (read at 025e4f81): a change of any data field or of ``description`` creates a new version
+    (CreateLaunchTemplateVersion, VersionDescription = description); then ModifyLaunchTemplate
+    whenever ``update_default_version`` is true (DefaultVersion = the latest version) or
+    ``default_version`` changed (DefaultVersion = that number); then tags."""
     ec2 = em.client("ec2")
     out: dict[str, Any] = {}
-    if diffs - {"tags", "updateDefaultVersion", "defaultVersion", "description"}:
-        v = ec2.create_launch_template_version(LaunchTemplateId=old.id, LaunchTemplateData=_lt_data(i))
-        latest = int(v["LaunchTemplateVersion"]["VersionNumber"])
+    latest = int(old.outputs.get("latestVersion") or 1)
+    if diffs - _LT_NOT_VERSIONED:
+        kw = _drop_none({"LaunchTemplateId": old.id, "LaunchTemplateData": _lt_data(i),
+                         "VersionDescription": i.get("description")})
+        latest = int(ec2.create_launch_template_version(**kw)["LaunchTemplateVersion"]["VersionNumber"])
         out["latestVersion"] = latest
-        if _bool(i.get("updateDefaultVersion")):
-            ec2.modify_launch_template(LaunchTemplateId=old.id, DefaultVersion=str(latest))
-            out["defaultVersion"] = latest
+    if _bool(i.get("updateDefaultVersion")) or "defaultVersion" in diffs:
+        default = latest if _bool(i.get("updateDefaultVersion")) else int(i["defaultVersion"])
+        ec2.modify_launch_template(LaunchTemplateId=old.id, DefaultVersion=str(default))
+        out["defaultVersion"] = default
     _ec2_tags(ec2, old.id, old, i, diffs)
     return out
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lbguard.core import shapes
+from lbguard.core import provider_facts, shapes
 from lbguard.core.aws_facts import ELB_LOG_ACCOUNTS as ELB_ACCOUNTS, partition
 from lbguard.offline.emulator.core import (AwsEmulator, Prior, _auto_name, _bool, _drop_none, _int, _tags_list, creates,
-                                   deletes, invoke, tag_changes, updates)
+                                   deletes, invoke, update_tags, updates)
 
 @invoke("aws:elb/getServiceAccount:getServiceAccount", "aws:lb/getServiceAccount:getServiceAccount")
 def _get_elb_service_account(em: AwsEmulator, a: dict) -> dict:
@@ -122,13 +122,8 @@ def _delete_load_balancer(em, old: Prior):
 
 
 def _update_tags(elbv2, arn: str, old: Prior, i, diffs: set) -> None:
-    if "tags" not in diffs:
-        return
-    add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-    if remove:
-        elbv2.remove_tags(ResourceArns=[arn], TagKeys=remove)
-    if add:
-        elbv2.add_tags(ResourceArns=[arn], Tags=_tags_list(add))
+    update_tags(old, i, diffs, untag=lambda keys: elbv2.remove_tags(ResourceArns=[arn], TagKeys=keys),
+                tag=lambda add: elbv2.add_tags(ResourceArns=[arn], Tags=_tags_list(add)))
 
 
 _TG_ATTRS = {
@@ -200,21 +195,105 @@ def _target_group(em, args, i):
     return arn, _tg_outputs(elbv2, arn)
 
 
-@updates("aws:lb/targetGroup:TargetGroup")
+TG_TOKEN = "aws:lb/targetGroup:TargetGroup"
+
+
+def _checked_health_check(i, old: Prior) -> dict:
+    """The health-check block as the provider's Update sees it (``d.Get``): the program's value,
+    else the schema default (target_group.go: enabled, thresholds, interval, port, protocol),
+    else, for the Optional+Computed fields (matcher, path, timeout), the prior state's value."""
+    block = {k[len("healthCheck."):]: v for k, v in provider_facts.schema_defaults(TG_TOKEN).items()
+             if k.startswith("healthCheck.")}
+    prior = (old.outputs.get("healthCheck") or {}) if isinstance(old.outputs.get("healthCheck"), dict) else {}
+    for key in ("matcher", "path", "timeout"):
+        if prior.get(key) not in (None, ""):
+            block[key] = prior[key]
+    block.update({k: v for k, v in (i.get("healthCheck") or {}).items() if v is not None})
+    return block
+
+
+def _modify_health_check(i, old: Prior, arn: str) -> dict:
+    """terraform-provider-aws v6, internal/service/elbv2/target_group.go, resourceTargetGroupUpdate:
+    on any health_check change, one ModifyTargetGroup with the whole block: enabled, interval and
+    both thresholds always, timeout when non-zero, matcher (GrpcCode for protocol_version GRPC)
+    and path unless the check is TCP, port and protocol unless the targets are Lambda."""
+    hc = _checked_health_check(i, old)
+    kw: dict[str, Any] = {"TargetGroupArn": arn, "HealthCheckEnabled": _bool(hc["enabled"]),
+                          "HealthCheckIntervalSeconds": int(hc["interval"]),
+                          "HealthyThresholdCount": int(hc["healthyThreshold"]),
+                          "UnhealthyThresholdCount": int(hc["unhealthyThreshold"])}
+    if hc.get("timeout"):
+        kw["HealthCheckTimeoutSeconds"] = int(hc["timeout"])
+    protocol = str(hc["protocol"]).upper()
+    if protocol != "TCP":
+        if hc.get("matcher") not in (None, ""):
+            code = "GrpcCode" if (i.get("protocolVersion") or "").upper() == "GRPC" else "HttpCode"
+            kw["Matcher"] = {code: str(hc["matcher"])}
+        if hc.get("path") not in (None, ""):
+            kw["HealthCheckPath"] = hc["path"]
+    if i.get("targetType", "instance") != "lambda":
+        kw["HealthCheckPort"], kw["HealthCheckProtocol"] = str(hc["port"]), protocol
+    return kw
+
+
+def _tg_attributes_changed(i, diffs: set) -> list[dict]:
+    """resourceTargetGroupUpdate's attributes: stickiness when it changed (its removal sends
+    ``stickiness.enabled=false``), and each other attribute only when it changed
+    (``targetGroupAttributeMap.expand`` with update=true: an unset one goes back to its schema
+    default)."""
+    defaults = provider_facts.schema_defaults(TG_TOKEN)
+    attrs: list[dict] = []
+    if "stickiness" in diffs:
+        st = i.get("stickiness")
+        if st:
+            protocol = str(i.get("protocol") or "").upper()
+            attrs += [{"Key": "stickiness.enabled", "Value": _attr_str(st.get("enabled", True), "bool")},
+                      {"Key": "stickiness.type", "Value": st.get("type") or ""}]
+            duration = str(int(st.get("cookieDuration") or defaults["stickiness.cookieDuration"]))
+            if protocol in ("HTTP", "HTTPS") and st.get("type") == "lb_cookie":
+                attrs.append({"Key": "stickiness.lb_cookie.duration_seconds", "Value": duration})
+            elif protocol in ("HTTP", "HTTPS") and st.get("type") == "app_cookie":
+                attrs += [{"Key": "stickiness.app_cookie.cookie_name", "Value": st.get("cookieName") or ""},
+                          {"Key": "stickiness.app_cookie.duration_seconds", "Value": duration}]
+        else:
+            attrs.append({"Key": "stickiness.enabled", "Value": "false"})
+    for p, (key, kind) in _TG_ATTRS.items():
+        if p not in diffs:
+            continue
+        value = i.get(p, defaults.get(p))
+        if value is not None:
+            attrs.append({"Key": key, "Value": _attr_str(value, kind)})
+    return attrs
+
+
+@updates(TG_TOKEN)
 def _update_target_group(em, args, i, old: Prior, diffs: set):
-    """ModifyTargetGroup for the health check, ModifyTargetGroupAttributes for the rest."""
+    """ModifyTargetGroup with the whole health check, then ModifyTargetGroupAttributes with only
+    what changed (resourceTargetGroupUpdate), then tags."""
     elbv2, arn = em.client("elbv2"), old.id
+    i.consume("protocolVersion", "targetType")
     if "healthCheck" in diffs:
-        elbv2.modify_target_group(TargetGroupArn=arn, **_health_check(i.get("healthCheck") or {}))
-    if diffs & {*_TG_ATTRS, "stickiness"}:
-        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=_tg_attributes(i))
+        elbv2.modify_target_group(**_modify_health_check(i, old, arn))
+    attrs = _tg_attributes_changed(i, diffs)
+    if attrs:
+        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=attrs)
     _update_tags(elbv2, arn, old, i, diffs)
     return _tg_outputs(elbv2, arn)
 
 
-@deletes("aws:lb/targetGroup:TargetGroup")
+@deletes(TG_TOKEN)
 def _delete_target_group(em, old: Prior):
-    em.client("elbv2").delete_target_group(TargetGroupArn=old.id)
+    """DeleteTargetGroup. The provider (resourceTargetGroupDelete) retries ResourceInUse "is
+    currently in use by a listener or a rule" for 2 minutes; the emulator applies one step at a
+    time, so nothing can release the group while it waits: the error stands, named as such."""
+    try:
+        em.client("elbv2").delete_target_group(TargetGroupArn=old.id)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ResourceInUse":
+            raise
+        raise ClientError({"Error": {"Code": "ResourceInUse", "Message": err.response["Error"].get("Message", "")
+                                     + " (still in use after the provider's 2-minute retry)"}},
+                          "DeleteTargetGroup") from err
 
 
 _SELF_SIGNED: tuple[bytes, bytes] | None = None

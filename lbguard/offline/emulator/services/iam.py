@@ -9,7 +9,7 @@ import secrets
 
 
 from lbguard.offline.emulator.core import (AwsEmulator, Prior, _auto_name, _drop_none, _int, _tags_list, deletes,
-                                   handles, invoke, tag_changes, updates)
+                                   handles, invoke, update_tags, updates)
 
 def _policy_list(value: Any) -> Any:
     value = list(value or [])
@@ -108,12 +108,8 @@ def _update_role(em, args, i, old: Prior, diffs: set):
     if diffs & {"description", "maxSessionDuration"}:
         iam_.update_role(**_drop_none({"RoleName": old.id, "Description": i.get("description"),
                                        "MaxSessionDuration": _int(i.get("maxSessionDuration"))}))
-    if "tags" in diffs:
-        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-        if remove:
-            iam_.untag_role(RoleName=old.id, TagKeys=remove)
-        if add:
-            iam_.tag_role(RoleName=old.id, Tags=_tags_list(add))
+    update_tags(old, i, diffs, untag=lambda keys: iam_.untag_role(RoleName=old.id, TagKeys=keys),
+                tag=lambda add: iam_.tag_role(RoleName=old.id, Tags=_tags_list(add)))
     return {}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 from lbguard.offline.emulator.core import (Prior, _auto_name, _drop_none, _tags_list,
-                                   deletes, handles, tag_changes, updates)
+                                   deletes, handles, update_tags, updates)
 
 @handles("aws:sns/topic:Topic")
 def _topic(em, args, i):
@@ -31,12 +31,8 @@ def _update_topic(em, args, i, old: Prior, diffs: set):
     for key, attr in (("displayName", "DisplayName"), ("kmsMasterKeyId", "KmsMasterKeyId"), ("policy", "Policy")):
         if key in diffs:
             sns_.set_topic_attributes(TopicArn=old.id, AttributeName=attr, AttributeValue=i.get(key) or "")
-    if "tags" in diffs:
-        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-        if remove:
-            sns_.untag_resource(ResourceArn=old.id, TagKeys=remove)
-        if add:
-            sns_.tag_resource(ResourceArn=old.id, Tags=_tags_list(add))
+    update_tags(old, i, diffs, untag=lambda keys: sns_.untag_resource(ResourceArn=old.id, TagKeys=keys),
+                tag=lambda add: sns_.tag_resource(ResourceArn=old.id, Tags=_tags_list(add)))
     return {}
 
 

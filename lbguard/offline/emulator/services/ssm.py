@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 from lbguard.offline.emulator.core import (Prior, _arn, _bool, _drop_none, _tags_list,
-                                   deletes, handles, tag_changes, updates)
+                                   deletes, handles, update_tags, updates)
 
 @handles("aws:ssm/parameter:Parameter")
 def _parameter(em, args, i):
@@ -33,12 +33,9 @@ def _update_parameter(em, args, i, old: Prior, diffs: set):
                          "Description": i.get("description"), "Tier": i.get("tier"), "DataType": i.get("dataType"),
                          "AllowedPattern": i.get("allowedPattern"), "Overwrite": True})
         ssm_.put_parameter(**kw)
-    if "tags" in diffs:
-        add, remove = tag_changes(old.inputs.get("tags"), i.get("tags"))
-        if remove:
-            ssm_.remove_tags_from_resource(ResourceType="Parameter", ResourceId=old.id, TagKeys=remove)
-        if add:
-            ssm_.add_tags_to_resource(ResourceType="Parameter", ResourceId=old.id, Tags=_tags_list(add))
+    update_tags(old, i, diffs,
+                untag=lambda keys: ssm_.remove_tags_from_resource(ResourceType="Parameter", ResourceId=old.id, TagKeys=keys),
+                tag=lambda add: ssm_.add_tags_to_resource(ResourceType="Parameter", ResourceId=old.id, Tags=_tags_list(add)))
     held = ssm_.get_parameter(Name=old.id)["Parameter"]
     return {"version": held["Version"], "tier": i.get("tier", "Standard")}
 
