@@ -59,13 +59,12 @@ def rollback_policy_document(*, region: str, account: str, lb_arn_suffix: str, p
                         "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
              "Resource": "*"},
             {"Sid": "ReadSnapshots", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-             "Resource": [ssm + state.known_good_param(project, stack), ssm + state.current_param(project, stack)]},
+             "Resource": [ssm + state.ssm_name(project, stack, w) for w in ("known-good", "current")]},
             {"Sid": "CoolDownLockFreeze", "Effect": "Allow",
              "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
-             "Resource": [ssm + state.last_auto_rollback_param(project, stack), ssm + state.lock_param(project, stack),
-                          ssm + state.freeze_param(project, stack)]},
+             "Resource": [ssm + state.ssm_name(project, stack, w) for w in ("last-auto-rollback", "lock", "freeze")]},
             {"Sid": "Journal", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-             "Resource": [ssm + state.journal_param(project, stack, "*")]},
+             "Resource": [ssm + state.ssm_name(project, stack, "journal/*")]},
             {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [f"{log_group_arn}:*"]},
         ],
@@ -89,7 +88,7 @@ class KnownGood(pulumi.ComponentResource):
         s = settings
         encoded = snapshot.apply(state.encode_snapshot)
         self.current = aws.ssm.Parameter(
-            f"{name}-current", name=state.current_param(s.project, s.stack), type="String",
+            f"{name}-current", name=state.ssm_name(s.project, s.stack, "current"), type="String",
             value=encoded.apply(lambda e: e[0]), tier=encoded.apply(lambda e: e[1]), description=f"{s.project}/{s.stack}: routing snapshot of the last deploy",
             opts=child)
         self.function = None

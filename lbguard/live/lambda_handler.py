@@ -82,7 +82,7 @@ def _handle(event, *, ssm, elbv2, now) -> dict:
     ssm = ssm or boto3.client("ssm", config=rollback.RETRY_CONFIG)
     elbv2 = elbv2 or rollback.client()
     now = time.time() if now is None else now
-    last_param = state.last_auto_rollback_param(project, stack)
+    last_param = state.ssm_name(project, stack, "last-auto-rollback")
     try:
         last = float(ssm.get_parameter(Name=last_param)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
@@ -93,7 +93,7 @@ def _handle(event, *, ssm, elbv2, now) -> dict:
         return {"action": "none", "reason": f"cool-down: last automatic rollback {now - last:.0f}s ago", "alarms": fired}
     target = operation.Target(project, stack, region, account, lb_arn)
     try:
-        snapshot = _parameter(ssm, state.known_good_param(project, stack))
+        snapshot = _parameter(ssm, state.ssm_name(project, stack, "known-good"))
         if snapshot is None:
             return {"action": "none", "reason": "no known-good snapshot (run lbguard promote)", "alarms": fired}
         deployed = _deployed(ssm, project, stack)
@@ -117,7 +117,7 @@ def _parameter(ssm, name: str) -> Any:
 def _deployed(ssm, project: str, stack: str) -> dict | None:
     """The deploy's snapshot, for the freeze; a bad one only means the freeze names less."""
     try:
-        doc = _parameter(ssm, state.current_param(project, stack))
+        doc = _parameter(ssm, state.ssm_name(project, stack, "current"))
     except LbguardError:
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("listeners"), list) else None

@@ -95,7 +95,7 @@ class Journal:
     def __init__(self, ssm, target: Target, *, by: str, source: str, path: str | Path | None, clock=time.time):
         self.ssm, self.target, self.path, self.clock = ssm, target, path, clock
         self.id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(clock())) + "-" + uuid.uuid4().hex[:6]
-        self.param = state.journal_param(target.project, target.stack, self.id)
+        self.param = state.ssm_name(target.project, target.stack, f"journal/{self.id}")
         self.warnings: list[str] = []
         self.doc: dict[str, Any] = {"journalVersion": JOURNAL_VERSION, "id": self.id, "target": target.to_json(),
                                     "by": by, "source": source, "startedAt": _iso(clock()), "finishedAt": None,
@@ -109,7 +109,7 @@ class Journal:
                 self.warnings.append(f"--journal {self.path}: cannot write: {err.strerror}")
         try:
             state.put_document(self.ssm, self.param, self.doc, f"lbguard rollback journal {self.id}")
-            self.ssm.put_parameter(Name=state.latest_journal_param(self.target.project, self.target.stack),
+            self.ssm.put_parameter(Name=state.ssm_name(self.target.project, self.target.stack, "journal/latest"),
                                    Value=self.id, Type="String", Overwrite=True)
         except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
             self.warnings.append(f"journal not written to SSM {self.param}: {rollback._error_text(err)}")
@@ -148,7 +148,7 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
     if dry_run:
         return Run(rollback.converge(elbv2, snapshot, keep_extra=keep_extra, dry_run=True), None)
     by = by or state.who()
-    lock = state.Lock(ssm, state.lock_param(target.project, target.stack), owner=by)
+    lock = state.Lock(ssm, state.ssm_name(target.project, target.stack, "lock"), owner=by)
     lock.acquire(wait, sleep=sleep, clock=clock)
     journal = None
     try:
@@ -197,7 +197,7 @@ def _freeze(ssm, target: Target, journal: Journal, before: dict, deployed: dict 
         summary=f"journal {journal.id}: {len(result.applied)} step(s) applied, {len(result.not_applied)} not; "
                 f"first: {first}")
     try:
-        ssm.put_parameter(Name=state.freeze_param(target.project, target.stack), Value=json.dumps(record),
+        ssm.put_parameter(Name=state.ssm_name(target.project, target.stack, "freeze"), Value=json.dumps(record),
                           Type="String", Overwrite=True, Tier="Advanced" if len(json.dumps(record)) > 4096 else "Standard")
     except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
         journal.warnings.append(f"deploy freeze not recorded: {rollback._error_text(err)}")
@@ -207,16 +207,16 @@ def _freeze(ssm, target: Target, journal: Journal, before: dict, deployed: dict 
 
 def read_freeze(ssm, project: str, stack: str) -> dict | None:
     try:
-        value = ssm.get_parameter(Name=state.freeze_param(project, stack))["Parameter"]["Value"]
+        value = ssm.get_parameter(Name=state.ssm_name(project, stack, "freeze"))["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
         return None
     try:
         record = json.loads(value)
     except ValueError:
-        raise LbguardError(f"SSM parameter {state.freeze_param(project, stack)}: not a freeze record; "
+        raise LbguardError(f"SSM parameter {state.ssm_name(project, stack, 'freeze')}: not a freeze record; "
                            f"`lbguard unfreeze --stack {stack}` removes it") from None
     if not isinstance(record, dict):
-        raise LbguardError(f"SSM parameter {state.freeze_param(project, stack)}: not a freeze record")
+        raise LbguardError(f"SSM parameter {state.ssm_name(project, stack, 'freeze')}: not a freeze record")
     return record
 
 
@@ -232,12 +232,12 @@ def load_journal(ssm, target: Target, ref: str) -> dict:
     else:
         if ref == "latest":
             try:
-                ref = ssm.get_parameter(Name=state.latest_journal_param(target.project, target.stack))["Parameter"]["Value"]
+                ref = ssm.get_parameter(Name=state.ssm_name(target.project, target.stack, "journal/latest"))["Parameter"]["Value"]
             except ssm.exceptions.ParameterNotFound:
                 raise LbguardError(f"--undo latest: no journal recorded for {target.project}/{target.stack}") from None
         if "/" in ref or not ref.strip():
             raise LbguardError(f"--undo {ref}: no such file, and not a journal id")
-        doc = state.get_document(ssm, state.journal_param(target.project, target.stack, ref))
+        doc = state.get_document(ssm, state.ssm_name(target.project, target.stack, f"journal/{ref}"))
         if doc is None:
             raise LbguardError(f"--undo {ref}: no such file, and no journal {ref} in SSM for {target.project}/{target.stack}")
         where = f"journal {ref}"
@@ -259,6 +259,6 @@ def undo(elbv2, ssm, journal: dict, target: Target, **kwargs) -> Run:
         return run
     held = read_freeze(ssm, target.project, target.stack)
     if held and held.get("journal") == journal["id"]:
-        ssm.delete_parameter(Name=state.freeze_param(target.project, target.stack))
+        ssm.delete_parameter(Name=state.ssm_name(target.project, target.stack, "freeze"))
         run.freeze = {"lifted": held}
     return run

@@ -18,33 +18,18 @@ from urllib.parse import urlparse
 from lbguard.core.model import LbguardError
 
 
-def current_param(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/routing/current"
+# Every SSM parameter lbguard keeps for a stack sits under /<project>/<stack>/routing/. The deploy
+# writes "current"; promote "known-good"; a rollback "lock", "journal/<id>" (and "journal/latest"),
+# "freeze"; the auto-rollback function "last-auto-rollback" (its cool-down). The Lambda's IAM policy
+# (components/known_good.py) is built from the same names.
+PARAMETERS = ("current", "known-good", "lock", "freeze", "last-auto-rollback", "journal/latest", "journal/*")
 
 
-def known_good_param(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/routing/known-good"
-
-
-def last_auto_rollback_param(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/routing/last-auto-rollback"
-
-
-def journal_param(project: str, stack: str, journal_id: str) -> str:
-    return f"/{project}/{stack}/routing/journal/{journal_id}"
-
-
-def latest_journal_param(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/routing/journal/latest"
-
-
-def lock_param(project: str, stack: str) -> str:
-    """One rollback per load balancer at a time: a stack has one load balancer."""
-    return f"/{project}/{stack}/routing/lock"
-
-
-def freeze_param(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/routing/freeze"
+def ssm_name(project: str, stack: str, what: str) -> str:
+    """The SSM parameter ``what`` (one of :data:`PARAMETERS`, or ``journal/<id>``) of a stack."""
+    if what not in PARAMETERS and not (what.startswith("journal/") and "/" not in what[8:] and what[8:]):
+        raise ValueError(f"no lbguard SSM parameter {what!r}")
+    return f"/{project}/{stack}/routing/{what}"
 
 
 STANDARD_LIMIT = 4096  # bytes an SSM Standard parameter holds; Advanced holds 8 KB

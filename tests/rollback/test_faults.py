@@ -194,20 +194,20 @@ def test_two_concurrent_rollbacks_one_applies_the_other_finds_it_done(proxy, dir
     assert first.journal.id != second.journal.id
     _assert_routing(world, direct)
     with pytest.raises(direct.ssm.exceptions.ParameterNotFound):  # both released the lock
-        direct.ssm.get_parameter(Name=state.lock_param("web-tier", stack))
+        direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "lock"))
 
 
 @pytest.mark.faults
 def test_lock_held_by_another_exits_2_naming_the_holder(proxy, direct, project, stack):
     world = W.build(stack, endpoint=direct.url)
     W.june_1(world, direct.url)
-    direct.ssm.put_parameter(Name=state.lock_param("web-tier", stack), Type="String",
+    direct.ssm.put_parameter(Name=state.ssm_name("web-tier", stack, "lock"), Type="String",
                              Value=json.dumps({"owner": "alice@bastion", "token": "x", "expires": 4e9}))
     code, _, err = cli(project, stack, "rollback", "--wait", "0.2")
     assert code == 2 and "another rollback holds the lock" in err and "alice@bastion" in err
     assert _elb_writes(proxy) == 0 and proxy.count("PutParameter") >= 1  # lock attempts only
     # An expired lock (its holder died) is taken over.
-    direct.ssm.put_parameter(Name=state.lock_param("web-tier", stack), Type="String", Overwrite=True,
+    direct.ssm.put_parameter(Name=state.ssm_name("web-tier", stack, "lock"), Type="String", Overwrite=True,
                              Value=json.dumps({"owner": "alice@bastion", "token": "x", "expires": 1}))
     code, doc, _ = cli(project, stack, "rollback", "--json", "-")
     assert code == 0 and doc["verified"]
@@ -265,8 +265,8 @@ def test_journal_holds_full_definitions_and_undo_restores_exactly_what_was_live(
     code, doc, _ = cli(project, stack, "rollback", "--journal", str(path), "--json", "-")
     assert code == 0 and doc["verified"]
     journal = json.loads(path.read_text())
-    assert journal == state.get_document(direct.ssm, state.journal_param("web-tier", stack, journal["id"]))
-    assert direct.ssm.get_parameter(Name=state.latest_journal_param("web-tier", stack))["Parameter"]["Value"] == journal["id"]
+    assert journal == state.get_document(direct.ssm, state.ssm_name("web-tier", stack, f"journal/{journal["id"]}"))
+    assert direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "journal/latest"))["Parameter"]["Value"] == journal["id"]
     deleted = next(t for t in journal["touched"] if t.get("rule") == funnel)
     assert deleted["after"] is None and deleted["before"]["conditions"] == W.path("/*")
     assert deleted["before"]["actions"][0]["ForwardConfig"]["TargetGroups"] == [
@@ -323,7 +323,7 @@ def test_connection_dropped_after_the_second_write_reports_exactly_what_landed(p
     # The lock could not be released over a dead connection: said; the re-run sees its
     # holder has ended (this process, token no longer active) and takes it over.
     assert any("not released" in w for w in run.journal.warnings)
-    assert json.loads(direct.ssm.get_parameter(Name=state.lock_param("web-tier", stack))["Parameter"]["Value"])[
+    assert json.loads(direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "lock"))["Parameter"]["Value"])[
         "token"] == run.lock.token
     proxy.clear()
     again = operation.run_rollback(rollback.client(region="us-east-1"), ssm, world.snapshot, world.target, source="t")
@@ -459,7 +459,7 @@ def test_lambda_corrupted_known_good_and_foreign_snapshot_are_refused(proxy, dir
     W.june_1(world, direct.url)
     event = _alarm_env(monkeypatch, world)
     ssm, elbv2 = boto3.client("ssm", region_name="us-east-1"), rollback.client(region="us-east-1")
-    name = state.known_good_param("web-tier", stack)
+    name = state.ssm_name("web-tier", stack, "known-good")
     for value, reason in (("{corrupt", "does not hold a routing snapshot"), ('{"schemaVersion": 2}', "is a required property"),
                           ("gz:!!!", "does not hold a routing snapshot"), (json.dumps(other.snapshot), "belongs to")):
         direct.ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
@@ -496,7 +496,7 @@ def test_freeze_record_and_pure_refusal(proxy, direct, project, stack, tmp_path)
     world.record(direct.url, current=bad, known_good=world.snapshot)
     code, doc, _ = cli(project, stack, "rollback", "--json", "-")
     assert code == 0 and doc["freeze"]["recorded"]
-    record = json.loads(direct.ssm.get_parameter(Name=state.freeze_param("web-tier", stack))["Parameter"]["Value"])
+    record = json.loads(direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "freeze"))["Parameter"]["Value"])
     assert record["by"] and record["at"] and record["journal"] == doc["journal"]["id"]
     assert [e["what"] for e in record["rolledBackFrom"]] == ["live routing before the rollback"]  # == deployed: once
     export = tmp_path / "freeze.json"

@@ -42,8 +42,8 @@ class World:
 
     def record(self, endpoint: str | None = None, *, current: dict | None = None, known_good: dict | None = None):
         ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
-        for name, doc in ((state.current_param(PROJECT, self.stack), current or self.snapshot),
-                          (state.known_good_param(PROJECT, self.stack), known_good or self.snapshot)):
+        for name, doc in ((state.ssm_name(PROJECT, self.stack, "current"), current or self.snapshot),
+                          (state.ssm_name(PROJECT, self.stack, "known-good"), known_good or self.snapshot)):
             value, tier = state.encode_snapshot(doc)
             ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Tier=tier)
 

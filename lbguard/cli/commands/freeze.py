@@ -27,7 +27,7 @@ from lbguard.core.model import LbguardError
 def freeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
     """Show the stack's deploy freeze (read-only) and export it for offline checks."""
     ctx = context(stack, cwd)
-    echo(json_path, f"freeze: reading SSM {state.freeze_param(ctx.project, stack)} at {ctx.describe()}")
+    echo(json_path, f"freeze: reading SSM {state.ssm_name(ctx.project, stack, 'freeze')} at {ctx.describe()}")
     record = operation.read_freeze(ctx.client("ssm"), ctx.project, stack)
     emit(json_path, fz.export_document(ctx.project, stack, record))
     if record:
@@ -48,7 +48,7 @@ def freeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
 def unfreeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
     """Lift the stack's deploy freeze (deletes its SSM record)."""
     ctx = context(stack, cwd)
-    name = state.freeze_param(ctx.project, stack)
+    name = state.ssm_name(ctx.project, stack, "freeze")
     announce(json_path, f"unfreeze: deleting SSM {name} at {ctx.describe()}")
     ssm = ctx.client("ssm")
     try:

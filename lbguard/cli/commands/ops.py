@@ -42,10 +42,10 @@ class Context:
         return state.decode_snapshot(value, f"SSM parameter {name}")
 
     def current(self) -> dict | None:
-        return self.parameter(state.current_param(self.project, self.stack))
+        return self.parameter(state.ssm_name(self.project, self.stack, "current"))
 
     def known_good(self) -> dict | None:
-        return self.parameter(state.known_good_param(self.project, self.stack))
+        return self.parameter(state.ssm_name(self.project, self.stack, "known-good"))
 
     def target(self):
         """What this stack owns, from AWS and the deploy's own record: the account the
@@ -54,7 +54,7 @@ class Context:
         from lbguard.live.operation import Target
         from lbguard.core.snapshot import check_owner, validate_snapshot
 
-        name = state.current_param(self.project, self.stack)
+        name = state.ssm_name(self.project, self.stack, "current")
         current = self.current()
         if current is None:
             raise LbguardError(f"no current snapshot for {self.project}/{self.stack} (SSM {name}): deploy the stack "

@@ -36,7 +36,7 @@ def promote(stack: str, cwd: Path | None, json_path: str | None) -> int:
     if diffs:
         raise LbguardError(f"live routing differs from the deployed snapshot ({len(diffs)} difference(s), first: "
                            f"{diffs[0]}); not promoting")
-    name = state.known_good_param(ctx.project, stack)
+    name = state.ssm_name(ctx.project, stack, "known-good")
     announce(json_path, f"promote: writing SSM {name} at {ctx.describe()}")
     value, tier = state.encode_snapshot(current)
     version = ctx.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Tier=tier)["Version"]
