@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from lbguard.live import operation, rollback  # noqa: E402
+from lbguard.live import operation, reader  # noqa: E402
 from lbguard.cli.commands.sandbox import free_port, start_moto_server  # noqa: E402
 from tests.rollback import world as W  # noqa: E402
 from tests.rollback.faultproxy import FaultProxy  # noqa: E402
@@ -51,8 +51,8 @@ def one(world: W.World, breaker, proxy: FaultProxy, direct: str, with_faults: bo
     if with_faults:
         faults(proxy)
     before = len(proxy.log)
-    elbv2 = rollback.client(region=W.REGION, endpoint_url=proxy.url)
-    ssm = boto3.client("ssm", region_name=W.REGION, endpoint_url=proxy.url, config=rollback.RETRY_CONFIG)
+    elbv2 = reader.client(region=W.REGION, endpoint_url=proxy.url)
+    ssm = boto3.client("ssm", region_name=W.REGION, endpoint_url=proxy.url, config=reader.RETRY_CONFIG)
     start = time.perf_counter()
     run = operation.run_rollback(elbv2, ssm, world.snapshot, world.target, source="bench", wait=60)
     took = time.perf_counter() - start

@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any
 
-from lbguard.live import operation, rollback, state
+from lbguard.live import operation, reader, state
 from lbguard.core.model import LbguardError
 from lbguard.core.snapshot import arn_region_account
 
@@ -79,8 +79,8 @@ def _handle(event, *, ssm, elbv2, now) -> dict:
         return {"action": "none", "reason": "no trigger alarm in ALARM state", "eventProblems": problems}
     import boto3
 
-    ssm = ssm or boto3.client("ssm", config=rollback.RETRY_CONFIG)
-    elbv2 = elbv2 or rollback.client()
+    ssm = ssm or boto3.client("ssm", config=reader.RETRY_CONFIG)
+    elbv2 = elbv2 or reader.client()
     now = time.time() if now is None else now
     last_param = state.ssm_name(project, stack, "last-auto-rollback")
     try:
@@ -95,7 +95,10 @@ def _handle(event, *, ssm, elbv2, now) -> dict:
     try:
         snapshot = _parameter(ssm, state.ssm_name(project, stack, "known-good"))
         if snapshot is None:
-            return {"action": "none", "reason": "no known-good snapshot (run lbguard promote)", "alarms": fired}
+            return {"action": "none", "alarms": fired,
+                    "reason": f"no known-good snapshot in SSM {state.ssm_name(project, stack, 'known-good')}: record "
+                              f"one with `lbguard promote --stack {stack}`; until then restore by hand with "
+                              f"`lbguard rollback --stack {stack} --to current` or `--snapshot FILE`"}
         deployed = _deployed(ssm, project, stack)
         run = operation.run_rollback(elbv2, ssm, snapshot, target, source="known-good snapshot", deployed=deployed,
                                      wait=wait)

@@ -2,6 +2,10 @@
 
 Around ``lbguard.live.rollback.converge`` (plan, apply, verify over the whole load balancer):
 
+- plan first: a run whose plan has no step to run writes nothing at all (no lock, journal
+  or freeze: an alarm that keeps firing after the fix costs reads only); otherwise the
+  lock is taken and the routing read and planned again under it (another run may have
+  fixed it meanwhile: then nothing more is written);
 - ownership: the snapshot must name the target's project, stack, region, account and
   load balancer (``lbguard.core.snapshot.check_owner``), else nothing is written;
 - a lock (``lbguard.live.state.Lock``): one rollback per load balancer at a time;
@@ -27,7 +31,8 @@ from botocore.exceptions import ClientError
 
 from lbguard.core import freeze, shapes
 
-from lbguard.live import rollback, state
+from lbguard.live import reader, rollback, state
+from lbguard.live.reader import TRANSPORT_ERRORS, error_text
 from lbguard.core.model import LbguardError
 from lbguard.core.snapshot import SCHEMA_VERSION, check_owner, validate_snapshot
 
@@ -47,7 +52,7 @@ class Target:
                 "loadBalancerArn": self.load_balancer_arn}
 
 
-def snapshot_from_live(live: rollback.Live, target: Target) -> dict:
+def snapshot_from_live(live: reader.Live, target: Target) -> dict:
     """The whole live routing as a snapshot (full definitions): a journal's before/after."""
     listeners = []
     for arn, lst in live.listeners.items():
@@ -111,8 +116,8 @@ class Journal:
             state.put_document(self.ssm, self.param, self.doc, f"lbguard rollback journal {self.id}")
             self.ssm.put_parameter(Name=state.ssm_name(self.target.project, self.target.stack, "journal/latest"),
                                    Value=self.id, Type="String", Overwrite=True)
-        except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
-            self.warnings.append(f"journal not written to SSM {self.param}: {rollback._error_text(err)}")
+        except (ClientError, *TRANSPORT_ERRORS) as err:
+            self.warnings.append(f"journal not written to SSM {self.param}: {error_text(err)}")
 
 
 def _iso(t: float) -> str:
@@ -122,12 +127,13 @@ def _iso(t: float) -> str:
 @dataclass
 class Run:
     result: rollback.Result
-    journal: Journal | None
+    target: Target
+    journal: Journal | None = None  # None: nothing was written (dry run, empty plan)
     freeze: dict | None = None
     lock: state.Lock | None = None
 
     def to_json(self) -> dict:
-        doc = {"target": self.journal.target.to_json() if self.journal else None, **self.result.to_json()}
+        doc = {"target": self.target.to_json(), **self.result.to_json()}
         if self.journal:
             doc["journal"] = {"id": self.journal.id, "ssmParameter": self.journal.param,
                               "file": str(self.journal.path) if self.journal.path else None,
@@ -140,29 +146,36 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
                  keep_extra: bool = False, dry_run: bool = False, wait: float = 0.0, journal_path: str | None = None,
                  deployed: dict | None = None, record_freeze: bool = True, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> Run:
-    """Validate and check ownership (nothing written on refusal), lock, journal, converge,
-    journal again, freeze. ``deployed`` is the stack's ``routing/current`` snapshot: when it
-    differs from what is restored, the freeze names it too (the next deploy would re-apply it)."""
+    """Validate and check ownership (nothing written on refusal), plan; when there is a step
+    to run: lock, read and plan again, journal, converge, journal again, freeze. ``deployed``
+    is the stack's ``routing/current`` snapshot: when it differs from what is restored, the
+    freeze names it too (the next deploy would re-apply it)."""
     snapshot = validate_snapshot(snapshot, source)
     check_owner(snapshot, **_owner(target), source=source)
-    if dry_run:
-        return Run(rollback.converge(elbv2, snapshot, keep_extra=keep_extra, dry_run=True), None)
+    live = reader.read(elbv2, target.load_balancer_arn, snapshot)
+    steps = rollback.plan(snapshot, live, keep_extra=keep_extra)
+    if dry_run or not rollback.runnable(steps):
+        return Run(rollback.unapplied(live, steps, dry_run=dry_run), target)
     by = by or state.who()
     lock = state.Lock(ssm, state.ssm_name(target.project, target.stack, "lock"), owner=by)
     lock.acquire(wait, sleep=sleep, clock=clock)
-    journal = None
+    run = Run(rollback.Result(), target, lock=lock)
     try:
-        live = rollback.read_live(elbv2, target.load_balancer_arn, snapshot)
-        journal = Journal(ssm, target, by=by, source=source, path=journal_path, clock=clock)
+        live = reader.read(elbv2, target.load_balancer_arn, snapshot)
+        steps = rollback.plan(snapshot, live, keep_extra=keep_extra)
+        if not rollback.runnable(steps):  # another run fixed it while this one waited for the lock
+            run.result = rollback.unapplied(live, steps, dry_run=False)
+            return run
+        run.journal = journal = Journal(ssm, target, by=by, source=source, path=journal_path, clock=clock)
         before = snapshot_from_live(live, target)
         journal.doc.update(restoring=freeze.fingerprint(snapshot), before=before, after=None,
-                           plan=[s.to_json() for s in rollback.plan(snapshot, live, keep_extra=keep_extra)])
+                           plan=[s.planned() for s in steps])
         journal.write()  # before the first write: what is about to change, in full
-        result = rollback.converge(elbv2, snapshot, keep_extra=keep_extra, live=live, settle=sleep)
+        run.result = result = rollback.converge(elbv2, snapshot, keep_extra=keep_extra, live=live, steps=steps,
+                                                settle=sleep)
         after = snapshot_from_live(result.after, target) if result.after else None
         journal.doc.update(finishedAt=_iso(clock()), after=after, touched=touched(before, after), **result.to_json())
         journal.write()
-        run = Run(result, journal, lock=lock)
         landed = any(w.get("outcome") == "ok" or str(w.get("outcome", "")).startswith("already done")
                      for w in result.writes)
         if record_freeze and landed:
@@ -171,10 +184,10 @@ def run_rollback(elbv2, ssm, snapshot: Any, target: Target, *, source: str, by: 
     finally:
         try:
             lock.release()
-        except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
-            if journal is not None:  # said in the report; the lock expires on its own (state.Lock.ttl)
-                journal.warnings.append(f"lock {lock.name} not released ({rollback._error_text(err)}); it expires "
-                                        f"in {lock.ttl:.0f}s")
+        except (ClientError, *TRANSPORT_ERRORS) as err:
+            if run.journal is not None:  # said in the report; the lock expires on its own (state.Lock.ttl)
+                run.journal.warnings.append(f"lock {lock.name} not released ({error_text(err)}); it expires "
+                                            f"in {lock.ttl:.0f}s")
 
 
 def _owner(target: Target) -> dict:
@@ -199,8 +212,8 @@ def _freeze(ssm, target: Target, journal: Journal, before: dict, deployed: dict 
     try:
         ssm.put_parameter(Name=state.ssm_name(target.project, target.stack, "freeze"), Value=json.dumps(record),
                           Type="String", Overwrite=True, Tier="Advanced" if len(json.dumps(record)) > 4096 else "Standard")
-    except (ClientError, *rollback.TRANSPORT_ERRORS) as err:
-        journal.warnings.append(f"deploy freeze not recorded: {rollback._error_text(err)}")
+    except (ClientError, *TRANSPORT_ERRORS) as err:
+        journal.warnings.append(f"deploy freeze not recorded: {error_text(err)}")
         return {**record, "recorded": False}
     return {**record, "recorded": True}
 

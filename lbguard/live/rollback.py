@@ -2,18 +2,19 @@
 
 Read, plan, apply, re-read, until the load balancer's whole routing equals the snapshot:
 
-1. ``read_live`` reads *every* listener and rule of the load balancer (not only the
-   snapshot's) and the health of every target group either side forwards to.
+1. ``lbguard.live.reader.read`` reads *every* listener and rule of the load balancer (not
+   only the snapshot's) and the health of every target group either side forwards to.
 2. ``plan`` compares the whole of it with the snapshot and returns ``Step``s, each with
    a stable ``key`` and the calls that reach its goal: delete rules and listeners the
    snapshot does not hold (``keep_extra`` leaves them and reports them), restore
    default actions and rules, move priorities (two calls when rules swap: ALB refuses
    a batch asking for a priority another rule holds), re-create rules (and plain HTTP
-   listeners, or ones whose certificates the snapshot holds) that are gone, from the
-   snapshot's full definition. A step that would forward to a target group that is
+   listeners, or ones whose certificates the snapshot holds, with their rules) that are
+   gone, from the snapshot's full definition. A step that would forward to a target group that is
    gone or has no healthy target is *blocked* with that reason; the rest still run
-   (partial recovery). Outage-class fixes (a forward ``lbguard.live.diagnose`` calls a
-   funnel or a forward to nothing healthy) go first.
+   (partial recovery). Outage-class fixes (``lbguard.live.findings.outage_routes``: a
+   funnel or a forward to nothing healthy) go first. The plan is complete: a dry run's
+   plan is the list of steps a real run applies when nothing else writes meanwhile.
 3. ``converge`` executes the steps, then re-reads and re-plans: what AWS reports is
    the only judge of what is done. An error on a write (a lost response retried into
    ``RuleNotFound`` or ``PriorityInUse``, a concurrent writer, a stale read) is settled
@@ -24,8 +25,8 @@ Read, plan, apply, re-read, until the load balancer's whole routing equals the s
    to the snapshot.
 
 Throttling and transient errors inside one call are retried by botocore's ``standard``
-retry mode (``RETRY_CONFIG``), not by a loop here. This module imports only
-boto3/botocore and lbguard's pure modules, so the auto-rollback Lambda ships it as is.
+retry mode (``reader.RETRY_CONFIG``), not by a loop here. This module imports only
+boto3/botocore and lbguard's core and live modules, so the auto-rollback Lambda ships it as is.
 """
 
 from __future__ import annotations
@@ -34,17 +35,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import ClientError
 
 from lbguard.core import shapes
 from lbguard.core.snapshot import tg_name
+from lbguard.live import findings, reader
+from lbguard.live.reader import TRANSPORT_ERRORS, Live, error_text, forwarded
 
-# Failures of the transport or of a garbled answer: the outcome of a write is unknown
-# (the next read settles it). ResponseParserError is not a BotoCoreError.
-TRANSPORT_ERRORS = (BotoCoreError, ResponseParserError)
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=20)
 MAX_PRIORITY = 50000
 MAX_ROUNDS = 5
 GIVE_UP_AFTER = 2  # failures of one step before it is reported as not applied
@@ -55,12 +52,6 @@ WRITE_METHODS = {"DeleteRule": "delete_rule", "DeleteListener": "delete_listener
                  "CreateRule": "create_rule", "CreateListener": "create_listener"}
 
 
-def client(session=None, region: str | None = None, endpoint_url: str | None = None):
-    import boto3
-
-    return (session or boto3).client("elbv2", region_name=region, endpoint_url=endpoint_url, config=RETRY_CONFIG)
-
-
 @dataclass
 class Step:
     key: tuple
@@ -68,6 +59,7 @@ class Step:
     description: str
     urgent: bool = False  # fixes an outage-class forward: runs first
     blocked: str | None = None  # why it must not run (stale target group, kept extra, ...)
+    after: tuple | None = None  # the key of a step that must land first (a re-created listener's rules)
 
     @property
     def op(self) -> str:
@@ -84,21 +76,18 @@ class Step:
         return doc
 
 
-Call = Step  # lbguard.live.diagnose reads .params and .description of planned calls
+    def planned(self) -> dict:
+        """The step as a plan lists it: its JSON, and why it will not run when blocked."""
+        return {**self.to_json(), **({"blocked": self.blocked} if self.blocked else {})}
 
 
-@dataclass
-class Live:
-    load_balancer_arn: str = ""
-    listeners: dict[str, dict] = field(default_factory=dict)  # arn -> DescribeListeners entry
-    rules: dict[str, dict] = field(default_factory=dict)  # arn -> DescribeRules entry (non-default)
-    rules_by_listener: dict[str, list[str]] = field(default_factory=dict)
-    target_groups: dict[str, dict] = field(default_factory=dict)  # arn -> {"name", "exists", "healthy", "registered"}
+def runnable(steps: list[Step]) -> list[Step]:
+    return [s for s in steps if not s.blocked]
 
 
 @dataclass
 class Result:
-    steps: list[Step] = field(default_factory=list)  # the first plan
+    steps: list[Step] = field(default_factory=list)  # the first plan (what a dry run reports)
     applied: list[dict] = field(default_factory=list)  # step json + "result"
     not_applied: list[dict] = field(default_factory=list)  # step json + "reason"
     writes: list[dict] = field(default_factory=list)  # every write call made: call, params, outcome
@@ -113,71 +102,10 @@ class Result:
         return len(self.writes)
 
     def to_json(self) -> dict:
-        return {"writeCalls": self.write_calls, "applied": self.applied, "notApplied": self.not_applied,
+        return {"plan": [s.planned() for s in self.steps], "writeCalls": self.write_calls, "applied": self.applied,
+                "notApplied": self.not_applied,
                 "writes": self.writes, "error": self.error, "verified": self.verified,
                 "differences": self.differences}
-
-
-# ------------------------------------------------------------------ reading
-
-
-def _pages(fn: Callable, key: str, **kwargs) -> list[dict]:
-    out, marker = [], None
-    while True:
-        page = fn(**kwargs, **({"Marker": marker} if marker else {}))
-        out += page[key]
-        marker = page.get("NextMarker")
-        if not marker:
-            return out
-
-
-def describe_rules(elbv2, listener_arn: str) -> list[dict]:
-    return _pages(elbv2.describe_rules, "Rules", ListenerArn=listener_arn)
-
-
-def _forwarded(actions: list[dict]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for a in actions:
-        out.update(shapes.forward_weights(a) or {})
-    return out
-
-
-def read_target_groups(elbv2, arns: set[str]) -> dict[str, dict]:
-    out = {}
-    for arn in sorted(arns):
-        try:
-            tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
-            health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in ("TargetGroupNotFound", "ValidationError"):
-                raise
-            out[arn] = {"name": tg_name(arn), "exists": False, "healthy": 0, "registered": 0}
-            continue
-        out[arn] = {"name": tg["TargetGroupName"], "exists": True, "registered": len(health),
-                    "healthy": sum(h["TargetHealth"]["State"] == "healthy" for h in health)}
-    return out
-
-
-def read_live(elbv2, load_balancer_arn: str, snapshot: dict | None = None) -> Live:
-    """Every listener and rule of the load balancer, and the target groups that either
-    it or ``snapshot`` forwards to."""
-    live = Live(load_balancer_arn)
-    arns: set[str] = set()
-    for lst in _pages(elbv2.describe_listeners, "Listeners", LoadBalancerArn=load_balancer_arn):
-        live.listeners[lst["ListenerArn"]] = lst
-        arns.update(_forwarded(lst["DefaultActions"]))
-        live.rules_by_listener[lst["ListenerArn"]] = []
-        for rule in describe_rules(elbv2, lst["ListenerArn"]):
-            if not rule.get("IsDefault"):
-                live.rules[rule["RuleArn"]] = rule
-                live.rules_by_listener[lst["ListenerArn"]].append(rule["RuleArn"])
-                arns.update(_forwarded(rule["Actions"]))
-    for lst in (snapshot or {}).get("listeners", []):
-        arns.update(_forwarded(lst["defaultActions"]))
-        for r in lst.get("rules", []):
-            arns.update(_forwarded(r["actions"]))
-    live.target_groups = read_target_groups(elbv2, arns)
-    return live
 
 
 def _weights_text(actions: list[dict]) -> str:
@@ -195,7 +123,7 @@ def _same_rule(live_rule: dict, rule: dict) -> bool:
 
 def unsafe_forward(actions: list[dict], live: Live) -> str | None:
     """Why forwarding as ``actions`` would make things worse, or None."""
-    for arn, weight in _forwarded(actions).items():
+    for arn, weight in forwarded(actions).items():
         tg = live.target_groups.get(arn, {"exists": False, "healthy": 0})
         if not tg["exists"]:
             return f"target group {tg_name(arn)} no longer exists"
@@ -310,7 +238,9 @@ def _listener_steps(lst: dict, live_arn: str, live: Live, keep_extra: bool) -> l
     return steps
 
 
-def _create_listener_step(lst: dict, snapshot: dict, live: Live) -> Step:
+def _create_listener_steps(lst: dict, snapshot: dict, live: Live) -> list[Step]:
+    """Re-create a listener that is gone, then its rules: each rule's CreateRule names the
+    snapshot's (gone) listener ARN and runs after the listener's step, on the ARN it returned."""
     name = lst.get("key") or f"{lst['protocol']}:{lst['port']}"
     params: dict[str, Any] = {"LoadBalancerArn": snapshot["loadBalancer"]["arn"], "Protocol": lst["protocol"],
                               "Port": int(lst["port"]), "DefaultActions": lst["defaultActions"]}
@@ -321,19 +251,20 @@ def _create_listener_step(lst: dict, snapshot: dict, live: Live) -> Step:
     blocked = unsafe_forward(lst["defaultActions"], live)
     if lst["protocol"] in ("HTTPS", "TLS") and not lst.get("certificates"):
         blocked = f"the snapshot does not hold listener {name}'s certificate: re-deploy the stack to re-create it"
-    return Step(("create-listener", lst["arn"]), [("CreateListener", params)],
-                f"re-create listener {name} (port {lst['port']}, gone; its rules follow on the next pass)", blocked=blocked)
-
-
-def _outage_forwards(live: Live) -> set[tuple[str, str | None]]:
-    """(listener, rule or None) of every forward lbguard.live.diagnose calls outage-class."""
-    from lbguard.live import diagnose
-
-    routing = diagnose.LiveRouting(live.load_balancer_arn, listeners=list(live.listeners.values()),
-                                   rules={a: sorted((live.rules[r] for r in arns), key=lambda r: int(r["Priority"]))
-                                          for a, arns in live.rules_by_listener.items()},
-                                   target_groups=live.target_groups)
-    return {(f["listenerArn"], f["ruleArn"]) for f in diagnose.diagnose(routing) if f["kind"] in diagnose.OUTAGE_KINDS}
+    rules = lst.get("rules", [])
+    head = Step(("create-listener", lst["arn"]), [("CreateListener", params)],
+                f"re-create listener {name} (port {lst['port']}, gone" + (f"; then its {len(rules)} rule(s))" if rules else ")"),
+                blocked=blocked)
+    steps = [head]
+    for r in rules:
+        steps.append(Step(("create-rule", r["arn"]), [("CreateRule", {
+            "ListenerArn": lst["arn"], "Priority": int(r["priority"]), "Conditions": r["conditions"],
+            "Actions": r["actions"]})],
+            f"listener {name}: re-create {_rule_label(r)} at priority {r['priority']} on the re-created listener "
+            f"(forwards {_weights_text(r['actions'])})",
+            blocked=(f"listener {name} is not re-created: {blocked}" if blocked else unsafe_forward(r["actions"], live)),
+            after=head.key))
+    return steps
 
 
 _ORDER = {"DeleteRule": (0, 0), "ModifyListener": (0, 1), "ModifyRule": (0, 2), "DeleteListener": (0, 3),
@@ -346,24 +277,24 @@ def plan(snapshot: dict, live: Live, *, keep_extra: bool = False) -> list[Step]:
     steps: list[Step] = []
     for lst in snapshot["listeners"]:
         live_arn = matched[lst["arn"]]
-        steps += _listener_steps(lst, live_arn, live, keep_extra) if live_arn else [_create_listener_step(lst, snapshot, live)]
+        steps += _listener_steps(lst, live_arn, live, keep_extra) if live_arn else _create_listener_steps(lst, snapshot, live)
     for arn, held in live.listeners.items():
         if arn not in matched.values():
             steps.append(Step(("delete-listener", arn), [("DeleteListener", {"ListenerArn": arn})],
                               f"delete listener {held['Protocol']}:{held['Port']} (not in the snapshot; default "
                               f"{_weights_text(held['DefaultActions'])})", blocked="kept (--keep-extra)" if keep_extra else None))
-    outage = _outage_forwards(live) if steps else set()
-    rule_listener = {r: l for l, arns in live.rules_by_listener.items() for r in arns}
+    outage = findings.outage_routes(live) if steps else set()
     for s in steps:
         p = s.params
         if s.op in ("DeleteRule", "ModifyRule"):
-            s.urgent = (rule_listener.get(p["RuleArn"]), p["RuleArn"]) in outage
+            s.urgent = (live.listener_of(p["RuleArn"]), p["RuleArn"]) in outage
         elif s.op == "ModifyListener":
             s.urgent = (p["ListenerArn"], None) in outage
         elif s.op == "DeleteListener":
             s.urgent = any(l == p["ListenerArn"] for l, _ in outage)
-    # Stable: within a phase, outage-class fixes first; priorities after deletes free them; creates last.
-    return sorted(steps, key=lambda s: (_ORDER[s.op][0], not s.urgent, _ORDER[s.op][1]))
+    # Stable: within a phase, outage-class fixes first; priorities after deletes free them; creates
+    # last, a re-created listener's rules after it.
+    return sorted(steps, key=lambda s: (4, False, 0) if s.after else (_ORDER[s.op][0], not s.urgent, _ORDER[s.op][1]))
 
 
 def differences(snapshot: dict, live: Live) -> list[str]:
@@ -378,32 +309,32 @@ class _Down(Exception):
     """The endpoint stayed unreachable through botocore's retries: stop writing."""
 
 
-def _error_text(err: Exception) -> str:
-    if isinstance(err, ClientError):
-        e = err.response.get("Error", {})
-        return f"{e.get('Code')}: {e.get('Message')}"
-    return f"{type(err).__name__}: {err}"
-
-
-def _run_step(elbv2, step: Step, result: Result) -> str | None:
+def _run_step(elbv2, step: Step, result: Result, created: dict[str, str]) -> str | None:
     """Make the step's calls; None when AWS accepted them (or said the deleted thing is gone),
-    else the error. Raises _Down when the connection stays down."""
+    else the error. Raises _Down when the connection stays down. ``created``: snapshot
+    listener ARN -> the listener re-created for it in this run."""
     for op, params in step.calls:
+        if step.after:
+            if params["ListenerArn"] not in created:
+                return f"{op} not made: the listener it belongs to was not re-created"
+            params = {**params, "ListenerArn": created[params["ListenerArn"]]}
         record = {"call": op, "params": params, "change": step.description}
         result.writes.append(record)
         try:
-            getattr(elbv2, WRITE_METHODS[op])(**params)
+            answer = getattr(elbv2, WRITE_METHODS[op])(**params)
         except ClientError as err:
             code = err.response.get("Error", {}).get("Code")
             if GONE.get(op) == code:
                 record["outcome"] = f"already done ({code})"
                 continue
-            record["outcome"] = _error_text(err)
+            record["outcome"] = error_text(err)
             return f"{op} failed: {record['outcome']}"
         except TRANSPORT_ERRORS as err:
-            record["outcome"] = _error_text(err)
+            record["outcome"] = error_text(err)
             raise _Down(f"{op} failed: {record['outcome']}") from None
         record["outcome"] = "ok"
+        if op == "CreateListener":
+            created[step.key[1]] = answer["Listeners"][0]["ListenerArn"]
     return None
 
 
@@ -412,42 +343,50 @@ def _read(elbv2, snapshot: dict, settle: Callable[[float], None], suspect: set[t
     """Read and plan; when the only differences are steps AWS already acknowledged, the read
     may be stale (eventual consistency): read again a few times before believing it."""
     for delay in (0.1, 0.3, 0.9, None):
-        live = read_live(elbv2, snapshot["loadBalancer"]["arn"], snapshot)
+        live = reader.read(elbv2, snapshot["loadBalancer"]["arn"], snapshot)
         steps = plan(snapshot, live, keep_extra=keep_extra)
-        runnable = [s.key for s in steps if not s.blocked]
-        if delay is None or not runnable or not set(runnable) <= suspect:
+        keys = [s.key for s in runnable(steps)]
+        if delay is None or not keys or not set(keys) <= suspect:
             return live, steps
         settle(delay)
     raise AssertionError("unreachable")
 
 
+def unapplied(live: Live, steps: list[Step], *, dry_run: bool) -> Result:
+    """The report of a run that writes nothing: a dry run, or a plan with no runnable step
+    (nothing to do, or every step blocked)."""
+    result = Result(steps=steps, before=live, after=live, verified=not steps,
+                    differences=[s.description for s in steps])
+    result.not_applied = [{**s.to_json(), "reason": s.blocked or "dry run"} for s in steps if s.blocked or dry_run]
+    return result
+
+
 def converge(elbv2, snapshot: dict, *, keep_extra: bool = False, dry_run: bool = False,
-             settle: Callable[[float], None] = time.sleep, live: Live | None = None) -> Result:
+             settle: Callable[[float], None] = time.sleep, live: Live | None = None,
+             steps: list[Step] | None = None) -> Result:
     """Plan, apply and re-read until the whole routing equals ``snapshot`` or nothing more
-    can be done; the report says exactly which steps and writes landed and which did not."""
-    result = Result()
-    live = live or read_live(elbv2, snapshot["loadBalancer"]["arn"], snapshot)  # nothing written yet: errors propagate
-    result.before = live
-    steps = result.steps = plan(snapshot, live, keep_extra=keep_extra)
-    if dry_run:
-        result.after, result.verified = live, not steps
-        result.differences = [s.description for s in steps]
-        result.not_applied = [{**s.to_json(), "reason": s.blocked or "dry run"} for s in steps]
-        return result
+    can be done; the report says exactly which steps and writes landed and which did not.
+    ``live`` and ``steps``: a read and its plan made just before (else read and planned here)."""
+    live = live or reader.read(elbv2, snapshot["loadBalancer"]["arn"], snapshot)  # nothing written yet: errors propagate
+    steps = plan(snapshot, live, keep_extra=keep_extra) if steps is None else steps
+    if dry_run or not runnable(steps):
+        return unapplied(live, steps, dry_run=dry_run)
+    result = Result(steps=steps, before=live)
+    created: dict[str, str] = {}
     attempted: dict[tuple, Step] = {}
     errors: dict[tuple, str] = {}
     failures: dict[tuple, int] = {}
     acked: set[tuple] = set()
     final: list[Step] | None = steps
     for _ in range(MAX_ROUNDS):
-        runnable = [s for s in final if not s.blocked and failures.get(s.key, 0) < GIVE_UP_AFTER]
-        if not runnable:
+        todo = [s for s in runnable(final) if failures.get(s.key, 0) < GIVE_UP_AFTER]
+        if not todo:
             break
         down = None
-        for s in runnable:
+        for s in todo:
             attempted[s.key] = s
             try:
-                err = _run_step(elbv2, s, result)
+                err = _run_step(elbv2, s, result, created)
             except _Down as exc:
                 errors[s.key], down = str(exc), str(exc)
                 failures[s.key] = failures.get(s.key, 0) + 1
@@ -460,7 +399,7 @@ def converge(elbv2, snapshot: dict, *, keep_extra: bool = False, dry_run: bool =
         try:
             live, final = _read(elbv2, snapshot, settle, acked, keep_extra)
         except (ClientError, *TRANSPORT_ERRORS) as exc:
-            result.error = f"reading back failed: {_error_text(exc)}" + (f" (after: {down})" if down else "")
+            result.error = f"reading back failed: {error_text(exc)}" + (f" (after: {down})" if down else "")
             live, final = None, None
             break
     result.after = live

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import ipaddress
 import json
 import os
 import re
@@ -13,7 +12,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from lbguard.core.model import LbguardError
 
@@ -240,35 +238,3 @@ def load_sandbox(project_dir: Path, stack: str) -> dict | None:
 def drill_file(project_dir: Path, stack: str) -> Path:
     """What a drill changed, so that `lbguard drill --undo` can put it back."""
     return state_file(project_dir, "drill", stack)
-
-
-def use_endpoint(project_dir: Path, stack: str) -> str | None:
-    """The endpoint to talk to: AWS_ENDPOINT_URL, else the sandbox's (exported for boto3)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    sandbox = load_sandbox(project_dir, stack) or {}
-    if not endpoint and sandbox.get("endpoint"):
-        endpoint = sandbox["endpoint"]
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-    if endpoint and is_local(endpoint) and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        # A local emulator takes any credentials; never look for real ones.
-        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-        os.environ.setdefault("AWS_DEFAULT_REGION", sandbox.get("region", "us-east-1"))
-    return endpoint
-
-
-def is_local(endpoint: str) -> bool:
-    host = urlparse(endpoint).hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def require_local_endpoint(endpoint: str | None) -> str:
-    """Drills run only against an emulator on this machine."""
-    if not endpoint:
-        raise LbguardError("drills run only against a local emulator: AWS_ENDPOINT_URL is not set "
-                           "(start one with `lbguard sandbox`)")
-    if not is_local(endpoint):
-        raise LbguardError(f"drills run only against a local emulator: {endpoint} is not on 127.0.0.0/8, ::1 or localhost")
-    return endpoint

@@ -42,17 +42,19 @@ def proxy(moto_url, monkeypatch):
 
 
 @pytest.fixture
-def project(tmp_path):
-    """A project directory: lbguard's live commands read only the project name from it."""
-    path = tmp_path / "project"
-    path.mkdir()
-    shutil.copy(ROOT / "Pulumi.yaml", path / "Pulumi.yaml")
-    return path
+def stack() -> str:
+    return "t" + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture
-def stack() -> str:
-    return "t" + uuid.uuid4().hex[:8]
+def project(tmp_path, stack):
+    """A project directory: lbguard's live commands read the project name and the stack's (empty)
+    settings from it."""
+    path = tmp_path / "project"
+    (path / "stacks").mkdir(parents=True)
+    shutil.copy(ROOT / "Pulumi.yaml", path / "Pulumi.yaml")
+    (path / "stacks" / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    return path
 
 
 class Direct:

@@ -12,7 +12,7 @@ import pytest
 
 from lbguard.core import freeze
 
-from lbguard.live import operation, rollback, state
+from lbguard.live import operation, reader, rollback, state
 from lbguard.live.lambda_handler import handler
 from tests.rollback import world as W
 from tests.rollback.conftest import cli
@@ -121,7 +121,7 @@ def test_replaced_listener_gets_the_snapshot_routing_and_rules_recreated(proxy, 
     direct.elbv2.delete_listener(ListenerArn=world.listener)
     new = direct.elbv2.create_listener(LoadBalancerArn=world.lb, Protocol="HTTP", Port=80, DefaultActions=W.fwd(
         [world.tgs["green"]], [1]))["Listeners"][0]["ListenerArn"]
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot)
     assert result.verified, result.not_applied
     assert sorted(_calls(result.applied)) == ["CreateRule", "CreateRule", "ModifyListener"]
     assert [l["ListenerArn"] for l in direct.elbv2.describe_listeners(LoadBalancerArn=world.lb)["Listeners"]] == [new]
@@ -156,7 +156,7 @@ def test_lost_create_and_priority_responses_converge_without_duplicates(proxy, d
     direct.elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": rules[2]["arn"], "Priority": 10}])
     direct.elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": rules[0]["arn"], "Priority": 30}])
     proxy.add("lost", {"CreateRule", "SetRulePriorities"}, times=2)
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot)
     assert result.verified, result.not_applied
     assert sorted(_calls(result.applied)) == ["CreateRule", "SetRulePriorities"]
     assert proxy.count(fault="lost") == 2
@@ -174,8 +174,8 @@ def test_two_concurrent_rollbacks_one_applies_the_other_finds_it_done(proxy, dir
 
     def one():
         try:
-            ssm = boto3.client("ssm", region_name="us-east-1", config=rollback.RETRY_CONFIG)
-            runs.append(operation.run_rollback(rollback.client(region="us-east-1"), ssm, world.snapshot, world.target,
+            ssm = boto3.client("ssm", region_name="us-east-1", config=reader.RETRY_CONFIG)
+            runs.append(operation.run_rollback(reader.client(region="us-east-1"), ssm, world.snapshot, world.target,
                                                source="test", wait=30))
         except Exception as err:  # noqa: BLE001 - reported below
             errors.append(err)
@@ -191,7 +191,7 @@ def test_two_concurrent_rollbacks_one_applies_the_other_finds_it_done(proxy, dir
     assert sorted(_calls(first.result.applied)) == ["DeleteRule", "ModifyListener", "ModifyRule", "ModifyRule",
                                                     "ModifyRule", "ModifyRule", "SetRulePriorities"]
     assert second.result.write_calls == 0 and second.result.applied == [] and second.result.not_applied == []
-    assert first.journal.id != second.journal.id
+    assert first.journal is not None and second.journal is None  # re-planned under the lock: nothing to journal
     _assert_routing(world, direct)
     with pytest.raises(direct.ssm.exceptions.ParameterNotFound):  # both released the lock
         direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "lock"))
@@ -247,7 +247,7 @@ def test_rule_deleted_since_the_snapshot_is_recreated_from_its_full_definition(p
     world = W.build(stack, rules=2, endpoint=direct.url)
     svc0 = world.snapshot["listeners"][0]["rules"][0]
     direct.elbv2.delete_rule(RuleArn=svc0["arn"])
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot)
     assert result.verified and _calls(result.applied) == ["CreateRule"]
     assert result.applied[0]["params"]["Conditions"] == svc0["conditions"]
     _assert_routing(world, direct)
@@ -265,7 +265,7 @@ def test_journal_holds_full_definitions_and_undo_restores_exactly_what_was_live(
     code, doc, _ = cli(project, stack, "rollback", "--journal", str(path), "--json", "-")
     assert code == 0 and doc["verified"]
     journal = json.loads(path.read_text())
-    assert journal == state.get_document(direct.ssm, state.ssm_name("web-tier", stack, f"journal/{journal["id"]}"))
+    assert journal == state.get_document(direct.ssm, state.ssm_name("web-tier", stack, f"journal/{journal['id']}"))
     assert direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "journal/latest"))["Parameter"]["Value"] == journal["id"]
     deleted = next(t for t in journal["touched"] if t.get("rule") == funnel)
     assert deleted["after"] is None and deleted["before"]["conditions"] == W.path("/*")
@@ -287,6 +287,7 @@ def test_journal_holds_full_definitions_and_undo_restores_exactly_what_was_live(
 def test_undo_refuses_another_stacks_journal(proxy, direct, project, stack, tmp_path):
     dev, prod = W.build(stack, endpoint=direct.url), W.build(stack + "p", endpoint=direct.url)
     W.june_1(prod, direct.url)
+    (project / "stacks" / f"Pulumi.{stack}p.yaml").write_text("config: {}\n")
     path = tmp_path / "j.json"
     assert cli(project, stack + "p", "rollback", "--journal", str(path))[0] == 0
     code, _, err = cli(project, stack, "rollback", "--undo", str(path))
@@ -303,10 +304,10 @@ def test_connection_dropped_after_the_second_write_reports_exactly_what_landed(p
     W.june_1(world, direct.url)
     W.drift_all(world, direct.url)
     proxy.add("dead", "write", after=1)  # the 2nd write lands, then the connection stays down
-    ssm = boto3.client("ssm", region_name="us-east-1", config=rollback.RETRY_CONFIG)
+    ssm = boto3.client("ssm", region_name="us-east-1", config=reader.RETRY_CONFIG)
     # SSM (lock, journal) is written before the first ELB write: count ELB writes only.
     proxy.faults[-1].ops = {"DeleteRule", "ModifyListener", "ModifyRule", "SetRulePriorities", "CreateRule"}
-    run = operation.run_rollback(rollback.client(region="us-east-1"), ssm, world.snapshot, world.target, source="test")
+    run = operation.run_rollback(reader.client(region="us-east-1"), ssm, world.snapshot, world.target, source="test")
     r = run.result
     assert not r.verified and "reading back failed" in r.error
     assert [(w["call"], w["outcome"]) for w in r.writes][:1] == [("DeleteRule", "ok")]
@@ -326,7 +327,7 @@ def test_connection_dropped_after_the_second_write_reports_exactly_what_landed(p
     assert json.loads(direct.ssm.get_parameter(Name=state.ssm_name("web-tier", stack, "lock"))["Parameter"]["Value"])[
         "token"] == run.lock.token
     proxy.clear()
-    again = operation.run_rollback(rollback.client(region="us-east-1"), ssm, world.snapshot, world.target, source="t")
+    again = operation.run_rollback(reader.client(region="us-east-1"), ssm, world.snapshot, world.target, source="t")
     assert again.result.verified and sorted(_calls(again.result.applied)) == ["ModifyRule", "ModifyRule",
                                                                               "SetRulePriorities"]
     _assert_routing(world, direct)
@@ -337,7 +338,7 @@ def test_failed_verify_read_lists_the_writes_applied(proxy, direct, stack):
     world = W.build(stack, rules=1, endpoint=direct.url)
     W.june_1(world, direct.url)
     proxy.add("error500", {"DescribeListeners"}, after=1, times=None)  # the first read works, later ones fail
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot)
     assert not result.verified and "reading back failed" in result.error and "InternalFailure" in result.error
     assert [(a["call"], a["result"]) for a in result.applied] == [("DeleteRule", "acknowledged by AWS, not read back")]
     assert result.not_applied == []
@@ -372,7 +373,7 @@ def test_stale_reads_after_writes_do_not_duplicate_or_misreport(proxy, direct, s
     rules = world.snapshot["listeners"][0]["rules"]
     direct.elbv2.delete_rule(RuleArn=rules[2]["arn"])
     proxy.add("stale", {"DescribeRules", "DescribeListeners"}, after=2, times=4)
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot, settle=lambda s: None)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot, settle=lambda s: None)
     assert proxy.count(fault="stale") == 4
     assert result.verified, result.not_applied
     assert sorted(_calls(result.applied)) == ["CreateRule", "DeleteRule", "ModifyListener", "ModifyRule", "ModifyRule",
@@ -458,7 +459,7 @@ def test_lambda_corrupted_known_good_and_foreign_snapshot_are_refused(proxy, dir
     world, other = W.build(stack, endpoint=direct.url), W.build(stack + "o", endpoint=direct.url)
     W.june_1(world, direct.url)
     event = _alarm_env(monkeypatch, world)
-    ssm, elbv2 = boto3.client("ssm", region_name="us-east-1"), rollback.client(region="us-east-1")
+    ssm, elbv2 = boto3.client("ssm", region_name="us-east-1"), reader.client(region="us-east-1")
     name = state.ssm_name("web-tier", stack, "known-good")
     for value, reason in (("{corrupt", "does not hold a routing snapshot"), ('{"schemaVersion": 2}', "is a required property"),
                           ("gz:!!!", "does not hold a routing snapshot"), (json.dumps(other.snapshot), "belongs to")):
@@ -477,7 +478,7 @@ def test_lambda_with_a_dict_message_rolls_back_under_the_lock(proxy, direct, sta
     world = W.build(stack, endpoint=direct.url)
     funnel = W.june_1(world, direct.url)
     event = _alarm_env(monkeypatch, world)
-    out = handler(event, None, ssm=boto3.client("ssm", region_name="us-east-1"), elbv2=rollback.client(region="us-east-1"),
+    out = handler(event, None, ssm=boto3.client("ssm", region_name="us-east-1"), elbv2=reader.client(region="us-east-1"),
                   now=1e6)
     assert out["action"] == "rollback" and out["verified"] and out["applied"][0]["params"] == {"RuleArn": funnel}
     assert out["freeze"]["recorded"] and out["journal"]["warnings"] == []
@@ -554,7 +555,7 @@ def test_garbled_answers_and_dropped_requests(proxy, direct, project, stack):
     W.drift_all(world, direct.url)
     proxy.add("garbled", {"ModifyListener"})
     proxy.add("drop", {"ModifyRule"}, times=2)
-    result = rollback.converge(rollback.client(region="us-east-1"), world.snapshot)
+    result = rollback.converge(reader.client(region="us-east-1"), world.snapshot)
     assert result.verified, result.not_applied
     assert "ModifyListener" in _calls(result.applied) and proxy.count(fault="drop") == 2
     _assert_routing(world, direct)

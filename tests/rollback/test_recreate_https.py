@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import boto3
 
-from lbguard.live import rollback
+from lbguard.live import reader, rollback
 from lbguard.offline.emulator import emulated_aws, run_program
 from lbguard.core.snapshot import validate_snapshot
 from tests.conftest import ROOT
@@ -26,7 +26,7 @@ def test_deleted_https_listener_is_recreated_with_its_certificate_and_rules():
         held_cert = elbv2.describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["Certificates"]
         https["certificates"] = [c["CertificateArn"] for c in held_cert]
         elbv2.delete_listener(ListenerArn=https["arn"])  # its rules go with it
-        result = rollback.converge(rollback.client(region="us-east-1"), snap, settle=lambda s: None)
+        result = rollback.converge(reader.client(region="us-east-1"), snap, settle=lambda s: None)
         assert result.verified, result.not_applied
         assert sorted(w["call"] if isinstance(w, dict) else w.call for w in result.applied).count("CreateListener") == 1
         held = {l["Port"]: l for l in elbv2.describe_listeners(LoadBalancerArn=snap["loadBalancer"]["arn"])["Listeners"]}

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from components.known_good import rollback_policy_document
 from lbguard.live import rollback as rb
 from lbguard.core import shapes
-from lbguard.live import state
+from lbguard.live import endpoint, reader, state
 from lbguard.cli.app import main
 from lbguard.live.lambda_handler import handler
 from lbguard.core.model import LbguardError
@@ -132,9 +132,11 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
 
     drill = cli("drill", "--scenario", "funnel", *cwd)
     assert drill.exit_code == 0, drill.output
-    first = drill.stdout.splitlines()[0]
-    assert first.startswith("drill funnel: web-tier/dev load balancer " + outputs["loadBalancerArn"])
-    assert f"(account 123456789012) at {server} region us-east-1; record {record}" in first
+    first, second = drill.stdout.splitlines()[:2]
+    assert first == (f"lbguard drill funnel: web-tier/dev in {project.path}; target: {server} region us-east-1 "
+                     f"(endpoint: environment AWS_ENDPOINT_URL; region: environment AWS_DEFAULT_REGION; credentials: env)")
+    assert second.startswith("drill funnel: web-tier/dev load balancer " + outputs["loadBalancerArn"])
+    assert f"(account 123456789012) at {server} region us-east-1; record {record}" in second
     doc = json.loads(record.read_text())
     gone = sorted((t["id"], t["port"], "healthy") for t in doc["deregisteredTargets"])
     assert len(gone) == 2 and sorted(gone + targets(promoted, "blue")) == before["blue"]
@@ -153,14 +155,17 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
         ("blue", "high", "pool blue", 1, 3)]
     assert "MinSize of Auto Scaling group" in low[0]["message"]
     [funnel] = [f for f in doc["findings"] if f["kind"] == "funnel"]
-    assert funnel["where"] == "https/" + created["ruleArn"].rsplit("/", 1)[-1] and funnel["pool"] == "blue"
+    assert funnel["where"] == "listener https rule " + created["ruleArn"].rsplit("/", 1)[-1] and funnel["pool"] == "blue"
     assert f"listener https rule {created['ruleArn'].rsplit('/', 1)[-1]} (priority" in funnel["message"]
     assert doc["next"]["command"] == "lbguard drill --undo --stack dev" and doc["drillRecord"] == str(record)
     text = cli("diagnose", *cwd)
-    assert text.stdout.splitlines()[0].startswith(f"diagnose: reading load balancer {outputs['loadBalancerArn']}")
+    assert text.stdout.splitlines()[0].startswith("lbguard diagnose: web-tier/dev in ")
+    assert text.stdout.splitlines()[1].startswith(f"diagnose: reading load balancer {outputs['loadBalancerArn']}")
     assert text.stdout.strip().splitlines()[-1].startswith("next: lbguard drill --undo --stack dev (")
-    assert {r["pool"] for r in json.loads(diag.stdout)["shares"]} == {"blue", "green"}
-    assert "listener https rule api (priority 10)" in {r["forward"] for r in doc["shares"]}
+    assert {r["pool"] for r in json.loads(diag.stdout)["shares"]} == {"blue", "green", None}  # None: http's redirect
+    api = [r for r in doc["shares"] if r["rule"] == "api"]  # shadowed by the drill's catch-all: nothing reaches it
+    assert api and {(r["listener"], r["priority"], r["reach"], r["share"], r["reachSource"]) for r in api} == {
+        ("https", 10, 0.0, 0.0, "shadowed")}
 
     again = cli("drill", "--scenario", "uneven", *cwd)
     assert again.exit_code == 2
@@ -171,7 +176,7 @@ def test_funnel_drill_is_recorded_refused_twice_and_undone(sandbox, server):
 
     undo = cli("drill", "--undo", *cwd)
     assert undo.exit_code == 0, undo.output
-    assert undo.stdout.splitlines()[0].startswith("drill --undo: web-tier/dev load balancer ")
+    assert undo.stdout.splitlines()[1].startswith("drill --undo: web-tier/dev load balancer ")
     assert "next: lbguard diagnose --stack dev" in undo.stdout
     assert {pool: targets(promoted, pool) for pool in promoted["targetGroups"]} == before
     assert created["ruleArn"] not in {r["RuleArn"] for r in elbv2().describe_rules(ListenerArn=https["arn"])["Rules"]}
@@ -243,7 +248,7 @@ def test_undo_leaves_a_default_action_changed_since_the_drill(sandbox):
     assert [line.split(":")[0] for line in doc["left"]] == ["listener https"]
     held = elbv2().describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
     assert shapes.canonical_actions(held) == shapes.canonical_actions(other)  # not overwritten
-    rb.converge(rb.client(region="us-east-1"), promoted)
+    rb.converge(reader.client(region="us-east-1"), promoted)
     assert_live_equals(promoted)
 
 
@@ -261,14 +266,14 @@ def test_rollback_restores_weights_priorities_and_default_actions(sandbox):
     skew[0]["ForwardConfig"]["TargetGroups"][0]["Weight"] = 99
     client.modify_listener(ListenerArn=https["arn"], DefaultActions=skew)
     client.modify_rule(RuleArn=api["arn"], Actions=skew)
-    result = rb.converge(rb.client(region="us-east-1"), promoted)
+    result = rb.converge(reader.client(region="us-east-1"), promoted)
     # Default action and rule first (outage-class skew), priorities (two calls: a swap) after.
     assert result.verified and [a["call"] for a in result.applied] == ["ModifyListener", "ModifyRule",
                                                                        "SetRulePriorities"]
     assert [w["call"] for w in result.writes] == ["ModifyListener", "ModifyRule", "SetRulePriorities",
                                                   "SetRulePriorities"]
     assert_live_equals(promoted)
-    assert rb.converge(rb.client(region="us-east-1"), promoted).writes == []
+    assert rb.converge(reader.client(region="us-east-1"), promoted).writes == []
 
 
 def test_stale_snapshot_is_refused_without_writes(sandbox):
@@ -295,7 +300,7 @@ def test_stale_snapshot_is_refused_without_writes(sandbox):
         ("ModifyListener", "target group ghost no longer exists")]
     held = client.describe_listeners(ListenerArns=[https["arn"]])["Listeners"][0]["DefaultActions"]
     assert held[0]["Type"] == "fixed-response"  # untouched: restoring it would forward to a target group that is gone
-    rb.converge(rb.client(region="us-east-1"), promoted)
+    rb.converge(reader.client(region="us-east-1"), promoted)
     assert_live_equals(promoted)
     del skew
 
@@ -334,7 +339,7 @@ def test_throttling_and_failure_part_way_converge(sandbox, monkeypatch):
     client.modify_rule(RuleArn=api["arn"], Actions=skew)
 
     # 1. The first three writes are throttled: botocore's standard retry mode absorbs them.
-    throttled = rb.client(region="us-east-1")
+    throttled = reader.client(region="us-east-1")
     hook, count = _throttle_first(3)
     throttled.meta.events.register("before-send.elastic-load-balancing-v2.ModifyRule", hook)
     # 2. ...and ModifyListener then fails for good: the run stops part-way.
@@ -353,7 +358,7 @@ def test_throttling_and_failure_part_way_converge(sandbox, monkeypatch):
         assert client.describe_listeners(ListenerArns=[lst["arn"]])["Listeners"][0]["DefaultActions"]
 
     # A re-run converges.
-    again = rb.converge(rb.client(region="us-east-1"), promoted)
+    again = rb.converge(reader.client(region="us-east-1"), promoted)
     assert [a["call"] for a in again.applied] == ["ModifyListener"] and again.verified
     assert_live_equals(promoted)
 
@@ -370,7 +375,7 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
     event = {"Records": [{"Sns": {"Message": json.dumps({
         "AlarmName": "web-tier-dev-share-skew-https-default", "NewStateValue": "ALARM"})}}]}
     ssm = boto3.client("ssm", region_name="us-east-1")
-    out = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_000.0)
+    out = handler(event, None, ssm=ssm, elbv2=reader.client(region="us-east-1"), now=10_000.0)
     assert out["action"] == "rollback" and out["verified"] is True and out["writeCalls"] == 1
     assert out["applied"][0]["call"] == "ModifyListener" and out["freeze"]["recorded"] is True
     assert_live_equals(promoted)
@@ -381,11 +386,11 @@ def test_lambda_handler_rolls_back_on_alarm(sandbox, monkeypatch):
         "listener https: default action is as before the drill"]
     # Within the cool-down: nothing, even with a fresh drill.
     assert cli("drill", "--scenario", "uneven", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
-    again = handler(event, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=10_300.0)
+    again = handler(event, None, ssm=ssm, elbv2=reader.client(region="us-east-1"), now=10_300.0)
     assert again["action"] == "none" and "cool-down" in again["reason"]
     # An OK notification or another alarm does nothing either.
     ok = {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "x", "NewStateValue": "ALARM"})}}]}
-    assert handler(ok, None, ssm=ssm, elbv2=rb.client(region="us-east-1"), now=99_999.0)["action"] == "none"
+    assert handler(ok, None, ssm=ssm, elbv2=reader.client(region="us-east-1"), now=99_999.0)["action"] == "none"
     undo = cli("drill", "--undo", "--stack", "dev", "--cwd", str(project.path), "--json", "-")
     assert undo.exit_code == 0 and json.loads(undo.stdout)["restored"] == ["listener https: default action restored"]
     assert_live_equals(promoted)
@@ -398,8 +403,8 @@ def test_drill_refuses_non_local_endpoints(sandbox, monkeypatch):
     r = cli("drill", "--stack", "dev", "--cwd", str(project.path))
     assert r.exit_code == 2 and "only against a local emulator" in r.stderr
     with pytest.raises(LbguardError):
-        state.require_local_endpoint("http://10.0.0.5:5000")
-    assert state.require_local_endpoint("http://localhost:5000")
+        endpoint.require_local("http://10.0.0.5:5000")
+    assert endpoint.require_local("http://localhost:5000")
 
 
 def test_rollback_policy_document_exact():

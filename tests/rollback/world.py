@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from lbguard.live import rollback, state
+from lbguard.live import reader, state
 from lbguard.live.operation import Target, snapshot_from_live
 
 PROJECT = "web-tier"
@@ -38,7 +38,7 @@ class World:
     target: Target
 
     def elbv2(self, endpoint: str | None = None):
-        return rollback.client(region=REGION, endpoint_url=endpoint)
+        return reader.client(region=REGION, endpoint_url=endpoint)
 
     def record(self, endpoint: str | None = None, *, current: dict | None = None, known_good: dict | None = None):
         ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
@@ -73,7 +73,7 @@ def build(stack: str, *, rules: int = 2, instances: int = 2, endpoint: str | Non
                           Actions=fwd(both, [50, 50]))
     account = lb.split(":")[4]
     target = Target(PROJECT, stack, REGION, account, lb)
-    snapshot = snapshot_from_live(rollback.read_live(rollback.client(region=REGION, endpoint_url=endpoint), lb), target)
+    snapshot = snapshot_from_live(reader.read(reader.client(region=REGION, endpoint_url=endpoint), lb), target)
     snapshot["listeners"][0]["key"] = "http"
     for i, r in enumerate(snapshot["listeners"][0]["rules"]):
         r["key"] = f"svc{i}"
@@ -115,7 +115,7 @@ def routing_now(world: World, endpoint: str | None = None) -> list:
     """The whole live routing, ARN-independent (lbguard.core.freeze.routing of a fresh read)."""
     from lbguard.core import freeze
 
-    live = rollback.read_live(rollback.client(region=REGION, endpoint_url=endpoint), world.lb)
+    live = reader.read(reader.client(region=REGION, endpoint_url=endpoint), world.lb)
     return freeze.routing(snapshot_from_live(live, world.target))
 
 

@@ -31,13 +31,62 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def project_dir_option(f):
-    return click.option("--cwd", "cwd", type=click.Path(path_type=Path), default=None,
+    return click.option("--cwd", "cwd", type=click.Path(path_type=Path), default=None, callback=_cwd_given,
                         help="Pulumi project directory (default: the nearest directory with Pulumi.yaml, "
                              "from the current one up)")(f)
 
 
 def stack_option(f):
-    return click.option("--stack", "-s", default="dev", show_default=True, help="stack name")(f)
+    return click.option("--stack", "-s", default="dev", show_default=True, callback=_stack_given,
+                        help="stack name")(f)
+
+
+def project_stacks(project_dir: Path) -> list[str]:
+    """The stacks a project has: its ``<stackConfigDir>/Pulumi.<stack>.yaml`` files."""
+    from lbguard.core.stackconfig import load_project
+
+    folder = project_dir / load_project(project_dir).get("stackConfigDir", ".")
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+
+
+def check_stack(project_dir: Path, stack: str) -> None:
+    """An unknown stack is one line listing the stacks that exist (a stack with a sandbox
+    record passes: its sandbox can still be used and stopped)."""
+    from lbguard.live import state
+
+    if state.sandbox_file(project_dir, stack).is_file():  # (also checks the name's characters)
+        return
+    stacks = project_stacks(project_dir)
+    if stack in stacks:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(stack, stacks, n=1)
+    known = f"the stacks here are {', '.join(stacks)}" if stacks else "this project has no stack files"
+    raise LbguardError(f"stack '{stack}' not found in {project_dir}: {known}"
+                       + (f" (did you mean --stack {close[0]}?)" if close else ""))
+
+
+# --stack and --cwd are checked together once both are known (click processes options in
+# command-line order, then the rest): whichever callback runs second checks the stack.
+def _stack_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and "cwd" in ctx.params:
+        _check_stack_in(ctx.params["cwd"], value)
+    return value
+
+
+def _cwd_given(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if ctx.params.get("stack") is not None:
+        _check_stack_in(value, ctx.params["stack"])
+    return value
+
+
+def _check_stack_in(cwd: Path | None, stack: str) -> None:
+    try:
+        project_dir = resolve_project_dir(cwd)
+    except LbguardError:
+        return  # no project: the command says so itself
+    check_stack(project_dir, stack)
 
 
 def json_option(what: str = "the result"):

@@ -15,11 +15,11 @@ from pathlib import Path
 import click
 from botocore.exceptions import ClientError
 
-from lbguard.live import rollback, state
+from lbguard.live import reader, state
 
 from lbguard.core import shapes
 from lbguard.cli.commands.common import project_dir_option, stack_option
-from lbguard.cli.commands.ops import Context, announce, aws_errors, context, echo, emit
+from lbguard.cli.commands.ops import Context, announce, aws_errors, context, echo, emit, endpoint_option
 from lbguard.core.model import LbguardError
 from lbguard.core.snapshot import arn_region_account
 
@@ -44,7 +44,7 @@ def _target(t: dict) -> dict:
 def _first_line(ctx: Context, json_path: str | None, what: str, lb_arn: str | None, record: Path) -> None:
     account = arn_region_account(lb_arn)[1] if lb_arn else "?"
     on = f"load balancer {lb_arn} (account {account}) " if lb_arn else ""
-    announce(json_path, f"{what}: {ctx.project}/{ctx.stack} {on}at {ctx.describe()}; record {record}")
+    announce(json_path, f"{what}: {ctx.project}/{ctx.stack} {on}at {ctx.short()}; record {record}")
 
 
 @click.command()
@@ -53,15 +53,12 @@ def _first_line(ctx: Context, json_path: str | None, what: str, lb_arn: str | No
 @stack_option
 @project_dir_option
 @click.option("--json", "json_path", default=None, help="write what was done as JSON to FILE ('-' for stdout)")
+@endpoint_option
 @aws_errors
-def drill(scenario: str, undo: bool, stack: str, cwd: Path | None, json_path: str | None) -> int:
+def drill(scenario: str, undo: bool, stack: str, cwd: Path | None, json_path: str | None, endpoint_url: str | None) -> int:
     """Apply a named misconfiguration to the sandbox (recorded in .lbguard/drill-STACK.json);
     --undo puts it back. Refuses any non-local endpoint, and a second drill before --undo."""
-    from lbguard.core.stackconfig import load_stack_config
-
-    ctx = context(stack, cwd)
-    load_stack_config(ctx.project_dir, stack)  # an unknown stack is one line, before any AWS call
-    state.require_local_endpoint(ctx.endpoint)
+    ctx = context("drill --undo" if undo else f"drill {scenario}", stack, cwd, json_path, endpoint_url, local_only=True)
     path = state.drill_file(ctx.project_dir, stack)
     record = state.load_state_file(path)
     if undo:
@@ -104,7 +101,7 @@ def _funnel(elbv2, snapshot: dict, listener: dict, record: dict, path: Path, don
         state.save_state_file(path, record)  # recorded before it is done: a failure part-way can still be undone
         elbv2.deregister_targets(TargetGroupArn=tg["arn"], Targets=extra)
         done.append(f"deregistered {len(extra)} of {len(targets)} targets from pool {pool}")
-    used = {int(r["Priority"]) for r in rollback.describe_rules(elbv2, listener["arn"]) if not r.get("IsDefault")}
+    used = {int(r["Priority"]) for r in reader.describe_rules(elbv2, listener["arn"]) if not r.get("IsDefault")}
     priority = next(p for p in range(1, 50001) if p not in used)
     rule = {"listenerArn": listener["arn"], "priority": priority, "ruleArn": None,
             "conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
@@ -217,7 +214,7 @@ class _Undo:
         """The drill's rule if it is still on the listener (checked: DeleteRule of a rule that
         is gone is not an error everywhere); by its recorded priority, conditions and actions
         when the create's answer was lost."""
-        for r in rollback.describe_rules(self.elbv2, entry["listenerArn"]):
+        for r in reader.describe_rules(self.elbv2, entry["listenerArn"]):
             if r.get("IsDefault"):
                 continue
             if entry.get("ruleArn"):

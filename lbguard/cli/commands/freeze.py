@@ -14,7 +14,7 @@ import click
 from lbguard.core import freeze as fz
 from lbguard.live import operation, state
 from lbguard.cli.commands.common import project_dir_option, stack_option
-from lbguard.cli.commands.ops import announce, aws_errors, context, echo, emit
+from lbguard.cli.commands.ops import announce, aws_errors, context, echo, emit, endpoint_option
 from lbguard.core.model import LbguardError
 
 
@@ -23,11 +23,12 @@ from lbguard.core.model import LbguardError
 @project_dir_option
 @click.option("--json", "json_path", default=None,
               help="write the export (for `lbguard preflight --freeze FILE`) to FILE ('-' for stdout)")
+@endpoint_option
 @aws_errors
-def freeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
+def freeze(stack: str, cwd: Path | None, json_path: str | None, endpoint_url: str | None) -> int:
     """Show the stack's deploy freeze (read-only) and export it for offline checks."""
-    ctx = context(stack, cwd)
-    echo(json_path, f"freeze: reading SSM {state.ssm_name(ctx.project, stack, 'freeze')} at {ctx.describe()}")
+    ctx = context("freeze", stack, cwd, json_path, endpoint_url)
+    echo(json_path, f"freeze: reading SSM {state.ssm_name(ctx.project, stack, 'freeze')}")
     record = operation.read_freeze(ctx.client("ssm"), ctx.project, stack)
     emit(json_path, fz.export_document(ctx.project, stack, record))
     if record:
@@ -44,12 +45,13 @@ def freeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
 @stack_option
 @project_dir_option
 @click.option("--json", "json_path", default=None, help="write what was lifted as JSON to FILE ('-' for stdout)")
+@endpoint_option
 @aws_errors
-def unfreeze(stack: str, cwd: Path | None, json_path: str | None) -> int:
+def unfreeze(stack: str, cwd: Path | None, json_path: str | None, endpoint_url: str | None) -> int:
     """Lift the stack's deploy freeze (deletes its SSM record)."""
-    ctx = context(stack, cwd)
+    ctx = context("unfreeze", stack, cwd, json_path, endpoint_url)
     name = state.ssm_name(ctx.project, stack, "freeze")
-    announce(json_path, f"unfreeze: deleting SSM {name} at {ctx.describe()}")
+    announce(json_path, f"unfreeze: deleting SSM {name} at {ctx.short()}")
     ssm = ctx.client("ssm")
     try:
         record = operation.read_freeze(ssm, ctx.project, stack)

@@ -1,18 +1,18 @@
-"""Shared plumbing of the live commands (promote, rollback, diagnose, drill)."""
+"""Shared plumbing of the live commands (promote, rollback, diagnose, drill, freeze, unfreeze):
+where they go (said on the first line, before any AWS call), their clients, their errors."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 import click
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 
-from lbguard.live import rollback, state
-from lbguard.cli.commands.common import resolve_project_dir
+from lbguard.live import endpoint as ep
+from lbguard.live import reader, state
+from lbguard.cli.commands.common import header, resolve_project_dir
 from lbguard.core.stackconfig import load_project
 from lbguard.core.model import LbguardError
 
@@ -22,15 +22,24 @@ class Context:
     project_dir: Path
     project: str
     stack: str
-    endpoint: str | None
-    region: str
+    where: ep.Endpoint
+    _clients: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.where.url
+
+    @property
+    def region(self) -> str:
+        return self.where.region
 
     def client(self, service: str):
         # The endpoint is passed explicitly: a service-specific endpoint variable or the
-        # config file must not redirect a drill checked against AWS_ENDPOINT_URL.
-        if service == "elbv2":
-            return rollback.client(region=self.region, endpoint_url=self.endpoint)
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint, config=rollback.RETRY_CONFIG)
+        # config file must not redirect a drill checked against the endpoint named here.
+        if service not in self._clients:
+            session = self._clients.setdefault("session", self.where.session())
+            self._clients[service] = session.client(service, endpoint_url=self.endpoint, config=reader.RETRY_CONFIG)
+        return self._clients[service]
 
     def parameter(self, name: str) -> dict | None:
         try:
@@ -57,8 +66,9 @@ class Context:
         name = state.ssm_name(self.project, self.stack, "current")
         current = self.current()
         if current is None:
-            raise LbguardError(f"no current snapshot for {self.project}/{self.stack} (SSM {name}): deploy the stack "
-                               f"first; it names the load balancer this stack owns")
+            raise LbguardError(f"no current snapshot for {self.project}/{self.stack} (SSM {name}) at {self.describe()}: "
+                               f"deploy the stack first (or `lbguard sandbox --stack {self.stack}`); it names the load "
+                               f"balancer this stack owns")
         validate_snapshot(current, f"SSM {name}")
         account = self.client("sts").get_caller_identity()["Account"]
         lb = current["loadBalancer"]["arn"]
@@ -67,16 +77,28 @@ class Context:
         return Target(self.project, self.stack, self.region, account, lb)
 
     def describe(self) -> str:
-        return f"{self.endpoint or 'AWS (no endpoint override)'} region {self.region}"
+        return self.where.describe(None if self.endpoint else self.client("elbv2").meta.endpoint_url)
+
+    def short(self) -> str:
+        """The endpoint and region alone, for lines after the first."""
+        return f"{self.endpoint or self.client('elbv2').meta.endpoint_url} region {self.region}"
 
 
-def context(stack: str, cwd: Path | None) -> Context:
+def endpoint_option(f):
+    return click.option("--endpoint", "endpoint_url", default=None, metavar="URL",
+                        help="the AWS endpoint (default: $AWS_ENDPOINT_URL, else the stack's sandbox record, "
+                             "else AWS's own)")(f)
+
+
+def context(command: str, stack: str, cwd: Path | None, json_path: str | None, endpoint_url: str | None = None,
+            *, local_only: bool = False) -> Context:
+    """Resolve the project and where the command goes, and say it on the first line (stderr when
+    stdout carries the JSON), before any AWS call."""
     project_dir = resolve_project_dir(cwd)
     project = load_project(project_dir)["name"]
-    endpoint = state.use_endpoint(project_dir, stack)
-    sandbox = state.load_sandbox(project_dir, stack) or {}
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or sandbox.get("region") or "us-east-1"
-    return Context(project_dir, project, stack, endpoint, region)
+    ctx = Context(project_dir, project, stack, ep.resolve(project_dir, stack, endpoint_url, local_only=local_only))
+    header(command, project_dir, stack, ctx.describe(), json_path=json_path, project=project)
+    return ctx
 
 
 def aws_errors(fn):
@@ -87,6 +109,10 @@ def aws_errors(fn):
         except ClientError as err:
             e = err.response.get("Error", {})
             raise LbguardError(f"AWS: {err.operation_name}: {e.get('Code')}: {e.get('Message')}") from None
+        except EndpointConnectionError as err:
+            stack = kwargs.get("stack") or "STACK"
+            raise LbguardError(f"AWS: {err} (the first line names the target: a stopped sandbox starts again with "
+                               f"`lbguard sandbox --stack {stack}`)") from None
         except BotoCoreError as err:
             raise LbguardError(f"AWS: {err}") from None
         except ResponseParserError as err:

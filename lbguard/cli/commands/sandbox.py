@@ -14,9 +14,11 @@ from pathlib import Path
 
 import click
 
+from lbguard.live import endpoint as ep
 from lbguard.live import state
 from lbguard.cli.commands.common import project_dir_option, resolve_project_dir, stack_option, write_json
 from lbguard.core.model import LbguardError
+from lbguard.core.stackconfig import load_project
 
 
 def free_port() -> int:
@@ -66,7 +68,7 @@ def _stop(doc: dict | None) -> str:
 def _endpoint(explicit: str | None, doc: dict | None, project_dir: Path, port: int | None) -> tuple[str, int | None]:
     """The server to apply into: --endpoint (loopback only), the running sandbox's, or a new one."""
     if explicit:
-        if not state.is_local(explicit):
+        if not ep.is_local(explicit):
             raise LbguardError(f"--endpoint {explicit}: the sandbox only uses an emulator on this machine "
                                f"(127.0.0.0/8, ::1 or localhost)")
         return explicit, None
@@ -119,7 +121,10 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     _, config = load_stack_config(project_dir, stack)
     region = config.get("aws:region", "us-east-1")
     url, pid = _endpoint(endpoint, doc, project_dir, port)
-    click.echo(f"sandbox: {project_dir.name}/{stack} -> moto at {url} (region {region})", err=True)
+    how = "--endpoint" if endpoint else ("started now" if pid and pid != (doc or {}).get("serverPid") else
+                                         f"the running sandbox of {path.relative_to(project_dir)}")
+    click.echo(f"sandbox: {load_project(project_dir)['name']}/{stack} -> moto at {url} ({how}), region {region}",
+               err=True)
     prior = []
     if reset:
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
