@@ -104,8 +104,11 @@ def _handle(event, *, ssm, elbv2, now) -> dict:
                                      wait=wait)
     except LbguardError as err:
         return {"action": "refused", "reason": str(err), "alarms": fired}
-    if run.result.writes:
-        ssm.put_parameter(Name=last_param, Value=str(now), Type="String", Overwrite=True)
+    if not run.result.writes:  # nothing written at all: no lock, journal, freeze or cool-down mark
+        reason = ("live routing already equals known-good" if run.result.verified else
+                  "nothing can be applied (every step is blocked: see notApplied)")
+        return {"action": "none", "reason": reason, "alarms": fired, **run.to_json()}
+    ssm.put_parameter(Name=last_param, Value=str(now), Type="String", Overwrite=True)
     return {"action": "rollback", "alarms": fired, **run.to_json()}
 
 
