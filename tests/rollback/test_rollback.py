@@ -38,6 +38,7 @@ def sandbox(server, tmp_path_factory):
     project = ScratchProject(tmp_path_factory.mktemp("sb") / "project")
     r = cli("sandbox", "--stack", "dev", "--cwd", str(project.path))
     assert r.exit_code == 0, r.output
+    assert f"sandbox: web-tier/dev -> moto at {server} (environment AWS_ENDPOINT_URL), region us-east-1" in r.stderr
     outputs = json.loads(r.stdout)
     assert cli("promote", "--stack", "dev", "--cwd", str(project.path)).exit_code == 0
     yield project, outputs

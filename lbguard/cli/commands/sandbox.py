@@ -121,8 +121,10 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     _, config = load_stack_config(project_dir, stack)
     region = config.get("aws:region", "us-east-1")
     url, pid = _endpoint(endpoint, doc, project_dir, port)
-    how = "--endpoint" if endpoint else ("started now" if pid and pid != (doc or {}).get("serverPid") else
-                                         f"the running sandbox of {path.relative_to(project_dir)}")
+    given = click.get_current_context().get_parameter_source("endpoint") == click.core.ParameterSource.ENVIRONMENT
+    how = (("environment AWS_ENDPOINT_URL" if given else "--endpoint") if endpoint else
+           "started now" if pid and pid != (doc or {}).get("serverPid") else
+           f"the running sandbox of {path.relative_to(project_dir)}")
     click.echo(f"sandbox: {load_project(project_dir)['name']}/{stack} -> moto at {url} ({how}), region {region}",
                err=True)
     prior = []
