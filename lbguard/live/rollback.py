@@ -108,11 +108,12 @@ class Result:
                 "differences": self.differences}
 
 
-def _weights_text(actions: list[dict]) -> str:
+def _weights_text(actions: list[dict], live: Live) -> str:
+    """``blue=50, green=50`` (pools by the stack's keys where known), or the action's type."""
     parts = []
     for a in shapes.canonical_actions(actions):
         w = shapes.forward_weights(a)
-        parts.append(", ".join(f"{tg_name(arn)}={v}" for arn, v in w.items()) if w else a["Type"])
+        parts.append(", ".join(f"{live.pool_name(arn)}={v}" for arn, v in w.items()) if w else a["Type"])
     return "; ".join(parts)
 
 
@@ -197,13 +198,15 @@ def _listener_steps(lst: dict, live_arn: str, live: Live, keep_extra: bool) -> l
     assign, extras = _assign_rules(lst.get("rules", []), held)
     steps = [Step(("delete-rule", r["RuleArn"]), [("DeleteRule", {"RuleArn": r["RuleArn"]})],
                   f"listener {name}: delete rule {r['RuleArn'].rsplit('/', 1)[-1]} (priority {r['Priority']}, not in the "
-                  f"snapshot; forwarded {_weights_text(r['Actions'])})", blocked="kept (--keep-extra)" if keep_extra else None)
+                  f"snapshot; forwarded {_weights_text(r['Actions'], live)})",
+                  blocked="kept (--keep-extra)" if keep_extra else None)
              for r in extras]
     default = live.listeners[live_arn]["DefaultActions"]
     if shapes.canonical_actions(default) != shapes.canonical_actions(lst["defaultActions"]):
         steps.append(Step(("listener-default", lst["arn"]),
                           [("ModifyListener", {"ListenerArn": live_arn, "DefaultActions": lst["defaultActions"]})],
-                          f"listener {name} default: {_weights_text(default)} -> {_weights_text(lst['defaultActions'])}",
+                          f"listener {name} default: {_weights_text(default, live)} -> "
+                          f"{_weights_text(lst['defaultActions'], live)}",
                           blocked=unsafe_forward(lst["defaultActions"], live)))
     rules = {r["arn"]: r for r in lst.get("rules", [])}
     for arn, live_rule in assign.items():
@@ -213,8 +216,8 @@ def _listener_steps(lst: dict, live_arn: str, live: Live, keep_extra: bool) -> l
                 r["conditions"]) else "conditions/actions"
             steps.append(Step(("rule", arn), [("ModifyRule", {"RuleArn": live_rule, "Conditions": r["conditions"],
                                                               "Actions": r["actions"]})],
-                              f"listener {name} {_rule_label(r)}: {what} {_weights_text(now['Actions'])} -> "
-                              f"{_weights_text(r['actions'])}", blocked=unsafe_forward(r["actions"], live)))
+                              f"listener {name} {_rule_label(r)}: {what} {_weights_text(now['Actions'], live)} -> "
+                              f"{_weights_text(r['actions'], live)}", blocked=unsafe_forward(r["actions"], live)))
     kept = {int(r["Priority"]): r["RuleArn"] for r in extras} if keep_extra else {}
     positions = {live_rule: int(live.rules[live_rule]["Priority"]) for live_rule in assign.values()}
     moves = {live_rule: int(rules[arn]["priority"]) for arn, live_rule in assign.items()
@@ -234,7 +237,7 @@ def _listener_steps(lst: dict, live_arn: str, live: Live, keep_extra: bool) -> l
         steps.append(Step(("create-rule", r["arn"]), [("CreateRule", {
             "ListenerArn": live_arn, "Priority": int(r["priority"]), "Conditions": r["conditions"], "Actions": r["actions"]})],
             f"listener {name}: re-create {_rule_label(r)} at priority {r['priority']} (gone; forwards "
-            f"{_weights_text(r['actions'])})", blocked=blocked))
+            f"{_weights_text(r['actions'], live)})", blocked=blocked))
     return steps
 
 
@@ -261,7 +264,7 @@ def _create_listener_steps(lst: dict, snapshot: dict, live: Live) -> list[Step]:
             "ListenerArn": lst["arn"], "Priority": int(r["priority"]), "Conditions": r["conditions"],
             "Actions": r["actions"]})],
             f"listener {name}: re-create {_rule_label(r)} at priority {r['priority']} on the re-created listener "
-            f"(forwards {_weights_text(r['actions'])})",
+            f"(forwards {_weights_text(r['actions'], live)})",
             blocked=(f"listener {name} is not re-created: {blocked}" if blocked else unsafe_forward(r["actions"], live)),
             after=head.key))
     return steps
@@ -282,7 +285,8 @@ def plan(snapshot: dict, live: Live, *, keep_extra: bool = False) -> list[Step]:
         if arn not in matched.values():
             steps.append(Step(("delete-listener", arn), [("DeleteListener", {"ListenerArn": arn})],
                               f"delete listener {held['Protocol']}:{held['Port']} (not in the snapshot; default "
-                              f"{_weights_text(held['DefaultActions'])})", blocked="kept (--keep-extra)" if keep_extra else None))
+                              f"{_weights_text(held['DefaultActions'], live)})",
+                              blocked="kept (--keep-extra)" if keep_extra else None))
     outage = findings.outage_routes(live) if steps else set()
     for s in steps:
         p = s.params

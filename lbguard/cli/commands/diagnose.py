@@ -30,7 +30,7 @@ def _rows(rows: list[dict]) -> list[list]:
     out = []
     for r in rows:
         what = f"rule {r['rule']} ({r['priority']})" if r["rule"] else "default action"
-        reach = _pct(r["reach"], r["shareKnown"]) + (f" shadowed by {', '.join(r['shadowedBy'])}"
+        reach = _pct(r["reach"], r["shareKnown"]) + (f" (shadowed by rule {', '.join(r['shadowedBy'])})"
                                                       if r["shadowedBy"] else "")
         pool = f"pool {r['pool']}" if r["pool"] else r["action"]
         out.append([f"listener {r['listener']}", what, reach, pool, r["weight"], _pct(r["share"], r["shareKnown"]),
