@@ -87,16 +87,19 @@ def settings_minimums(pools: Mapping, keys: Mapping[str, str]) -> dict[str, dict
     return out
 
 
-def minimums(live: reader.Live, autoscaling, pools: Mapping) -> dict[str, dict]:
-    """Each pool's minimum: its Auto Scaling groups' MinSize, else the stack's minSize. An
-    Auto Scaling read that fails (permissions, an endpoint without it) leaves the settings."""
+def minimums(live: reader.Live, autoscaling, pools: Mapping) -> tuple[dict[str, dict], list[str]]:
+    """Each pool's minimum: its Auto Scaling groups' MinSize, else the stack's minSize; and a
+    note when the Auto Scaling read failed (permissions, an endpoint without it, throttled
+    past the retries): then the settings are all that is known, and the output says so."""
     found = settings_minimums(pools, live.keys)
-    if autoscaling is not None:
-        try:
-            found.update(read_minimums(autoscaling, set(live.target_groups)))
-        except (ClientError, *TRANSPORT_ERRORS):
-            pass
-    return found
+    if autoscaling is None:
+        return found, []
+    try:
+        found.update(read_minimums(autoscaling, set(live.target_groups)))
+    except (ClientError, *TRANSPORT_ERRORS) as err:
+        return found, [f"Auto Scaling groups not read ({reader.error_text(err)}): pool minimums are the stack's "
+                       f"minSize settings only"]
+    return found, []
 
 
 def drift(live: reader.Live, current: dict | None, known_good: dict | None) -> list[dict]:
@@ -154,10 +157,11 @@ class Diagnosis:
     next: dict
     basis: str  # where the rules' shares of their listener come from
     drill_record: str | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be read, and what that leaves out
 
     def to_json(self) -> dict:
         return {"loadBalancerArn": self.load_balancer_arn, "sharesFrom": self.basis, "shares": self.shares,
-                "findings": self.findings, "drillRecord": self.drill_record, "next": self.next}
+                "findings": self.findings, "notes": self.notes, "drillRecord": self.drill_record, "next": self.next}
 
 
 def run(elbv2, autoscaling, load_balancer_arn: str, *, stack: str, facts: StackFacts | None = None,
@@ -166,11 +170,11 @@ def run(elbv2, autoscaling, load_balancer_arn: str, *, stack: str, facts: StackF
     """Read the load balancer (every target group it holds too) and diagnose it."""
     facts = facts or StackFacts()
     live = reader.read(elbv2, load_balancer_arn, current, known_good, attached=True)
+    mins, notes = minimums(live, autoscaling, facts.pools)
     rows, found = diagnose(live, max_instance_share=max_instance_share, current=current, known_good=known_good,
-                           profile=facts.profile, expected_shares=facts.expected_shares,
-                           minimums_=minimums(live, autoscaling, facts.pools))
+                           profile=facts.profile, expected_shares=facts.expected_shares, minimums_=mins)
     basis = (f"traffic profile {facts.profile_path}" if facts.profile is not None else
              "facts only (no traffic profile): a catch-all takes everything after it, a shadowed rule nothing, "
              "a rule's expectedShare as declared; other rules' shares are unknown (upper bounds)")
     return Diagnosis(load_balancer_arn, rows, found, next_step(found, stack, drill_record=drill_record), basis,
-                     drill_record)
+                     drill_record, notes)

@@ -210,3 +210,29 @@ def test_no_import_circle_inside_the_live_layer():
     for user in ("diagnose", "rollback", "operation", "lambda_handler"):
         assert graph.direct_import_exists(importer=f"lbguard.live.{user}", imported="lbguard.live.reader") or \
             graph.chain_exists(f"lbguard.live.{user}", "lbguard.live.reader"), user
+
+
+@pytest.mark.faults
+def test_promote_of_what_is_known_good_already_writes_nothing(proxy, direct, project, stack):
+    world = W.build(stack, endpoint=direct.url)  # recorded as deployed and known-good
+    start = len(proxy.log)
+    code, doc, err = cli(project, stack, "promote", "--json", "-")
+    assert code == 0 and (doc["promoted"], doc["unchanged"]) == (False, True), err
+    assert _writes(proxy, start) == []
+    name = state.ssm_name("web-tier", stack, "known-good")
+    direct.ssm.delete_parameter(Name=name)
+    start = len(proxy.log)
+    code, doc, err = cli(project, stack, "promote", "--json", "-")
+    assert code == 0 and (doc["promoted"], doc["unchanged"]) == (True, False) and "promote: writing SSM" in err
+    assert _writes(proxy, start) == ["PutParameter"]
+    assert state.decode_snapshot(direct.ssm.get_parameter(Name=name)["Parameter"]["Value"], name) == world.snapshot
+
+
+@pytest.mark.faults
+def test_an_auto_scaling_read_that_fails_is_said_not_silently_dropped(proxy, direct, project, stack):
+    W.build(stack, endpoint=direct.url)
+    proxy.add("throttle", {"DescribeAutoScalingGroups"}, times=None)
+    code, doc, err = cli(project, stack, "diagnose", "--json", "-")
+    assert code == 0, err
+    assert doc["notes"] == ["Auto Scaling groups not read (Throttling: Rate exceeded): pool minimums are the stack's "
+                            "minSize settings only"]

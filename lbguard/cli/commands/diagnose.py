@@ -80,6 +80,8 @@ def diagnose(stack: str, cwd: Path | None, lb_name: str | None, max_instance_sha
                             [[f["severity"], f["kind"], f["where"], f["message"]] for f in result.findings]))
         else:
             out.print("no findings")
+        for note in result.notes:
+            out.print(f"note: {note}", markup=False, soft_wrap=True)
         step = result.next
         out.print(f"next: {step['command']} ({step['reason']})" if step["command"] else f"next: {step['reason']}",
                   markup=False, soft_wrap=True)
