@@ -116,6 +116,9 @@ def resolve(project_dir: Path, stack: str, explicit: str | None = None, *, local
         return Endpoint(url, url_source, region, region_source, "placeholders (a local emulator takes any)",
                         profile, placeholder_credentials=True)
     found = _credentials(profile, region)
+    if found is None and url:
+        raise LbguardError(f"no AWS credentials for {url} ({url_source}): set AWS_PROFILE=NAME, or AWS_ACCESS_KEY_ID "
+                           f"and AWS_SECRET_ACCESS_KEY; or work on the local sandbox: `lbguard sandbox --stack {stack}`")
     if found is None:
         raise LbguardError(
             f"nowhere to go for {stack}: no sandbox ({record_name} does not exist) and no AWS credentials; "

@@ -141,3 +141,13 @@ def test_rollback_without_known_good_names_every_way_out(proxy, direct, project,
     code, doc, err = cli(project, stack, "rollback", "--to", "current", "--json", "-")  # the first way out works
     assert code == 0 and doc["verified"], err
     assert W.routing_now(world, direct.url) == W.freeze_routing(world.snapshot)
+
+
+def test_a_remote_endpoint_without_credentials_says_so(no_aws, monkeypatch):
+    project = ScratchProject(no_aws / "p")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://elasticloadbalancing.example.internal")
+    r = run("diagnose", "--stack", "dev", "--cwd", str(project.path))
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        "lbguard: error: no AWS credentials for https://elasticloadbalancing.example.internal (environment "
+        "AWS_ENDPOINT_URL): set AWS_PROFILE=NAME, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; or work on the "
+        "local sandbox: `lbguard sandbox --stack dev`"]
