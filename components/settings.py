@@ -644,11 +644,27 @@ def _format_error(err: ValidationError, stack_file: str) -> str:
     return f"{stack_file}: " + "; ".join(_format_one(e) for e in err.errors())
 
 
+def format_validation_error(err: ValidationError, source: str, *, camel: bool = False) -> str:
+    """:func:`_format_error` for a caller that validated by field names (the component provider's
+    args): ``camel`` spells each snake_case key as its schema does (``healthCheck``)."""
+    if not camel:
+        return _format_error(err, source)
+    from pulumi.provider.experimental.util import camel_case  # the analyzer's own spelling of a field
+
+    errors = []
+    for e in err.errors():
+        e = dict(e)
+        e["loc"] = tuple(camel_case(p) if isinstance(p, str) and "_" in p else p for p in e["loc"])
+        errors.append(e)
+    return f"{source}: " + "; ".join(_format_one(e) for e in errors)
+
+
 def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "stack config",
-                   region: str | None = None) -> WebTierSettings:
+                   region: str | None = None, project: str = PROJECT) -> WebTierSettings:
     """Validate already-decoded config values (bare camelCase keys -> values). ``region``: the
-    stack's AWS region (instance types are checked against its offerings; None: any region's)."""
-    data: dict[str, Any] = {"stack": stack}
+    stack's AWS region (instance types are checked against its offerings; None: any region's).
+    ``project``: the prefix of physical names (another program using the component passes its own)."""
+    data: dict[str, Any] = {"stack": stack, "project": project}
     for key, value in raw.items():
         if key not in CONFIG_KEYS:
             raise SettingsError(

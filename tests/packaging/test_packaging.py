@@ -33,7 +33,10 @@ def test_wheel_ships_every_subpackage_and_its_data(wheel_names):
     assert tree and tree <= set(wheel_names), sorted(tree - set(wheel_names))
     assert {"lbguard/cli/commands/__init__.py", "lbguard/offline/emulator/__init__.py",
             "lbguard/core/provider_facts/replacements.json"} <= set(wheel_names)
-    # The library only: the Pulumi project's own code and the tests stay in the project.
+    # The components ship as the package webtier (setup.py maps it onto components/), every module.
+    components = {f"webtier/{p.name}" for p in (ROOT / "components").glob("*.py")}
+    assert "webtier/provider.py" in components and components <= set(wheel_names), sorted(components - set(wheel_names))
+    # The tests, the pack and the directory name components/ stay in the project.
     assert not [n for n in wheel_names if n.startswith(("components/", "tests/", "policies/"))]
 
 
