@@ -208,8 +208,13 @@ class Condition(TypedDict):
     """Client CIDR blocks. Default: [] (none)."""
 
 
-class Rule(Action):
-    """A listener rule: priority, conditions and one action."""
+class Rule(TypedDict):
+    """A listener rule: priority, conditions and exactly one of forward or fixedResponse."""
+
+    forward: NotRequired[Forward]
+    """Forward to pools. Default: none."""
+    fixed_response: NotRequired[FixedResponse]
+    """Answer with a fixed response. Default: none."""
 
     priority: int
     """Evaluation order, 1..50000, unique per listener. Required."""
@@ -285,7 +290,7 @@ class WebTierArgs(TypedDict):
     project: NotRequired[str]
     """Prefix of the physical names (<project>-<stack>...). Default: the consuming program's Pulumi project name."""
     network: NotRequired[Network]
-    """The VPC. Default: a created 10.0.0.0/16 VPC over 2 AZs."""
+    """The VPC. Default: every Network default (a created 10.0.0.0/16 VPC over 2 AZs)."""
     load_balancer: NotRequired[LoadBalancer]
     """The load balancer's attributes. Default: every LoadBalancer default."""
     listeners: Listeners
@@ -299,7 +304,7 @@ class WebTierArgs(TypedDict):
     observability: NotRequired[Observability]
     """Logs, alarms, dashboard. Default: every Observability default."""
     rollback: NotRequired[Rollback]
-    """Automatic rollback. Default: off."""
+    """Automatic rollback. Default: every Rollback default (off)."""
     tags: NotRequired[dict[str, str]]
     """Extra tags on every resource, at most 45, no aws: keys. Default: {} (none)."""
 
