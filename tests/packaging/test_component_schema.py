@@ -176,12 +176,10 @@ def test_outputs_are_what_the_program_exports():
 
 
 def test_a_bad_argument_is_one_line_naming_the_schema_key():
-    from components.settings import SettingsError
-
     args = {"listeners": {"insecure_http_only": True}, "peak_requests_per_second": 100,
             "pools": {"web": {"ami": "ami-0123456789abcdef", "capacity_rps": 100, "health_check": {"interval_seconds": 4}}},
             "routing": {"default": {"forward": {"weights": {"web": 1}}}}}
-    with pytest.raises(SettingsError) as err:
+    with pytest.raises(provider.SettingsError) as err:  # the module's own class (runs re-import components)
         provider.settings_from_args(args, name="shop", stack="dev", project="shop", region="us-east-1")
     text = str(err.value)
     assert "\n" not in text and text.startswith("WebTier shop args: ")
