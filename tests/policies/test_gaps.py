@@ -323,3 +323,19 @@ def test_the_bound_is_configurable_and_prod_makes_it_mandatory(pack):
         [("advisory", "shop-web-tg")]
     s = shop(tg_over={"stickiness": {"enabled": True, "type": "lb_cookie", "cookieDuration": 604800}})
     assert found(pack, s, "stickiness-duration", CONFIGS["prod"]) == [("mandatory", "shop-web-tg")]
+
+
+@pytest.mark.parametrize("wiring", ["attachment", "traffic-source-attachment", "inline-traffic-sources"])
+def test_capacity_counts_the_group_whatever_the_wiring(pack, wiring):
+    """4 instances over 2 AZs behind the listener: enough, however the group is attached (it was
+    'no Auto Scaling group ... is linked' for trafficSources and TrafficSourceAttachment)."""
+    over = {"trafficSources": [{"identifier": tg_arn("shop-web"), "type": "elbv2"}]} \
+        if wiring == "inline-traffic-sources" else {}
+    s = shop(attachment=True, asg_over=over)
+    if wiring != "attachment":
+        s.resources = [r for r in s.resources if r.type != "aws:autoscaling/attachment:Attachment"]
+    if wiring == "traffic-source-attachment":
+        _traffic_source_attachment(s)
+    assert found(pack, s, "capacity-covers-share") == []
+    s.by_name["shop-web-asg"].inputs["minSize"] = s.by_name["shop-web-asg"].outputs["minSize"] = 1
+    assert found(pack, s, "capacity-covers-share") == [("mandatory", "shop-http")]

@@ -274,19 +274,30 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             # subnets for an ASG are laid out one per AZ.
             azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
         asg_azs[r.urn] = azs
-        for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])):
+        # Inline traffic sources of type elbv2 name target groups as targetGroupArns does.
+        sources = [s.get("identifier") for s in r.props.get("trafficSources") or []
+                   if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
+        for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
+                [tg_by_ref[i] for i in sources if _known(i) and i in tg_by_ref]:
             tg.instances += int(_float(r.props.get("minSize")) or 0)
             tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
             tg.azs |= azs
             tg.capacity_sources.append(r.urn)
-    for r in of(ASG_ATTACHMENT_TYPE):
+    for r in of(ASG_ATTACHMENT_TYPE, ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE):
         name = r.props.get("autoscalingGroupName")
         asg = asg_by_name.get(name) if _known(name) else None
         if asg is None:  # a preview: the name is unknown, the dependency says which group
             deps = [by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", [])
                     if u in by_urn and by_urn[u].type == ASG_TYPE]
             asg = deps[0] if len(deps) == 1 else None
-        for tg in tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")]):
+        if r.type == ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE:  # trafficSource: {identifier, type}
+            source = r.props.get("trafficSource") or {}
+            if not isinstance(source, Mapping) or source.get("type", "elbv2") != "elbv2":
+                continue
+            linked = tg_refs(r, "trafficSource", [source.get("identifier")])
+        else:
+            linked = tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")])
+        for tg in linked:
             if asg is not None:
                 tg.instances += int(_float(asg.props.get("minSize")) or 0)
                 tg.rps_per_instance = _float(_tags(asg.props).get(TAG_RPS)) or tg.rps_per_instance or default_rps_per_instance
