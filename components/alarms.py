@@ -19,7 +19,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import WebTierSettings
+from .settings import WebTierSettings
 from lbguard.core import traffic
 
 NAMESPACE = "AWS/ApplicationELB"

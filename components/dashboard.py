@@ -8,8 +8,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import NAMESPACE, skew_forwards
-from components.settings import WebTierSettings
+from .alarms import NAMESPACE, skew_forwards
+from .settings import WebTierSettings
 from lbguard.core import traffic
 
 

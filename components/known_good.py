@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import WebTierSettings
+from .settings import WebTierSettings
 from lbguard.live import state
 
 # The installed lbguard package (this checkout when editable, site-packages from a wheel).

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import ListenerSettings, LoadBalancerSettings
+from .settings import ListenerSettings, LoadBalancerSettings
 
 
 class LoadBalancer(pulumi.ComponentResource):

@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import ObservabilitySettings
+from .settings import ObservabilitySettings
 from lbguard.core.aws_facts import ELB_LOG_ACCOUNTS, LOG_DELIVERY_SERVICE, partition
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import NetworkSettings
+from .settings import NetworkSettings
 
 
 class Network(pulumi.ComponentResource):

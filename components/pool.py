@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import PoolSettings
+from .settings import PoolSettings
 
 
 def ports_from_load_balancer(pool: PoolSettings) -> list[int]:

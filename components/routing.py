@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import ActionSettings, ConditionSettings, ListenerSettings, RoutingSettings
+from .settings import ActionSettings, ConditionSettings, ListenerSettings, RoutingSettings
 
 
 def action_args(action: ActionSettings, tg_arns: dict[str, pulumi.Output[str]]) -> dict:

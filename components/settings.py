@@ -15,9 +15,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic.alias_generators import to_camel
 
+from lbguard.core import aws_names
 from lbguard.core.model import LbguardError
 from lbguard.core.traffic import MAX_TARGET_GROUPS_PER_FORWARD, MAX_WEIGHT
 
@@ -145,8 +147,15 @@ class InstanceRefreshSettings(_Model):
 
 
 class PoolSettings(_Model):
-    ami: str = Field(..., pattern=r"^ami-[0-9a-f]{8,17}$")
-    instance_type: str = Field("t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    ami: str = Field(..., pattern=r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$",
+                     description="an AMI id: ami- and 8 or 17 hex digits (AWS has no other length)")
+    instance_type: str = Field(
+        "t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+        description="an EC2 instance type the stack's region offers (checked against the offerings data "
+                    "lbguard/core/provider_facts/instance_types.json; see instanceTypeUnlisted)")
+    instance_type_unlisted: bool = Field(
+        False, description="accept an instanceType the offerings data does not list (a type newer than the data); "
+                           "AWS still refuses a type the region does not offer")
     min_size: int = Field(2, ge=0, le=500)
     desired_capacity: int = Field(2, ge=0, le=500)
     max_size: int = Field(4, ge=1, le=500)
@@ -167,6 +176,25 @@ class PoolSettings(_Model):
     root_device_name: str | None = Field(
         None, pattern=r"^/dev/(sd[a-z][0-9]*|xvd[a-z]+|nvme[0-9]+n[0-9]+)$",
         description="the AMI's root device (/dev/xvda on Amazon Linux, /dev/sda1 on Ubuntu); None = read from the AMI")
+
+    @field_validator("ami", mode="before")
+    @classmethod
+    def _ami(cls, v: Any) -> Any:
+        problem = aws_names.ami_problem(v) if isinstance(v, str) else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _offered(self, info: ValidationInfo) -> "PoolSettings":
+        if self.instance_type_unlisted:
+            return self
+        region = (info.context or {}).get("region")
+        problem = aws_names.instance_type_problem(self.instance_type, region)
+        if problem:
+            raise ValueError(f"@.instanceType: {problem}; fix the type, or set instanceTypeUnlisted: true "
+                             f"if it is newer than that data")
+        return self
 
     @field_validator("user_data")
     @classmethod
@@ -305,12 +333,11 @@ class ActionSettings(_Model):
         return self
 
 
-# ALB rule condition limits (ELB API reference, RuleCondition / HostHeaderConditionConfig /
-# PathPatternConditionConfig / HttpHeaderConditionConfig): values up to 128 characters,
-# header names up to 40; host values A-Z a-z 0-9 - . * ?, paths also _ $ / ~ " ' @ : + & .
+# ALB rule condition limits (ELB API reference, RuleCondition / PathPatternConditionConfig): values up
+# to 128 characters, paths A-Z a-z 0-9 _ - . $ / ~ " ' @ : + & * ?. Host values and header names
+# follow AWS's and RFC 9110's rules in lbguard.core.aws_names (one home, shared with lbguard route).
 CONDITION_VALUE_MAX = 128
-HEADER_NAME_MAX = 40
-HOST_RE = r"^[A-Za-z0-9.*?-]{1,128}$"
+HEADER_NAME_MAX = aws_names.HEADER_NAME_MAX
 PATH_RE = r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]{1,128}$"
 
 
@@ -329,23 +356,31 @@ class ConditionSettings(_Model):
     methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(default_factory=list)
     source_ips: list[str] = Field(default_factory=list)
 
-    @field_validator("host", "path")
+    @field_validator("host")
     @classmethod
-    def _patterns(cls, v: list[str], info) -> list[str]:
-        rule, allowed = (HOST_RE, "A-Z a-z 0-9 - . * ?") if info.field_name == "host" else \
-            (PATH_RE, "A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?")
-        _limited(v, info.field_name)
+    def _hosts(cls, v: list[str]) -> list[str]:
         for value in v:
-            if not re.match(rule, value):
-                raise ValueError(f"{info.field_name} values may only use {allowed}, got {value!r}")
+            problem = aws_names.host_value_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        _limited(v, "path")
+        for value in v:
+            if not re.match(PATH_RE, value):
+                raise ValueError(f"path values may only use A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?, got {value!r}")
         return v
 
     @field_validator("headers")
     @classmethod
     def _headers(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
         for name, values in v.items():
-            if not re.match(rf"^[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,{HEADER_NAME_MAX}}}$", name):
-                raise ValueError(f"header names must be 1..{HEADER_NAME_MAX} token characters, got {name!r}")
+            problem = aws_names.header_name_problem(name)
+            if problem:
+                raise ValueError(problem)
             _limited(values, f"header {name}")
         return v
 
@@ -592,7 +627,10 @@ def _format_one(error: dict) -> str:
     loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
     msg = error["msg"]
     msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
-    if msg.startswith("@"):  # a cross-field rule that knows the exact key path
+    if msg.startswith("@."):  # a model rule naming one of its own keys: the path below the model's
+        sub, _, msg = msg[2:].partition(": ")
+        loc = f"{loc}.{sub}" if loc else sub
+    elif msg.startswith("@"):  # a cross-field rule that knows the exact key path
         loc, _, msg = msg[1:].partition(": ")
     key = f"{PROJECT}:{loc}" if loc else PROJECT
     received = error.get("input")
@@ -606,9 +644,27 @@ def _format_error(err: ValidationError, stack_file: str) -> str:
     return f"{stack_file}: " + "; ".join(_format_one(e) for e in err.errors())
 
 
-def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "stack config") -> WebTierSettings:
-    """Validate already-decoded config values (bare camelCase keys -> values)."""
-    data: dict[str, Any] = {"stack": stack}
+def format_validation_error(err: ValidationError, source: str, *, camel: bool = False) -> str:
+    """:func:`_format_error` for a caller that validated by field names (the component provider's
+    args): ``camel`` spells each snake_case key as its schema does (``healthCheck``)."""
+    if not camel:
+        return _format_error(err, source)
+    from pulumi.provider.experimental.util import camel_case  # the analyzer's own spelling of a field
+
+    errors = []
+    for e in err.errors():
+        e = dict(e)
+        e["loc"] = tuple(camel_case(p) if isinstance(p, str) and "_" in p else p for p in e["loc"])
+        errors.append(e)
+    return f"{source}: " + "; ".join(_format_one(e) for e in errors)
+
+
+def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "stack config",
+                   region: str | None = None, project: str = PROJECT) -> WebTierSettings:
+    """Validate already-decoded config values (bare camelCase keys -> values). ``region``: the
+    stack's AWS region (instance types are checked against its offerings; None: any region's).
+    ``project``: the prefix of physical names (another program using the component passes its own)."""
+    data: dict[str, Any] = {"stack": stack, "project": project}
     for key, value in raw.items():
         if key not in CONFIG_KEYS:
             raise SettingsError(
@@ -616,7 +672,7 @@ def parse_settings(raw: Mapping[str, Any], *, stack: str, stack_file: str = "sta
             )
         data[key] = value
     try:
-        return WebTierSettings.model_validate(data)
+        return WebTierSettings.model_validate(data, context={"region": region})
     except ValidationError as err:
         raise SettingsError(_format_error(err, stack_file)) from None
 
@@ -645,7 +701,17 @@ def load_settings(config: Any = None, *, stack: str | None = None) -> WebTierSet
         ns, _, bare = full_key.partition(":")
         if ns == PROJECT and bare not in CONFIG_KEYS:
             raw[bare] = value
-    return parse_settings(raw, stack=stack, stack_file=f"stacks/Pulumi.{stack}.yaml")
+    return parse_settings(raw, stack=stack, stack_file=f"stacks/Pulumi.{stack}.yaml", region=stack_region())
+
+
+def stack_region() -> str | None:
+    """The region the aws provider deploys to: ``aws:region``, else the environment it falls back to
+    (pulumi-aws reads AWS_REGION, then AWS_DEFAULT_REGION); None when neither is set."""
+    import os
+
+    import pulumi
+
+    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
 def load_traffic_profile(stack: str, stack_config_dir: str = "stacks") -> dict[str, Any] | None:

@@ -6,15 +6,15 @@ from typing import Optional
 
 import pulumi
 
-from components.alarms import Alarms
-from components.dashboard import Dashboard
-from components.known_good import KnownGood
-from components.load_balancer import LoadBalancer
-from components.logs import LogBucket
-from components.network import Network
-from components.pool import Pool
-from components.routing import Routing
-from components.settings import WebTierSettings
+from .alarms import Alarms
+from .dashboard import Dashboard
+from .known_good import KnownGood
+from .load_balancer import LoadBalancer
+from .logs import LogBucket
+from .network import Network
+from .pool import Pool
+from .routing import Routing
+from .settings import WebTierSettings
 from lbguard.core.snapshot import build_snapshot, camelize
 
 

@@ -3,6 +3,7 @@
 # (a standard resolver on PyPI: `pip install uv`). Usage: tools/lock.sh [--upgrade]
 #   requirements-dev.lock  everything .ci/run and the test jobs install (lbguard[cli,emulator,test])
 #   requirements.lock      what `pulumi up` installs (requirements.txt), the same versions
+#   policies/requirements.txt  the lb-safety pack's venv (policies/requirements.in), the same versions
 # Both are universal (any platform) for Python 3.11 and carry every artifact's sha256, so
 # `pip install --require-hashes -r FILE` installs exactly what was tested; lbguard itself is
 # installed after them with `pip install --no-deps -e .`.
@@ -18,6 +19,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # with the current locks so adding a dependency does not move the others.
 [ -f requirements-dev.lock ] && cp requirements-dev.lock "$tmp/dev.lock"
 [ -f requirements.lock ] && cp requirements.lock "$tmp/deploy.lock"
+[ -f policies/requirements.txt ] && grep -q -- '--hash=' policies/requirements.txt && cp policies/requirements.txt "$tmp/pack.lock"
 "$UV" pip compile pyproject.toml --extra cli --extra emulator --extra test "${common[@]}" "${upgrade[@]}" \
   -o "$tmp/dev.lock"
 { header requirements-dev.lock "pyproject.toml [cli,emulator,test]"; cat "$tmp/dev.lock"; } > requirements-dev.lock
@@ -25,3 +27,8 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$UV" pip compile requirements.txt "${common[@]}" --no-emit-package lbguard -c requirements-dev.lock \
   -o "$tmp/deploy.lock"
 { header requirements.lock requirements.txt; cat "$tmp/deploy.lock"; } > requirements.lock
+# The policy pack's venv, also inside the dev set. Its requirements.txt is what `pulumi policy
+# publish` uploads and every enforcement host installs: hashes put pip in hash-checking mode, so
+# only these files of these public packages install.
+"$UV" pip compile policies/requirements.in "${common[@]}" -c requirements-dev.lock -o "$tmp/pack.lock"
+{ header policies/requirements.txt policies/requirements.in; cat "$tmp/pack.lock"; } > policies/requirements.txt

@@ -217,10 +217,27 @@ def union_cover(earlier: Sequence[Mapping[str, Any]], low: Mapping[str, Any]) ->
     return by
 
 
-def is_catch_all(conditions: Sequence[Mapping[str, Any]]) -> bool:
-    """Conditions that every request satisfies (e.g. path-pattern ``*`` or ``/*``)."""
+def is_catch_all(conditions: Sequence[Mapping[str, Any]], hosts: Sequence[str] | None = None) -> bool:
+    """Conditions that every request satisfies (e.g. path-pattern ``*`` or ``/*``).
+
+    ``hosts``: every name the listener serves (its certificates' names, wildcards included), or
+    None when not known. A host condition whose values cover each of them takes every request the
+    listener's TLS names admit, so it is a catch-all for that listener (``*.example.com`` plus
+    ``example.com`` on a listener whose certificate is for exactly those)."""
     everything = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}]
-    return covers(conditions, everything)
+    if covers(conditions, everything):
+        return True
+    if not hosts or not conditions:
+        return False
+    for cond in conditions:
+        if _always_true(cond):
+            continue
+        field_, cfg = _values(cond)
+        if field_ != "host-header":
+            return False
+        if not all(any(glob_covers(v, h, True) for v in cfg["Values"]) for h in hosts):
+            return False
+    return True
 
 
 _SHADOWED: dict[tuple, list[tuple[int, tuple[int, ...]]]] = {}  # rules' content -> (shadowed, by) positions

@@ -27,8 +27,13 @@ TG_ATTACHMENT_TYPES = ("aws:lb/targetGroupAttachment:TargetGroupAttachment",
                        "aws:alb/targetGroupAttachment:TargetGroupAttachment")
 ASG_TYPE = "aws:autoscaling/group:Group"
 ASG_ATTACHMENT_TYPE = "aws:autoscaling/attachment:Attachment"
+ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE = "aws:autoscaling/trafficSourceAttachment:TrafficSourceAttachment"
 SUBNET_TYPE = "aws:ec2/subnet:Subnet"
 INSTANCE_TYPE = "aws:ec2/instance:Instance"
+CERTIFICATE_TYPE = "aws:acm/certificate:Certificate"
+CERTIFICATE_VALIDATION_TYPE = "aws:acm/certificateValidation:CertificateValidation"
+LISTENER_CERTIFICATE_TYPES = ("aws:lb/listenerCertificate:ListenerCertificate",
+                              "aws:alb/listenerCertificate:ListenerCertificate")
 
 TAG_POOL = "lbguard:pool"
 TAG_RPS = "lbguard:rps-per-instance"
@@ -269,19 +274,30 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             # subnets for an ASG are laid out one per AZ.
             azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
         asg_azs[r.urn] = azs
-        for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])):
+        # Inline traffic sources of type elbv2 name target groups as targetGroupArns does.
+        sources = [s.get("identifier") for s in r.props.get("trafficSources") or []
+                   if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
+        for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
+                [tg_by_ref[i] for i in sources if _known(i) and i in tg_by_ref]:
             tg.instances += int(_float(r.props.get("minSize")) or 0)
             tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
             tg.azs |= azs
             tg.capacity_sources.append(r.urn)
-    for r in of(ASG_ATTACHMENT_TYPE):
+    for r in of(ASG_ATTACHMENT_TYPE, ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE):
         name = r.props.get("autoscalingGroupName")
         asg = asg_by_name.get(name) if _known(name) else None
         if asg is None:  # a preview: the name is unknown, the dependency says which group
             deps = [by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", [])
                     if u in by_urn and by_urn[u].type == ASG_TYPE]
             asg = deps[0] if len(deps) == 1 else None
-        for tg in tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")]):
+        if r.type == ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE:  # trafficSource: {identifier, type}
+            source = r.props.get("trafficSource") or {}
+            if not isinstance(source, Mapping) or source.get("type", "elbv2") != "elbv2":
+                continue
+            linked = tg_refs(r, "trafficSource", [source.get("identifier")])
+        else:
+            linked = tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")])
+        for tg in linked:
             if asg is not None:
                 tg.instances += int(_float(asg.props.get("minSize")) or 0)
                 tg.rps_per_instance = _float(_tags(asg.props).get(TAG_RPS)) or tg.rps_per_instance or default_rps_per_instance
@@ -366,6 +382,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
         forward_of(r, "actions", r.props.get("actions") or [], node, r)
 
     # Reach: every rule's share of its listener, whatever its action, from the profile or facts.
+    served = served_names(resources, listener_by_ref)
     by_id = {f.id: f for f in forwards}
     for node in listeners.values():
         rules, declared = [], {}
@@ -392,7 +409,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
             reach = traffic.listener_reach(rules, [(c.request, w) for c, w in chosen], declared,
                                            class_names=[c.name for c, _ in chosen])
         else:
-            reach = traffic.listener_reach(rules, None, declared)
+            reach = traffic.listener_reach(rules, None, declared, hosts=served.get(node.urn))
         node.reach = {(f"{node.name}/default" if k == traffic.DEFAULT else k): v for k, v in reach.items()}
         for key, value in node.reach.items():
             fwd = by_id.get(key)
@@ -402,6 +419,81 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
 
     return Topology(listeners=listeners, target_groups=tgs, forwards=forwards, peak_rps=peak_rps,
                     unresolved=unresolved, profile=profile)
+
+
+def asg_load_balancer_wiring(resources: Iterable[Res]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Auto Scaling group URN -> how it is wired to a load balancer (``targetGroupArns``,
+    ``loadBalancers``, ``trafficSources``, or the ``Attachment`` / ``TrafficSourceAttachment``
+    resources naming it), and (urn, why) for attachments whose group cannot be told. Every way
+    pulumi_aws offers counts: an ``aws.autoscaling.Attachment`` serves a load balancer as much as
+    ``targetGroupArns`` does."""
+    resources = list(resources)
+    groups = [r for r in resources if r.type == ASG_TYPE]
+    by_name = {r.props["name"]: r for r in groups if _known(r.props.get("name"))}
+    by_urn = {r.urn: r for r in groups}
+    wiring: dict[str, list[str]] = {r.urn: [p for p in ("targetGroupArns", "loadBalancers", "trafficSources")
+                                            if r.props.get(p)] for r in groups}
+    unresolved = []
+    for r in resources:
+        if r.type not in (ASG_ATTACHMENT_TYPE, ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE):
+            continue
+        name = r.props.get("autoscalingGroupName")
+        group = by_name.get(name) if _known(name) else None
+        if group is None:
+            deps = [by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", []) if u in by_urn]
+            group = deps[0] if len(deps) == 1 else None
+        if group is None:
+            if not _known(name):  # a known name of no group here: a group outside this stack
+                unresolved.append((r.urn, "autoscalingGroupName names a group that cannot be resolved"))
+            continue
+        wiring[group.urn].append(f"{r.type.rsplit(':', 1)[1]} {r.name}")
+    return wiring, unresolved
+
+
+def served_names(resources: Iterable[Res], listener_by_ref: Mapping[str, ListenerNode]) -> dict[str, list[str]]:
+    """Listener URN -> every name its certificates serve (domain names and SANs, wildcards as
+    written), for HTTPS listeners whose certificates are all ``aws.acm.Certificate`` resources of
+    this program, named by ARN, through a ``CertificateValidation``, or by property dependency;
+    its own ``certificateArn`` and every ``ListenerCertificate`` count. A listener with any
+    certificate whose names cannot be told is left out (its names are not known)."""
+    resources = list(resources)
+    names_by_ref: dict[str, list[str]] = {}
+    for r in resources:
+        if r.type != CERTIFICATE_TYPE:
+            continue
+        names = [r.props.get("domainName"), *(r.props.get("subjectAlternativeNames") or [])]
+        if not names[0] or not all(_known(n) for n in names):
+            continue
+        for ref in (r.props.get("arn"), r.props.get("id"), r.urn):
+            if _known(ref):
+                names_by_ref[ref] = sorted(set(names))
+
+    def resolve(res: Res, prop: str) -> list[str] | None:
+        value = res.props.get(prop)
+        if _known(value) and value in names_by_ref:
+            return names_by_ref[value]
+        found = [names_by_ref[u] for u in res.property_dependencies.get(prop, []) if u in names_by_ref]
+        return found[0] if len(found) == 1 else None
+
+    for r in resources:
+        if r.type == CERTIFICATE_VALIDATION_TYPE:
+            names = resolve(r, "certificateArn")
+            if names is not None:
+                names_by_ref[r.urn] = names
+    certs: dict[str, list[list[str] | None]] = {}
+    for r in resources:
+        if r.type in LISTENER_TYPES and str(r.props.get("protocol") or "").upper() == "HTTPS":
+            certs.setdefault(r.urn, []).append(resolve(r, "certificateArn"))
+        elif r.type in LISTENER_CERTIFICATE_TYPES:
+            ref = r.props.get("listenerArn")
+            node = listener_by_ref.get(ref) if _known(ref) else None
+            if node is None:
+                deps = [listener_by_ref[u] for u in r.property_dependencies.get("listenerArn", []) if u in listener_by_ref]
+                node = deps[0] if len(deps) == 1 else None
+            if node is not None:
+                certs.setdefault(node.urn, []).append(resolve(r, "certificateArn"))
+    return {urn: sorted({n for names in found for n in names}) for urn, found in certs.items()
+            if found and all(names is not None for names in found)}
 
 
 def from_run(run, *, use_outputs: bool = True, **kw) -> Topology:

@@ -329,20 +329,23 @@ def _shadowing(ordered: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...
 def listener_reach(rules: Sequence[Mapping[str, Any]],
                    classes: Sequence[tuple[matching.Request, float]] | None = None,
                    declared: Mapping[str, float] | None = None,
-                   class_names: Sequence[str] | None = None) -> dict[str, Reach]:
+                   class_names: Sequence[str] | None = None,
+                   hosts: Sequence[str] | None = None) -> dict[str, Reach]:
     """Reach of every rule of one listener and of its default action (key :data:`DEFAULT`).
 
     ``rules``: ``{"id", "priority", "conditions"}`` (API-shaped conditions), every rule of
     the listener whatever its action (a redirect or fixed-response rule captures requests
     too). ``classes``: the profile's request classes reaching this listener with their
     normalised shares (``Profile.for_port``), or None. ``declared``: rule id ->
-    ``expectedShare`` from the settings (used only without a profile).
+    ``expectedShare`` from the settings (used only without a profile). ``hosts``: every name the
+    listener's certificates serve, when known: a host rule covering all of them is a catch-all
+    (:func:`lbguard.core.matching.is_catch_all`).
     """
     ordered = sorted(rules, key=lambda r: int(r["priority"]))
     shadow = _shadowing(ordered)
     catch_all: str | None = None  # first live catch-all rule: everything after it is dead
     for r in ordered:
-        if str(r["id"]) not in shadow and matching.is_catch_all(r["conditions"]):
+        if str(r["id"]) not in shadow and matching.is_catch_all(r["conditions"], hosts):
             catch_all = str(r["id"])
             break
     out: dict[str, Reach] = {}

@@ -483,12 +483,40 @@ class InProcessPack:
         self.close()
 
 
+# A pack may carry lbguard's core as source (the lb-safety pack does: tools/vendor_core.py). In
+# this process the host's own lbguard serves it (one core per interpreter: the pack's and the
+# caller's topology, profile and model classes must be the same objects), which is right only
+# while the pack's copy equals the host's; open_pack runs a differing pack in its own process.
+SHARED = "lbguard"
+
+
+def vendored_core_differs(pack_dir: Path) -> bool:
+    """True if ``pack_dir`` carries an lbguard core that is not byte-identical to this one."""
+    import filecmp
+
+    theirs = Path(pack_dir) / SHARED / "core"
+    if not theirs.is_dir():
+        return False
+    ours = Path(__file__).resolve().parents[1] / "core"
+
+    def listing(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*")
+                if p.is_file() and p.suffix in (".py", ".json") and "__pycache__" not in p.parts}
+
+    names = listing(ours)
+    if names != listing(theirs):
+        return True
+    return any(not filecmp.cmp(ours / n, theirs / n, shallow=False) for n in names)
+
+
 def _pack_modules(pack_dir: Path) -> set[str]:
     """Top-level modules the pack imports from its own directory; forgotten before it loads
-    (a previous pack's ``lb_safety`` must not answer for this one)."""
+    (a previous pack's ``lb_safety`` must not answer for this one). The vendored lbguard core is
+    not one of them: the host's identical core answers for it (see :data:`SHARED`)."""
     names = {e.stem for e in pack_dir.glob("*.py")} | {e.name for e in pack_dir.iterdir()
                                                         if e.is_dir() and (e / "__init__.py").is_file()}
     names.discard("__main__")
+    names.discard(SHARED)
     for name, module in list(sys.modules.items()):
         if name.split(".", 1)[0] in names and "site-packages" not in (getattr(module, "__file__", None) or ""):
             del sys.modules[name]
@@ -497,8 +525,9 @@ def _pack_modules(pack_dir: Path) -> set[str]:
 
 def open_pack(pack_dir: Path, **kwargs):
     """The pack as preflight and preview run it: in this interpreter, or its own process
-    with ``LBGUARD_PACK_PROCESS=1`` or an explicit ``python``."""
-    if kwargs.get("python") or os.environ.get("LBGUARD_PACK_PROCESS") == "1":
+    with ``LBGUARD_PACK_PROCESS=1``, an explicit ``python``, or when the pack carries an lbguard
+    core that differs from this one (a pack published from another version)."""
+    if kwargs.get("python") or os.environ.get("LBGUARD_PACK_PROCESS") == "1" or vendored_core_differs(pack_dir):
         return PackProcess(pack_dir, **kwargs)
     return InProcessPack(pack_dir, **kwargs)
 

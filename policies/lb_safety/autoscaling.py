@@ -9,20 +9,30 @@ from lb_safety.common import ASG, cannot_evaluate, known, single_az, stack_resou
 from lbguard.core import topology
 
 
-def _elb_health(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != ASG:
-        return
-    props = args.props
-    if (props.get("targetGroupArns") or props.get("loadBalancers")) and props.get("healthCheckType") != "ELB":
-        report(f"Auto Scaling group {args.name} serves a load balancer but uses "
-               f"{props.get('healthCheckType') or 'EC2'} health checks, which leave instances that fail the load "
-               f"balancer's checks in service; set healthCheckType: ELB with a healthCheckGracePeriod "
-               f"(AWS FSBP AutoScaling.1).")
+def _elb_health(args: StackValidationArgs, report: ReportViolation) -> None:
+    resources = stack_resources(args)
+    wiring, unresolved = topology.asg_load_balancer_wiring(resources)
+    notes = [f"{urn.rsplit('::', 1)[-1]}: {why}" for urn, why in unresolved]
+    for r in resources:
+        if r.type != ASG or not wiring.get(r.urn):
+            continue
+        kind = r.props.get("healthCheckType")
+        if not known(kind) and kind is not None:
+            notes.append(f"{r.name}: healthCheckType unknown")
+            continue
+        if kind != "ELB":
+            report(f"Auto Scaling group {r.name} serves a load balancer (through {', '.join(wiring[r.urn])}) but "
+                   f"uses {kind or 'EC2'} health checks, which leave instances that fail the load balancer's "
+                   f"checks in service; set healthCheckType: ELB with a healthCheckGracePeriod "
+                   f"(AWS FSBP AutoScaling.1).", r.urn)
+    cannot_evaluate(notes)
 
 
-asg_elb_health_check = ResourceValidationPolicy(
+asg_elb_health_check = StackValidationPolicy(
     name="asg-elb-health-check",
-    description="Auto Scaling groups behind a load balancer use ELB health checks (AWS FSBP AutoScaling.1).",
+    description="Auto Scaling groups behind a load balancer (targetGroupArns, loadBalancers, trafficSources, or an "
+                "aws.autoscaling Attachment or TrafficSourceAttachment) use ELB health checks (AWS FSBP "
+                "AutoScaling.1).",
     enforcement_level=EnforcementLevel.ADVISORY, validate=_elb_health)
 
 

@@ -1,10 +1,14 @@
-"""target-group-health-check: every target group checks its targets properly."""
+"""Health checks: every target group checks its targets properly (target-group-health-check), and
+the load balancer can reach the port it checks (health-check-port-reachable)."""
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
+                           StackValidationArgs, StackValidationPolicy)
 
-from lb_safety.common import TARGET_GROUP, num, schema, strict
+from lb_safety.common import (TARGET_GROUP, cannot_evaluate, num, schema, stack_resources, stack_topology, strict,
+                              unresolved_reasons)
+from lbguard.core import reachability
 
 # AWS defaults when a field is omitted (ELBv2 CreateTargetGroup).
 DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_THRESHOLD = 30, 5, 3
@@ -89,3 +93,33 @@ target_group_health_check = ResourceValidationPolicy(
                                               "description": "longest allowed interval x unhealthyThreshold: how long "
                                                              "a failed target keeps receiving traffic"}),
 )
+
+
+def _port_reachable(args: StackValidationArgs, report: ReportViolation) -> None:
+    resources = stack_resources(args)
+    topo = stack_topology(args, resources)
+    gaps, notes = reachability.health_check_gaps(resources, topo)
+    for gap in gaps:
+        lb_groups, targets = ", ".join(gap.load_balancer_groups), ", ".join(gap.target_groups_sg)
+        if gap.direction == "ingress":
+            missing = (f"no ingress rule of the instances' security group(s) ({targets}) admits TCP {gap.port} from "
+                       f"the load balancer's ({lb_groups})")
+            fix = (f"add an ingress rule on {targets} for port {gap.port} from the load balancer's group "
+                   f"(aws.vpc.SecurityGroupIngressRule referencedSecurityGroupId, or an inline ingress rule)")
+        else:
+            missing = (f"no egress rule of the load balancer's security group(s) ({lb_groups}) lets TCP {gap.port} "
+                       f"out to the instances' ({targets})")
+            fix = (f"add an egress rule on {lb_groups} for port {gap.port} to the instances' group "
+                   f"(aws.vpc.SecurityGroupEgressRule referencedSecurityGroupId, or an inline egress rule)")
+        report(f"target group {gap.target_group} health-checks port {gap.port}, but {missing}: every target will "
+               f"fail its checks and the load balancer will fail open onto targets it believes dead; {fix}.",
+               gap.target_group_urn)
+    cannot_evaluate(notes + unresolved_reasons(topo))
+
+
+health_check_port_reachable = StackValidationPolicy(
+    name="health-check-port-reachable",
+    description="The load balancer's security groups can reach each target group's health-check port on its "
+                "instances (egress from the load balancer's group, ingress into the instances'), through "
+                "SecurityGroupRule, the vpc ingress/egress rule resources or inline rules.",
+    enforcement_level=EnforcementLevel.MANDATORY, validate=_port_reachable)

@@ -80,9 +80,10 @@ def source(pkg_tmp) -> Path:
     """The distribution's sources alone, copied (a build writes build/ and egg-info beside them)."""
     src = pkg_tmp / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "requirements.txt", "requirements.lock"):
+    for name in ("pyproject.toml", "setup.py", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "lbguard", src / "lbguard", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("lbguard", "components"):
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     return src
 
 

@@ -5,8 +5,11 @@ the deployment requirements, the policy pack alone. Each builds fresh venvs: mar
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from lbguard.offline.emulator import emulated_aws, run_program
 from lbguard.offline.policy_runner import pack_config_for_stack, run_pack
 from tests.conftest import ROOT
-from tests.packaging.conftest import Venv, run
+from tests.packaging.conftest import Venv, clean_env, run
 from tests.policies.fixtures import june_1
 
 pytestmark = pytest.mark.packaging
@@ -30,7 +33,10 @@ def test_wheel_ships_every_subpackage_and_its_data(wheel_names):
     assert tree and tree <= set(wheel_names), sorted(tree - set(wheel_names))
     assert {"lbguard/cli/commands/__init__.py", "lbguard/offline/emulator/__init__.py",
             "lbguard/core/provider_facts/replacements.json"} <= set(wheel_names)
-    # The library only: the Pulumi project's own code and the tests stay in the project.
+    # The components ship as the package webtier (setup.py maps it onto components/), every module.
+    components = {f"webtier/{p.name}" for p in (ROOT / "components").glob("*.py")}
+    assert "webtier/provider.py" in components and components <= set(wheel_names), sorted(components - set(wheel_names))
+    # The tests, the pack and the directory name components/ stay in the project.
     assert not [n for n in wheel_names if n.startswith(("components/", "tests/", "policies/"))]
 
 
@@ -89,22 +95,63 @@ def _verdicts(violations) -> list[tuple]:
     return sorted((v.policy, v.enforcement_level, v.type, v.name, v.message) for v in violations)
 
 
-def test_policy_pack_alone_installs_from_its_own_requirements(pkg_tmp, wheel, constraints):
-    """policies/ copied alone; its venv (PulumiPolicy.yaml: virtualenv venv) from its own
-    requirements.txt, lbguard's core from a wheel index (as from the organisation's index)."""
+# What the pack is judged on: each shipped stack with its own pack config, and the June 1 replay
+# (raw pulumi_aws, both token families) with the pack's defaults and with prod's config.
+PACK_CASES = [(ROOT, "dev", "dev"), (ROOT, "staging", "staging"), (ROOT, "prod", "prod"),
+              (ROOT / "examples" / "june-1-replay", "replay", None),
+              (ROOT / "examples" / "june-1-replay", "replay-alb", None),
+              (ROOT / "examples" / "june-1-replay", "replay", "prod")]
+
+
+def test_policy_pack_alone_installs_from_its_own_requirements(pkg_tmp):
+    """policies/ copied alone (what `pulumi policy publish` uploads); its venv (PulumiPolicy.yaml:
+    virtualenv venv) created from its own requirements.txt, public packages only, in hash-checking
+    mode, with nothing of this repository reachable; started as the engine starts it (its venv's
+    python -m pulumi.policy, cwd = the pack), it gives the in-tree pack's verdicts."""
     pack = pkg_tmp / "alone" / "policies"
     shutil.copytree(ROOT / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", "venv"))
     assert "virtualenv: venv" in (pack / "PulumiPolicy.yaml").read_text()
-    venv = Venv(pack / "venv", constraints)
-    venv.pip("--find-links", wheel.parent, "-r", "requirements.txt", cwd=pack)
-    installed = venv.distributions()
-    assert {"pulumi-policy", "lbguard"} <= installed and not installed & {"moto", "rich", "click", "boto3"}
-    with emulated_aws("us-east-1"):
-        dev = run_program(ROOT, "dev")
-    for name, program in (("dev stack", dev), ("june_1", june_1())):
-        config = pack_config_for_stack(ROOT / "policies", "dev")
-        alone = run_pack(pack, program, config_file=pack / "config" / "dev.json", python=str(venv.python))
+    run([sys.executable, "-m", "venv", pack / "venv"], cwd=pack.parent, timeout=120)
+    python = pack / "venv" / "bin" / "python"
+    # The pip an enforcement host runs: no constraints, no find-links, only the index.
+    env = {k: v for k, v in clean_env().items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=_index_url(), PIP_EXTRA_INDEX_URL=_extra_index_urls(),
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    installing = subprocess.run([python, "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=pack, env=env,
+                                capture_output=True, text=True, timeout=900)
+    assert installing.returncode == 0, installing.stderr[-3000:]
+    installed = Venv.__new__(Venv)
+    installed.python, installed.path = python, pack / "venv"
+    dists = installed.distributions()
+    assert {"pulumi-policy", "pulumi", "pydantic", "pyyaml"} <= dists
+    assert "lbguard" not in dists and not dists & {"moto", "rich", "click", "boto3", "jsonschema"}
+    # Nothing of this checkout on the pack's path: the core it imports is its own copy.
+    where = run([python, "-c", "import lbguard.core.topology as t; print(t.__file__)"], cwd=pack).stdout.strip()
+    assert Path(where).is_relative_to(pack), where
+    compared = 0
+    for project, stack, config_stack in PACK_CASES:
+        with emulated_aws("us-east-1"):
+            program = run_program(project, stack)
+        config = pack_config_for_stack(ROOT / "policies", config_stack) if config_stack else None
+        alone = run_pack(pack, program, config_file=pack / "config" / config.name if config else None,
+                         python=str(python))
         in_tree = run_pack(ROOT / "policies", program, config_file=config)
-        assert _verdicts(alone) == _verdicts(in_tree), name
-    # The fixture's funnel violates: the comparison is not between two empty lists.
-    assert any(v.policy == "no-traffic-funnel" and v.enforcement_level == "mandatory" for v in alone)
+        assert _verdicts(alone) == _verdicts(in_tree), (stack, config_stack)
+        if stack.startswith("replay"):
+            # The funnel violates: the comparison is not between two empty lists.
+            assert any(v.policy == "no-traffic-funnel" and v.enforcement_level == "mandatory" for v in alone)
+        compared += 1
+    assert compared == len(PACK_CASES)
+
+
+def _index_url() -> str:
+    """The index pip uses here (pip's own configuration), passed on explicitly."""
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "https://pypi.org/simple"
+
+
+def _extra_index_urls() -> str:
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.extra-index-url"], capture_output=True,
+                         text=True)
+    return out.stdout.strip()

@@ -38,13 +38,10 @@ def test_every_declared_requirement_is_satisfied_by_the_lock():
     project = _project()
     reqs = [Requirement(r) for r in project["dependencies"]]
     reqs += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra]
-    reqs += _requirements(ROOT / "requirements.txt") + _requirements(ROOT / "policies" / "requirements.txt")
+    reqs += _requirements(ROOT / "requirements.txt") + _requirements(ROOT / "policies" / "requirements.in")
     assert len(reqs) > 15
     for req in reqs:
         name = canonicalize_name(req.name)
-        if name == "lbguard":
-            assert req.specifier.contains(project["version"]), req  # the pack pins this repository's version
-            continue
         assert name in dev, f"{req} is not in requirements-dev.lock: run tools/lock.sh"
         assert req.specifier.contains(dev[name], prereleases=True), f"{req} vs locked {dev[name]}: run tools/lock.sh"
 
@@ -69,3 +66,23 @@ def test_pulumi_floor_covers_what_the_locked_providers_need():
                     floor = next(s.version for s in ours if s.operator == ">=")
                     assert tuple(map(int, floor.split(".")[:2])) >= tuple(map(int, spec.version.split(".")[:2])), \
                         (dist, str(need), str(ours))
+
+
+def test_pack_requirements_are_public_packages_pinned_with_hashes():
+    """policies/requirements.txt (what `pulumi policy publish` uploads and enforcement installs)
+    names only packages of the tested set, each at its locked version with its sha256 (pip then
+    runs in hash-checking mode), and nothing else: no lbguard (its core travels as source), no
+    index, link or path lines that would reach beyond the public index."""
+    dev = _lock("requirements-dev.lock")
+    pack = _lock("policies/requirements.txt")
+    text = (ROOT / "policies" / "requirements.txt").read_text()
+    assert {"pulumi", "pulumi-policy", "pydantic", "pyyaml", "grpcio", "protobuf"} <= set(pack)
+    assert "lbguard" not in pack and "lbguard" not in {canonicalize_name(r.name) for r in
+                                                       _requirements(ROOT / "policies" / "requirements.in")}
+    assert {n: dev.get(n) for n in pack} == pack  # one version of each package everywhere
+    options = [l.strip() for l in text.splitlines() if l.strip().startswith("-") and not l.strip().startswith("--hash=")]
+    assert options == [], options
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
+    for entry in entries:
+        if entry.strip() and not entry.startswith("#"):
+            assert "--hash=sha256:" in entry, entry.splitlines()[0]

@@ -153,6 +153,12 @@ def web_tier(stack: str = "prod") -> ProgramRun:
           {"securityGroupId": "sg-0bbbbbbbbbbbbbbbb", "ipProtocol": "tcp", "fromPort": 8080, "toPort": 8080,
            "referencedSecurityGroupId": "sg-0aaaaaaaaaaaaaaaa"}, {"id": "sgr-app"},
           deps={"securityGroupId": ["web-app-sg"], "referencedSecurityGroupId": ["web-lb-sg"]})
+    # The load balancer sends requests and health checks to the instances' port (a group written
+    # with pulumi_aws has no egress until one is declared).
+    s.add("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "web-lb-out-app",
+          {"securityGroupId": "sg-0aaaaaaaaaaaaaaaa", "ipProtocol": "tcp", "fromPort": 8080, "toPort": 8080,
+           "referencedSecurityGroupId": "sg-0bbbbbbbbbbbbbbbb"}, {"id": "sgr-lb-out"},
+          deps={"securityGroupId": ["web-lb-sg"], "referencedSecurityGroupId": ["web-app-sg"]})
     bucket = "web-tier-prod-lb-logs"
     s.add("aws:s3/bucket:Bucket", "web-logs-bucket", {"bucket": bucket, "forceDestroy": False},
           {"id": bucket, "arn": f"arn:aws:s3:::{bucket}"})

@@ -142,6 +142,17 @@ CASES = {
         [("default-security-group-closed", "web-default-sg")]),
     "access-log-bucket-secure": (lambda r: mutate(r, "web-logs-public-access", setter(["blockPublicPolicy"], False)),
                                  [("access-log-bucket-secure", "web-logs-bucket")]),
+    # The load balancer's egress opens 9090, the health checks go to 8080: every pool fails its checks.
+    "health-check-port-reachable": (lambda r: mutate(r, "web-lb-out-app", lambda p: p.update(fromPort=9090, toPort=9090)),
+                                    [("health-check-port-reachable", f"web-pool-{p}-tg") for p in ("api", "blue", "green")]),
+    "stickiness-duration/target-group": (
+        lambda r: mutate(r, "web-pool-blue-tg", setter(["stickiness"], {"enabled": True, "type": "lb_cookie",
+                                                                        "cookieDuration": 604800})),
+        [("stickiness-duration", "web-pool-blue-tg")]),
+    "stickiness-duration/forward": (
+        lambda r: routed(mutate(r, "web-routing-https", setter(["defaultActions", 0, "forward", "stickiness"],
+                                                               {"enabled": True, "duration": 172800}))),
+        [("stickiness-duration", "web-routing-https")]),
 }
 
 

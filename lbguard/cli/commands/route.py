@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lbguard.core import matching, topology
+from lbguard.core import aws_names, matching, topology
 from lbguard.cli.commands.common import (OFFLINE, check_json_target, console, header, json_option, progress,
                                      project_dir_option, read_json, resolve_project_dir, stack_option, table,
                                      write_json)
@@ -49,6 +49,10 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
             ipaddress.ip_address(source_ip)
         except ValueError:
             raise LbguardError(f"--source-ip {source_ip!r}: not an IPv4 or IPv6 address") from None
+    for name in _pairs(headers, "--header"):
+        problem = aws_names.header_name_problem(name)
+        if problem:
+            raise LbguardError(f"--header {name!r}: {problem}")
     req = matching.Request(host=host, path=path_, method=method, headers=_pairs(headers, "--header"),
                            query=_pairs(query, "--query"), source_ip=source_ip)
     project_dir = resolve_project_dir(cwd)

@@ -1,0 +1,83 @@
+"""Plain data shared by the emulator, the policy runner and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+# How the Pulumi wire format marks a secret value: {SIG_KEY: SECRET_SIG, "value": ...}.
+SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+class LbguardError(Exception):
+    """An error the CLI reports as one line and exit code 2."""
+
+
+@dataclass
+class RecordedResource:
+    """One resource registration, as the engine would see it."""
+
+    urn: str
+    type: str  # e.g. "aws:lb/targetGroup:TargetGroup"; "pulumi:pulumi:Stack" for the root
+    name: str  # logical name
+    custom: bool  # False for component resources and the root stack
+    parent: str | None = None  # parent URN
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # camelCase, as sent to the engine
+    outputs: dict[str, Any] = field(default_factory=dict)  # camelCase, as the provider returns
+    id: str | None = None
+    provider: str | None = None  # provider reference "urn::id", if any
+    emulated: bool = True  # False: a custom resource type the emulator only echoed
+    protect: bool = False
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)  # property paths (resource option)
+    replace_on_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # URNs this resource was known by
+    retain_on_delete: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "emulated": self.emulated}
+
+
+@dataclass
+class ProgramRun:
+    """The result of running a Pulumi program in the emulator."""
+
+    project: str
+    stack: str
+    resources: list[RecordedResource]  # registration order; includes the root stack resource
+    outputs: dict[str, Any]  # stack outputs, plain JSON values
+    secret_outputs: set[str] = field(default_factory=set)
+
+    @property
+    def not_emulated(self) -> list[RecordedResource]:
+        return [r for r in self.resources if r.custom and not r.emulated]
+
+    def by_type(self, *types: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type in types]
+
+
+@dataclass
+class Violation:
+    policy: str
+    enforcement_level: str  # "advisory" | "mandatory" | "remediate" | "disabled"
+    message: str
+    urn: str = ""
+    type: str = ""
+    name: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "enforcementLevel": self.enforcement_level,
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "message": self.message,
+        }
