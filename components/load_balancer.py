@@ -10,6 +10,28 @@ import pulumi_aws as aws
 from components.settings import ListenerSettings, LoadBalancerSettings
 
 
+# The preview (lbguard.offline.preview) reads this tag: traffic windows caused by replacing this
+# load balancer were accepted by the stack's settings.
+ACCEPTS_DOWNTIME_TAG = "lbguard:accepts-downtime"
+
+
+def replacement_options(settings: LoadBalancerSettings) -> dict:
+    """How a replacement of the load balancer deploys.
+
+    The program sets its name, so pulumi-terraform-bridge would delete it first
+    (provider.go Diff, ``nameRequiresDeleteBeforeReplace``). A replacement is never free of
+    downtime (the new listeners cannot take the target groups while the old load balancer
+    holds them: TargetGroupAssociationLimit), so by default the load balancer is protected:
+    the engine refuses the replacement before creating anything (step_generator.go, "we do
+    allow unprotecting and replacing to happen in a single update cycle"). With
+    ``acceptReplacementDowntime`` it is unprotected and deleted first, listeners and rules
+    with it (the engine's dependent replacements), then created anew.
+    """
+    if settings.accept_replacement_downtime:
+        return {"protect": False, "delete_before_replace": True}
+    return {"protect": True, "delete_before_replace": False}
+
+
 class LoadBalancer(pulumi.ComponentResource):
     """ALB with secure attributes on and a security group open on the listener ports only.
 
@@ -55,8 +77,9 @@ class LoadBalancer(pulumi.ComponentResource):
             enable_http2=settings.http2,
             access_logs=access_logs,
             connection_logs=connection_logs,
-            tags={**tags, "lbguard:peak-rps": f"{peak_rps:g}"},
-            opts=child,
+            tags={**tags, "lbguard:peak-rps": f"{peak_rps:g}",
+                  **({ACCEPTS_DOWNTIME_TAG: "replacement"} if settings.accept_replacement_downtime else {})},
+            opts=pulumi.ResourceOptions(parent=self, **replacement_options(settings)),
         )
         self.arn = self.alb.arn
         self.arn_suffix = self.alb.arn_suffix

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -43,11 +44,12 @@ from botocore.exceptions import ClientError
 from lbguard.core.model import LbguardError, ProgramRun, RecordedResource, is_secret
 from lbguard.core.plan import bridge, engine, order, paths, transition
 from lbguard.core.plan.paths import Change, changed_paths, top_level  # noqa: F401 - the one differ, re-exported
-from lbguard.offline.emulator.core import (HANDLERS, PUT_STYLE, UPDATERS, AwsEmulator, Prior, _floats_to_ints,
-                                           canonical_type)
+from lbguard.offline.emulator.core import (HANDLERS, PUT_STYLE, READ_PREFIXES, UPDATERS, AwsEmulator, Prior,
+                                           _floats_to_ints, canonical_type)
 
 OPS = ("same", "create", "update", "replace", "delete")
 FAILED = "lbguard-failed:"  # marks ids/outputs of a resource whose create failed
+ACCEPTS_DOWNTIME = "lbguard:accepts-downtime"  # a load balancer tag: its replacement's downtime is accepted
 PREVIEW_VERSION = 2  # 2: steps carry `changes` (old -> new), the document `windows` and `races`
 # The provider's Delete treats a resource already gone as deleted (e.g. terraform-provider-aws
 # internal/service/elbv2/listener.go resourceListenerDelete: ListenerNotFoundException -> done).
@@ -188,6 +190,15 @@ FIXES = {
 }
 
 
+def _protect_fix(rec: RecordedResource) -> str:
+    if canonical_type(rec.type) == "aws:lb/loadBalancer:LoadBalancer":
+        return ("the load balancer's replacement cannot avoid downtime (its target groups serve one load balancer "
+                "at a time), so the program protects it: to accept the downtime shown as windows, set "
+                "`web-tier:loadBalancer.acceptReplacementDowntime: true` for the deploy that replaces it (it is "
+                "deleted first with its listeners); or keep the replacing change out")
+    return FIXES["Protected"]
+
+
 def _fix(code: str) -> str:
     if code in FIXES:
         return FIXES[code]
@@ -223,6 +234,7 @@ class PlanningEmulator(AwsEmulator):
         self.head: dict[str, RecordedResource] = {}
         self.defer = dict(defer or {})  # URN -> URN it must run after (the failing order of a race)
         self._deferred: dict[str, list[Callable[[], None]]] = {}
+        self._mine = threading.local()
 
     # -------------------------------------------------------------- helpers
 
@@ -237,15 +249,25 @@ class PlanningEmulator(AwsEmulator):
         fix = self._priority_fix(step) if code == "PriorityInUse" else _fix(code)
         self.failures.append(Failure(step.urn, call, code, " ".join(message.split())[:400], fix))
 
+    def _count(self, model=None, **kw: Any) -> None:
+        super()._count(model=model, **kw)
+        mine = getattr(self._mine, "calls", None)
+        if model is not None and mine is not None:
+            mine.append(model.name)
+
     def _run(self, step: Step, call: str, fn: Callable[[], Any]) -> Any:
-        before = len(self.calls)
+        """``fn`` on this thread, its AWS write calls kept on ``step`` (registrations run on
+        several threads: the global call log interleaves)."""
+        outer = getattr(self._mine, "calls", None)
+        self._mine.calls = []
         try:
             return fn()
         except (ClientError, NotImplementedError, ValueError, KeyError) as err:
             self._fail(step, call, err)
             return None
         finally:
-            step.calls += [op for _, op in self.writes(before)]
+            step.calls += [op for op in self._mine.calls if not op.startswith(READ_PREFIXES)]
+            self._mine.calls = outer
 
     @staticmethod
     def _depends_on_failed(inputs: Any) -> bool:
@@ -357,7 +379,7 @@ class PlanningEmulator(AwsEmulator):
         step.delete_before_replace, step.dbr_source = decision.delete_before_replace, decision.dbr_source
         if decision.refused:
             step.status = "failed"
-            self.failures.append(Failure(rec.urn, "Replace", "Protected", decision.refused, FIXES["Protected"]))
+            self.failures.append(Failure(rec.urn, "Replace", "Protected", decision.refused, _protect_fix(rec)))
             self.halted = decision.refused
             return old.id, dict(old.outputs)
         if step.op == "same":
@@ -382,12 +404,32 @@ class PlanningEmulator(AwsEmulator):
         if self._depends_on_failed(inputs):
             step.status = "skipped"
             return self._placeholder(step, inputs)
-        result = self._run(step, "Create", lambda: self.create(args, inputs))
+        result = self._run(step, "Create", lambda: self._association_limit(rec, inputs) or self.create(args, inputs))
         if result is None:
             return self._placeholder(step, inputs)
         self._claim(rec.urn, rec.type, "create", None, result[1])
         self._record("create", step, rec, result[1], None)
         return result
+
+    def _association_limit(self, rec: RecordedResource, inputs: dict) -> None:
+        """An ALB target group serves one load balancer: a listener or rule on another load
+        balancer forwarding to it is refused (ELBv2 API reference, CreateListener/CreateRule
+        errors: TargetGroupAssociationLimit; "a target group can be registered with one load
+        balancer" in the ALB guide). moto does not check it."""
+        if canonical_type(rec.type) not in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
+            return None
+        elbv2 = self.client("elbv2")
+        lb = inputs.get("loadBalancerArn")
+        if lb is None and inputs.get("listenerArn"):
+            lb = elbv2.describe_listeners(ListenerArns=[inputs["listenerArn"]])["Listeners"][0]["LoadBalancerArn"]
+        arns = transition._forwarded({"actions": inputs.get("actions") or inputs.get("defaultActions") or []})
+        for tg in (elbv2.describe_target_groups(TargetGroupArns=sorted(arns))["TargetGroups"] if arns else []):
+            others = [a for a in tg.get("LoadBalancerArns") or [] if a != lb]
+            if others:
+                raise ClientError({"Error": {"Code": "TargetGroupAssociationLimit", "Message": (
+                    f"The following target groups cannot be associated with more than one load balancer: "
+                    f"{tg['TargetGroupArn']}")}}, "CreateRule" if inputs.get("listenerArn") else "CreateListener")
+        return None
 
     def _update(self, args, step: Step, rec: RecordedResource, old: RecordedResource, inputs: dict) -> tuple[str, dict]:
         typ = canonical_type(args.typ)
@@ -459,17 +501,14 @@ class PlanningEmulator(AwsEmulator):
         if canonical_type(old.type) not in HANDLERS:
             return
         prior = Prior(old.type, old.name, old.id or "", normalise(state_inputs(old)), dict(old.outputs))
-        before = len(self.calls)
-        try:
-            self.delete(prior)
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "")
-            if not any(k in code for k in NOT_FOUND):
-                self._fail(step, "Delete", err)
-        except (NotImplementedError, ValueError, KeyError) as err:
-            self._fail(step, "Delete", err)
-        finally:
-            step.calls += [op for _, op in self.writes(before)]
+
+        def delete() -> None:
+            try:
+                self.delete(prior)
+            except ClientError as err:
+                if not any(k in err.response.get("Error", {}).get("Code", "") for k in NOT_FOUND):
+                    raise
+        self._run(step, "Delete", delete)
         self._record("delete", step, None, None, old)
 
     def finish(self) -> None:
@@ -591,10 +630,16 @@ def _windows(planner: PlanningEmulator, base: list[RecordedResource], head: Prog
         if arn and r.type in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
             labels[arn] = ((r.outputs or {}).get("name") or r.name)
     start = [(r.urn, r.type, r.name, r.outputs or {}) for r in base if r.custom]
-    found = transition.walk(start, planner.events, tg_labels=labels)
-    accepted = (head.outputs or {}).get("acceptedDowntime") or []
-    for w in found:
-        w.accepted = any(a in w.cause for a in accepted) if isinstance(accepted, list) else False
+    from lbguard.core.topology import PROFILE_OUTPUT
+
+    found = transition.walk(start, planner.events, tg_labels=labels, profile=(head.outputs or {}).get(PROFILE_OUTPUT))
+    # The program accepted the downtime of replacing a load balancer it tagged so (components/load_balancer.py).
+    accepting = {r.name for r in head.resources if r.type in ("aws:lb/loadBalancer:LoadBalancer",
+                 "aws:alb/loadBalancer:LoadBalancer") and ((r.inputs or {}).get("tags") or {}).get(ACCEPTS_DOWNTIME)}
+    replaced = {s.name for s in planner.steps.values() if s.op == "replace"}
+    if accepting & replaced:
+        for w in found:
+            w.accepted = w.cause.endswith("the listener is deleted before its replacement exists") or w.accepted
     return found
 
 
@@ -628,9 +673,11 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
 
     head, planner, races = plan_and_apply(base_run.resources, head_dir, stack, rebuild=rebuild)
     base_run = holder["run"]
-    return PreviewResult(stack=stack, base=base_label, steps=ordered_steps(planner.steps.values()),
-                         failures=planner.failures, head=head, base_run=base_run, writes=len(planner.writes()),
-                         windows=_windows(planner, base_run.resources, head), races=races)
+    result = PreviewResult(stack=stack, base=base_label, steps=ordered_steps(planner.steps.values()),
+                           failures=planner.failures, head=head, base_run=base_run, writes=len(planner.writes()),
+                           windows=_windows(planner, base_run.resources, head), races=races)
+    result.events = planner.events
+    return result
 
 
 # ------------------------------------------------------------------ state between runs

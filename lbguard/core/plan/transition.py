@@ -107,11 +107,12 @@ def _waits_healthy(props: Mapping) -> bool:
 class Picture:
     """The live routing and target state during the apply."""
 
-    def __init__(self, resources: Iterable[tuple[str, str, str, Mapping]]):
-        self.res: dict[str, topology.Res] = {}
+    def __init__(self, resources: Iterable[tuple[str, str, str, Mapping]], profile: Any = None):
+        self.profile = profile
+        self.res: dict[tuple, topology.Res] = {}
         self.groups: dict[str, _Group] = {}
         for urn, type_token, name, props in resources:
-            self.res[urn] = topology.Res(urn, type_token, name, dict(props or {}))
+            self.res[_key(urn, props)] = topology.Res(urn, type_token, name, dict(props or {}))
         for r in self.res.values():
             if r.type in topology.TG_TYPES and r.props.get("arn"):
                 self.groups[r.props["arn"]] = _Group(interval=_tg_interval(r.props))
@@ -121,7 +122,7 @@ class Picture:
                     self.groups.setdefault(arn, _Group()).registered += _desired(r.props)
 
     def apply(self, e: Event, healthy_after: bool) -> None:
-        before = self.res.get(e.urn)
+        before = self.res.get(_key(e.urn, e.before)) if e.before is not None else None
         if e.type in topology.TG_TYPES:
             if e.kind == "delete":
                 self.groups.pop((e.before or {}).get("arn"), None)
@@ -145,14 +146,16 @@ class Picture:
                     g.initial += n_new
                     g.registered_by = e.urn
         if e.kind == "delete":
-            self.res.pop(e.urn, None)
+            self.res.pop(_key(e.urn, e.before), None)
             if e.type in topology.LB_TYPES:
                 arn = (e.before or {}).get("arn")
                 for u in [u for u, r in self.res.items() if r.type in topology.LISTENER_TYPES
                           and r.props.get("loadBalancerArn") == arn]:
                     self.res.pop(u)
         elif e.after is not None:
-            self.res[e.urn] = topology.Res(e.urn, e.type, e.name, dict(e.after))
+            if e.kind == "update":
+                self.res.pop(_key(e.urn, e.before), None)
+            self.res[_key(e.urn, e.after)] = topology.Res(e.urn, e.type, e.name, dict(e.after))
 
     def healthy_now(self) -> None:
         for g in self.groups.values():
@@ -163,13 +166,14 @@ class Picture:
         """(listener label, target-group ARN) -> share of that listener's requests."""
         relevant = [r for r in self.res.values() if r.type in
                     topology.LB_TYPES + topology.TG_TYPES + topology.LISTENER_TYPES + topology.RULE_TYPES]
-        topo = topology.build(relevant, profile=None)
+        topo = topology.build(relevant, profile=self.profile)
         out: dict[tuple[str, str], float] = {}
         for f in topo.forwards:
             listener = topo.listeners.get(f.listener_urn)
             label = listener_label(listener.name if listener else f.listener_urn, listener.port if listener else None)
             for tg, share in traffic.shares(f.weights).items() if f.weights and sum(f.weights.values()) > 0 else []:
-                out[(label, tg)] = out.get((label, tg), 0.0) + f.traffic_fraction * share
+                # a rule whose reach is unknown counts at its upper bound: the sum is capped at the listener
+                out[(label, tg)] = min(1.0, out.get((label, tg), 0.0) + f.traffic_fraction * share)
         return out
 
     def listeners(self) -> dict[str, str]:
@@ -178,15 +182,23 @@ class Picture:
                 if r.type in topology.LISTENER_TYPES}
 
 
+def _key(urn: str, props: Mapping | None) -> tuple:
+    """A resource in the picture: its URN and its ARN (or id), so a replacement created before
+    the old one is deleted stands beside it."""
+    props = props or {}
+    return urn, props.get("arn") or props.get("id") or ""
+
+
 def listener_label(name: str, port: Any) -> str:
     return f"{name}:{port}" if port is not None else name
 
 
 def walk(base: Iterable[tuple[str, str, str, Mapping]], events: Sequence[Event], *,
-         tg_labels: Mapping[str, str] | None = None) -> list[Window]:
-    """Every window of the apply ``events`` starting from ``base`` (urn, type, name, outputs)."""
+         tg_labels: Mapping[str, str] | None = None, profile: Any = None) -> list[Window]:
+    """Every window of the apply ``events`` starting from ``base`` (urn, type, name, outputs).
+    ``profile``: the stack's traffic profile (lbguard.core.profile), for the rules' reach."""
     labels = dict(tg_labels or {})
-    pic = Picture(base)
+    pic = Picture(base, profile)
     start_listeners = pic.listeners()
     windows: dict[tuple, Window] = {}
 
