@@ -356,8 +356,8 @@ class PlanningEmulator(AwsEmulator):
         if old is not None:
             self.seen.add(old.urn)
         known = canonical_type(args.typ) in HANDLERS
-        if self.halted:
-            step.status = "skipped"
+        if self.halted:  # the engine bailed: this registration gets no step
+            step.status, step.op = "skipped", "same" if old is not None else "create"
             return (old.id, dict(old.outputs)) if old is not None else self._placeholder(step, inputs)
         if old is not None and old.urn in self.condemned:  # deleted by a delete-before-replace chain
             step.op, step.delete_before_replace, step.dbr_source = "replace", True, "dependent"
@@ -423,8 +423,9 @@ class PlanningEmulator(AwsEmulator):
         if lb is None and inputs.get("listenerArn"):
             lb = elbv2.describe_listeners(ListenerArns=[inputs["listenerArn"]])["Listeners"][0]["LoadBalancerArn"]
         arns = transition._forwarded({"actions": inputs.get("actions") or inputs.get("defaultActions") or []})
+        alive = {b["LoadBalancerArn"] for b in elbv2.describe_load_balancers()["LoadBalancers"]} if arns else set()
         for tg in (elbv2.describe_target_groups(TargetGroupArns=sorted(arns))["TargetGroups"] if arns else []):
-            others = [a for a in tg.get("LoadBalancerArns") or [] if a != lb]
+            others = [a for a in tg.get("LoadBalancerArns") or [] if a != lb and a in alive]
             if others:
                 raise ClientError({"Error": {"Code": "TargetGroupAssociationLimit", "Message": (
                     f"The following target groups cannot be associated with more than one load balancer: "
@@ -565,11 +566,19 @@ class PreviewResult:
                 "summary": self.summary(), "writes": self.writes}
 
 
-def ordered_steps(steps: Iterable[Step]) -> list[Step]:
-    """Steps in a stable order: creates and updates in dependency (registration) order, ties by
-    URN; the last phase's deletes after them."""
+def ordered_steps(steps: Iterable[Step], head: Iterable[RecordedResource] = (),
+                  prior: Iterable[RecordedResource] = ()) -> list[Step]:
+    """Steps in a stable order: the registrations in dependency order, ties by URN
+    (lbguard.core.plan.order.stable_order); then the deletes, dependents first, ties by URN."""
     steps = list(steps)
-    return sorted(steps, key=lambda s: (s.op == "delete" and not s.replace_reasons, s.index, s.urn))
+    deps = {r.urn: engine.dependencies_of(r) for r in head}
+    rank = {u: n for n, u in enumerate(order.stable_order(deps))}
+    old_deps = {r.urn: engine.dependencies_of(r) for r in prior}
+    old_rank = {u: n for n, u in enumerate(reversed(order.stable_order(old_deps)))}
+    live = [s for s in steps if s.op != "delete"]
+    gone = [s for s in steps if s.op == "delete"]
+    return (sorted(live, key=lambda s: (rank.get(s.urn, len(rank)), s.urn))
+            + sorted(gone, key=lambda s: (old_rank.get(s.urn, len(old_rank)), s.urn)))
 
 
 def _apply(prior: list[RecordedResource], head_dir: Path, stack: str, region: str,
@@ -673,7 +682,8 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
 
     head, planner, races = plan_and_apply(base_run.resources, head_dir, stack, rebuild=rebuild)
     base_run = holder["run"]
-    result = PreviewResult(stack=stack, base=base_label, steps=ordered_steps(planner.steps.values()),
+    result = PreviewResult(stack=stack, base=base_label,
+                           steps=ordered_steps(planner.steps.values(), head.resources, base_run.resources),
                            failures=planner.failures, head=head, base_run=base_run, writes=len(planner.writes()),
                            windows=_windows(planner, base_run.resources, head), races=races)
     result.events = planner.events
@@ -780,7 +790,15 @@ def check_preview_document(doc: Any, where: str) -> dict:
             raise LbguardError(f"{where}: steps[{n}] needs a name and an op in {', '.join(OPS)}")
     if not isinstance(doc.get("failures", []), list):
         raise LbguardError(f"{where}: failures must be a list")
+    if not isinstance(doc.get("windows", []), list):
+        raise LbguardError(f"{where}: windows must be a list")
     return doc
+
+
+def worst_window(doc: Mapping[str, Any]) -> dict | None:
+    """The blocking window with the most traffic-seconds, or None."""
+    windows = [w for w in doc.get("windows") or [] if not w.get("accepted")]
+    return max(windows, key=lambda w: (w.get("share", 0) * w.get("seconds", 0), w.get("share", 0)), default=None)
 
 
 SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": ""}
@@ -793,6 +811,12 @@ def plan_markdown(doc: Mapping[str, Any], limit: int = 40) -> list[str]:
     out = [f"### Plan: base `{doc.get('base', '?')}` -> head, as `pulumi up` would apply it", "",
            f"**{counts}, {s.get('same', 0)} unchanged**", ""]
     names = {st["urn"]: st["name"] for st in doc["steps"]}
+    worst = worst_window(doc)
+    if worst is not None:
+        target = f" to `{worst['target']}`" if worst.get("target") else ""
+        out += ["> [!CAUTION]", f"> Traffic during the apply: `{worst['listener']}` {worst['share']:.0%}{target} for "
+                f"~{worst['seconds']:g} s with no healthy target or no listener ({worst['cause']}). "
+                f"**How to avoid it:** {worst['fix']}", ""]
     if doc.get("failures"):
         out += ["> [!CAUTION]", f"> {len(doc['failures'])} step(s) would fail at apply time:"]
         for f in doc["failures"]:

@@ -47,13 +47,16 @@ def test_swap_exits_1_with_the_plan_and_the_refused_call(swapped):
     repo, result, doc = swapped
     assert result.exit_code == 1, result.output
     assert "Previewing update (dev): base " in result.output
-    assert " ~  aws:lb/listenerRule:ListenerRule" in result.output and "[diff: priority]" in result.output
+    # old -> new per changed property (issue 29), the name first and never cut
+    assert " ~  web-routing-rule-api  (lb:ListenerRule)" in result.output
+    assert "priority: 10 -> 20" in result.output and "priority: 20 -> 10" in result.output
     assert "SetRulePriorities -> PriorityInUse" in result.output and "how to deploy it:" in result.output
     assert doc["summary"]["update"] >= 2 and doc["summary"]["create"] == 0 and doc["summary"]["delete"] == 0
     assert {f["error"] for f in doc["failures"]} == {"PriorityInUse"}
     assert set(doc) >= {"stack", "base", "steps", "failures", "violations", "summary"}
     st = next(s for s in doc["steps"] if s["name"] == "web-routing-rule-api")
-    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons"}
+    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons", "changes"}
+    assert {"path": "priority", "old": 10, "new": 20} in st["changes"] and doc["version"] == 2
     # the user's checkout is untouched: same status, no extra worktree
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert status.split() == ["M", "stacks/Pulumi.dev.yaml", "??", "plan.json"]

@@ -311,6 +311,7 @@ def deleted_with_skip(r: RecordedResource, deleting: set[str]) -> bool:
 
 
 def forces_on_unknown(type_token: str, key: str) -> bool:
-    """Whether an unknown new value of top-level input ``key`` makes the provider replace (a
-    ForceNew property, or a conditional one: unknown counts as "may replace")."""
-    return bool(facts.forces_replacement(type_token, key))
+    """Whether an unknown new value of top-level input ``key`` makes the provider replace: a
+    ForceNew property does (Terraform plans a computed ForceNew attribute as RequiresNew); a
+    CustomizeDiff condition cannot be evaluated on an unknown value and does not."""
+    return facts.unconditional(type_token, key)

@@ -59,6 +59,14 @@ def schema_defaults(type_token: str) -> dict[str, Any]:
     return dict(fn(type_token)) if fn else {}
 
 
+def unconditional(type_token: str, path: str) -> bool:
+    """Whether ``path`` (or a block holding it) forces replacement whatever its values: a
+    ``ForceNew`` property, not a conditional (CustomizeDiff) one."""
+    entry = _pf.type_facts(type_token) or {}
+    parts = _pf.normalize_path(path).split(".")
+    return any(".".join(parts[:n]) in set(entry.get("replace", ())) for n in range(1, len(parts) + 1))
+
+
 def classified(type_token: str) -> bool:
     return _pf.type_facts(type_token) is not None
 

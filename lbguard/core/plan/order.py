@@ -109,3 +109,28 @@ def races(applied: Sequence[Claim], deps: Mapping[str, set[str]]) -> list[Race]:
                     and free.urn not in deps.get(take.urn, set()) and take.urn not in deps.get(free.urn, set()):
                 out.append(Race(free, take))
     return out
+
+
+def stable_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """The keys of ``deps`` in dependency order (a resource after everything it waits for),
+    ties broken by URN: the same order on every run, whatever order the program's
+    registrations arrived in."""
+    import heapq
+
+    nodes = set(deps)
+    waiting = {u: {d for d in deps[u] if d in nodes and d != u} for u in nodes}
+    users: dict[str, list[str]] = {}
+    for u, ds in waiting.items():
+        for d in ds:
+            users.setdefault(d, []).append(u)
+    ready = [u for u, ds in waiting.items() if not ds]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        u = heapq.heappop(ready)
+        out.append(u)
+        for v in users.get(u, ()):
+            waiting[v].discard(u)
+            if not waiting[v]:
+                heapq.heappush(ready, v)
+    return out + sorted(nodes - set(out))  # a cycle cannot occur in a valid program

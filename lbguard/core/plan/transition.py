@@ -253,8 +253,9 @@ def walk(base: Iterable[tuple[str, str, str, Mapping]], events: Sequence[Event],
                               and listener_label(x.name, (x.after or {}).get("port")) == label)
                 seconds = back if back is not None else sum(durations[n:])
                 add((label, "gone"), Window(label, 1.0, seconds, f"{e.name}: the listener is deleted before its "
-                    "replacement exists", "replace it create-before-delete (a load balancer name that changes with "
-                    "the replacement and delete_before_replace=False), or accept the downtime explicitly", ""))
+                    "replacement exists", "a load balancer replaced delete-first takes its listeners with it and "
+                    "the new ones can forward only once the old load balancer is gone (a target group serves one "
+                    "load balancer): accept the downtime explicitly for this deploy, or keep the change out", ""))
         if e.type == ASG_TYPE and e.kind == "create" and not healthy_after:
             pass
     return sorted(windows.values(), key=lambda w: (-w.share * w.seconds, w.listener, w.target))
