@@ -53,16 +53,6 @@ class LoadBalancer(pulumi.ComponentResource):
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
             tags={**tags, "Name": f"{name}-sg"}, opts=child)
-        ports = [listeners.http_port] if listeners.insecure_http_only else [listeners.http_port, listeners.https_port]
-        sources = [("ipv4", {"cidr_ipv4": vpc_cidr})] if settings.internal else [
-            ("ipv4", {"cidr_ipv4": "0.0.0.0/0"}), ("ipv6", {"cidr_ipv6": "::/0"})]
-        for port in ports:
-            for family, source in sources:
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-in-{port}-{family}", security_group_id=self.security_group.id,
-                    ip_protocol="tcp", from_port=port, to_port=port,
-                    description=f"listener port {port}", **source, opts=child)
-
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             name=lb_name,
@@ -81,6 +71,19 @@ class LoadBalancer(pulumi.ComponentResource):
                   **({ACCEPTS_DOWNTIME_TAG: "replacement"} if settings.accept_replacement_downtime else {})},
             opts=pulumi.ResourceOptions(parent=self, **replacement_options(settings)),
         )
+        # The listener ports open after the load balancer's step: a refused replacement of it
+        # (protect) stops the deploy before they change (an internal flip narrows them).
+        ports = [listeners.http_port] if listeners.insecure_http_only else [listeners.http_port, listeners.https_port]
+        sources = [("ipv4", {"cidr_ipv4": vpc_cidr})] if settings.internal else [
+            ("ipv4", {"cidr_ipv4": "0.0.0.0/0"}), ("ipv6", {"cidr_ipv6": "::/0"})]
+        for port in ports:
+            for family, source in sources:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-in-{port}-{family}", security_group_id=self.security_group.id,
+                    ip_protocol="tcp", from_port=port, to_port=port,
+                    description=f"listener port {port}", **source,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.alb]))
+
         self.arn = self.alb.arn
         self.arn_suffix = self.alb.arn_suffix
         self.dns_name = self.alb.dns_name

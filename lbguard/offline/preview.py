@@ -140,11 +140,11 @@ def normalise(value: Any) -> Any:
 
 
 def state_inputs(rec: RecordedResource) -> dict:
-    """A resource's inputs as the state holds them: checked (schema defaults, auto-name, the
-    ``__defaults`` list). A run of the program records what the program sent; the auto-name
-    the emulator gave it is in its outputs."""
+    """A resource's inputs as the state of a deploy by today's bridge holds them: checked
+    (schema defaults, auto-name, the ``__defaults`` list). A run of the program records what
+    the program sent; the auto-name the emulator gave it is in its outputs."""
     inputs = wire(rec.inputs)
-    if bridge.DEFAULTS in inputs or not rec.custom:
+    if bridge.DEFAULTS in inputs or not rec.custom or rec.type.startswith("pulumi:"):
         return inputs
     checked = bridge.check(rec.type, inputs)
     for k, v in list(checked.items()):
@@ -366,7 +366,7 @@ class PlanningEmulator(AwsEmulator):
             return self._create(args, step, rec, inputs, known)
         if old is None:
             return self._create(args, step, rec, inputs, known)
-        olds = state_inputs(old)
+        olds = wire(old.inputs)
         checked = bridge.check(rec.type, wire(args.inputs), olds, legacy=bridge.DEFAULTS not in olds)
         diff = bridge.diff(rec.type, olds, wire(old.outputs or {}), checked, rec.ignore_changes) \
             if rec.custom else None
@@ -671,6 +671,9 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
             run = run_program(base_dir, stack) if base_dir is not None else ProgramRun("", stack, [], {})
         if between is not None:
             between(run)
+        if base_state is None:  # a deploy by today's bridge: the state holds the checked inputs
+            for r in run.resources:
+                r.inputs = state_inputs(r)
         return run
 
     base_run = build_base()

@@ -107,7 +107,7 @@ def test_base_state_from_an_earlier_run(swapped, tmp_path):
                                       "--save-state", str(state), "--json", str(tmp_path / "a.json")])
     assert first.exit_code == 1  # the swap still fails
     saved = json.loads(state.read_text())
-    assert saved["version"] == 1 and len(saved["resources"]) > 50
+    assert saved["version"] == 2 and len(saved["resources"]) > 50
     out = tmp_path / "b.json"
     second = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--base-state", str(state),
                                        "--json", str(out)])

@@ -38,13 +38,19 @@ def urn_type(urn: str) -> str:
     return qualified_type(urn).split("$")[-1]
 
 
+def child_type(parent: str | None, type_token: str) -> str:
+    """The qualified type of a child of ``parent``, as the recording monitor makes URNs (the
+    Python SDK's ``MockMonitor.make_urn``: the parent's own type, then ``$type``; the engine's
+    ``resource.CreateURN`` chains every ancestor's type instead). The rules below are the
+    engine's; they only need to build URNs the way the state it compares against was built."""
+    if not parent or urn_type(parent) == ROOT_STACK:
+        return type_token
+    return f"{urn_type(parent)}${type_token}"
+
+
 def make_urn(stack: str, project: str, parent: str | None, type_token: str, name: str) -> str:
-    """``resource.CreateURN``: a child's qualified type is its parent's plus ``$type``; the
-    root stack adds nothing."""
-    qualified = type_token
-    if parent and urn_type(parent) != ROOT_STACK:
-        qualified = f"{qualified_type(parent)}${type_token}"
-    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+    """``resource.CreateURN`` (see :func:`child_type`); the root stack adds nothing."""
+    return f"urn:pulumi:{stack}::{project}::{child_type(parent, type_token)}::{name}"
 
 
 def stack_project(urn: str) -> tuple[str, str]:
@@ -71,13 +77,14 @@ def _collapse(rec: RecordedResource, spec: Mapping, resolved: Mapping[str, str])
                     spec.get("type") or rec.type, spec.get("name") or rec.name)
 
 
-def _inherited(child_type: str, child_name: str, parent_name: str, parent_alias: str, stack: str,
+def _inherited(type_token: str, child_name: str, parent_name: str, parent_alias: str, stack: str,
                project: str) -> str:
-    """``inheritedChildAlias``: a child named ``<parent name>-x`` follows its parent's old name."""
+    """``inheritedChildAlias``: a child named ``<parent name>-x`` follows its parent's old name,
+    under the parent's old URN."""
     name = child_name
     if child_name.startswith(parent_name):
         name = urn_name(parent_alias) + child_name[len(parent_name):]
-    return f"urn:pulumi:{stack}::{project}::{qualified_type(parent_alias)}${child_type}::{name}"
+    return make_urn(stack, project, parent_alias, type_token, name)
 
 
 def generate_aliases(rec: RecordedResource, resolved: Mapping[str, str]) -> list[str]:
