@@ -146,3 +146,33 @@ def test_preview_refuses_the_routing_a_rollback_replaced(swapped, tmp_path):
     wrong = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--stack", "prod", "--freeze",
                                       str(tmp_path / "frozen.json")])
     assert wrong.exit_code == 2 and "is for web-tier/dev, not web-tier/prod" in wrong.output
+
+
+@pytest.mark.stackruns
+def test_preview_fits_80_columns_in_a_terminal_without_cutting_names(swapped):
+    """Issue 29: in a pty of 80 columns no line is wider, every step's name is whole on its
+    line, the changed values are shown old -> new."""
+    from tests.test_terminal import in_terminal
+
+    repo, _, doc = swapped
+    code, lines = in_terminal(["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy"], 80)
+    assert code == 1
+    assert not [line for line in lines if len(line) > 80]
+    shown = [s["name"] for s in doc["steps"] if s["op"] != "same"]
+    assert shown and all(any(line.startswith(f" ~  {name}") for line in lines) for name in shown)
+    assert any("priority: 10 -> 20" in line for line in lines)
+
+
+def test_preview_steps_in_a_stable_order(swapped, tmp_path):
+    """Issue 29: dependency order, ties by URN, the same on every run (registrations arrive in
+    whatever order outputs resolve)."""
+    repo, _, first = swapped
+    out = tmp_path / "again.json"
+    CliRunner().invoke(main, ["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy", "--show-same",
+                              "--json", str(out)])
+    again = json.loads(out.read_text())
+    assert [s["urn"] for s in again["steps"]] == [s["urn"] for s in first["steps"]]
+    position = {s["urn"]: n for n, s in enumerate(again["steps"])}
+    rule = next(s["urn"] for s in again["steps"] if s["name"] == "web-routing-rule-api")
+    listener = next(s["urn"] for s in again["steps"] if s["name"] == "web-routing-https")
+    assert position[listener] < position[rule]  # the rule waits for its listener
