@@ -549,6 +549,7 @@ class PreviewResult:
     violations: list = field(default_factory=list)
     windows: list[transition.Window] = field(default_factory=list)
     races: list[str] = field(default_factory=list)
+    events: list[transition.Event] = field(default_factory=list)  # the applied steps the windows were walked from
 
     def summary(self) -> dict[str, int]:
         counted = [s for s in self.steps if s.custom]
@@ -688,8 +689,7 @@ def run_preview(base_dir: Path | None, head_dir: Path, stack: str, *, base_label
     result = PreviewResult(stack=stack, base=base_label,
                            steps=ordered_steps(planner.steps.values(), head.resources, base_run.resources),
                            failures=planner.failures, head=head, base_run=base_run, writes=len(planner.writes()),
-                           windows=_windows(planner, base_run.resources, head), races=races)
-    result.events = planner.events
+                           windows=_windows(planner, base_run.resources, head), races=races, events=planner.events)
     return result
 
 
