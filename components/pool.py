@@ -51,9 +51,46 @@ class Pool(pulumi.ComponentResource):
                  tags: dict[str, str], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("web-tier:pool:Pool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        s = settings
+        self._name, self._settings = name, settings
+        self.target_group = self._target_group(name, key, settings, tg_name, vpc_id, tags)
+        self.security_group = self._instance_security_group(name, key, vpc_id, tags)
+        self._admit_load_balancer(name, key, settings, alb_security_group_id, child)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-https-out", security_group_id=self.security_group.id, ip_protocol="tcp",
+            from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
+            description="HTTPS out through the NAT (packages, SSM, AWS APIs)", opts=child)
+        self.launch_template = self._launch_template(name, key, settings, tags)
+        self.asg = self._auto_scaling_group(name, key, settings, asg_name, subnet_ids, tags)
+        # ALBRequestCountPerTarget needs "app/<lb>/<id>/targetgroup/<tg>/<id>"; the policy
+        # itself waits for the routing (scale_on_requests).
+        self.resource_label = pulumi.Output.concat(alb_arn_suffix, "/", self.target_group.arn_suffix)
+        self.requests_policy: aws.autoscaling.Policy | None = None
+        aws.autoscaling.Policy(
+            f"{name}-cpu",
+            autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration={
+                "predefined_metric_specification": {"predefined_metric_type": "ASGAverageCPUUtilization"},
+                "target_value": settings.cpu_target_percent,
+            },
+            opts=child,
+        )
+        self.register_outputs({
+            "targetGroupArn": self.target_group.arn,
+            "autoScalingGroupName": self.asg.name,
+            "launchTemplateId": self.launch_template.id,
+        })
 
-        self.target_group = aws.lb.TargetGroup(
+    def _target_group(self, name: str, key: str, s: PoolSettings, tg_name: str, vpc_id: pulumi.Input[str],
+                      tags: dict[str, str]) -> aws.lb.TargetGroup:
+        """The target group. Its name hashes every property that forces its replacement (port,
+        protocol, network: WebTierSettings.target_group_name), so a replacement has a fresh
+        name and may be created before the old one is deleted. The program sets the name, so
+        pulumi-terraform-bridge would ask for delete-before-replace (provider.go Diff,
+        nameRequiresDeleteBeforeReplace) and the old group, still forwarded to, could not be
+        deleted (ResourceInUse): the program's own option overrides it (step_generator.go:
+        the deleteBeforeReplace resource option, true or false, wins)."""
+        return aws.lb.TargetGroup(
             f"{name}-tg",
             name=tg_name,
             port=s.port,
@@ -66,27 +103,25 @@ class Pool(pulumi.ComponentResource):
             load_balancing_algorithm_type=s.algorithm,
             load_balancing_anomaly_mitigation="on" if s.anomaly_mitigation else "off",
             tags={**tags, "lbguard:pool": key},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
 
-        # Instances accept the traffic and health-check ports from the load balancer's group
-        # and nothing else. The description forces replacement (aws_security_group
-        # description is ForceNew) and instances hold the group, so it names only the pool
-        # key; ignore_changes keeps groups deployed with the older port-bearing description
-        # (a replacement would wait on DependencyViolation until the instances leave).
-        self.security_group = aws.ec2.SecurityGroup(
+    def _instance_security_group(self, name: str, key: str, vpc_id: pulumi.Input[str],
+                                 tags: dict[str, str]) -> aws.ec2.SecurityGroup:
+        """Instances accept the traffic and health-check ports from the load balancer's group
+        and nothing else. The description forces replacement (aws_security_group description
+        is ForceNew) and instances hold the group, so it names only the pool key;
+        ignore_changes keeps groups deployed with the older port-bearing description (a
+        replacement would wait on DependencyViolation until the instances leave)."""
+        return aws.ec2.SecurityGroup(
             f"{name}-instance-sg", vpc_id=vpc_id,
             description=f"pool {key}: from the load balancer only",
             tags={**tags, "Name": f"{name}-instance-sg"},
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["description"]))
-        self._admit_load_balancer(name, key, s, alb_security_group_id, child)
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-https-out", security_group_id=self.security_group.id, ip_protocol="tcp",
-            from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
-            description="HTTPS out through the NAT (packages, SSM, AWS APIs)", opts=child)
 
+    def _launch_template(self, name: str, key: str, s: PoolSettings, tags: dict[str, str]) -> aws.ec2.LaunchTemplate:
         user_data = base64.b64encode(s.user_data.encode()).decode() if s.user_data else None
-        self.launch_template = aws.ec2.LaunchTemplate(
+        return aws.ec2.LaunchTemplate(
             f"{name}-lt",
             image_id=s.ami,
             instance_type=s.instance_type,
@@ -109,21 +144,30 @@ class Pool(pulumi.ComponentResource):
             update_default_version=True,
             tag_specifications=[{"resource_type": "instance", "tags": {**tags, "Name": f"{name}", "lbguard:pool": key}}],
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _auto_scaling_group(self, name: str, key: str, s: PoolSettings, asg_name: str,
+                            subnet_ids: Sequence[pulumi.Input[str]], tags: dict[str, str]) -> aws.autoscaling.Group:
+        """desiredCapacity is the initial size only: the scaling policies own it afterwards.
+        The provider's desired_capacity is Optional+Computed (UpdateAutoScalingGroup sends it
+        whenever the program's value differs from the live one), so without ignore_changes
+        every `up` would reset a scaled-out group to the stack value. minSize/maxSize stay
+        applied: AWS raises or lowers the desired count into them.
+
+        ``min_elb_capacity``: the create waits until that many instances are healthy in the
+        target group (terraform-provider-aws autoscaling/group.go resourceGroupCreate,
+        waitGroupCapacitySatisfied; "only on creation", unlike wait_for_elb_capacity which
+        every capacity update waits for exactly), so routing that depends on the group moves
+        traffic only to healthy targets (Routing.forwarders)."""
         refresh = s.instance_refresh
-        # desiredCapacity is the initial size only: the scaling policies own it afterwards.
-        # The provider's desired_capacity is Optional+Computed (UpdateAutoScalingGroup sends
-        # it whenever the program's value differs from the live one), so without
-        # ignore_changes every `up` would reset a scaled-out group to the stack value.
-        # minSize/maxSize stay applied: AWS raises or lowers the desired count into them.
-        self.asg = aws.autoscaling.Group(
+        return aws.autoscaling.Group(
             f"{name}-asg",
             name=asg_name,
             min_size=s.min_size,
             max_size=s.max_size,
             desired_capacity=s.desired_capacity,
+            min_elb_capacity=s.min_size,
             vpc_zone_identifiers=list(subnet_ids),
             target_group_arns=[self.target_group.arn],
             health_check_type="ELB",
@@ -142,27 +186,6 @@ class Pool(pulumi.ComponentResource):
                   {**tags, "lbguard:pool": key, "lbguard:rps-per-instance": f"{s.capacity_rps:g}"}.items()],
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
         )
-
-        # ALBRequestCountPerTarget needs "app/<lb>/<id>/targetgroup/<tg>/<id>"; the policy
-        # itself waits for the routing (scale_on_requests).
-        self.resource_label = pulumi.Output.concat(alb_arn_suffix, "/", self.target_group.arn_suffix)
-        self._name, self._settings = name, s
-        self.requests_policy: aws.autoscaling.Policy | None = None
-        aws.autoscaling.Policy(
-            f"{name}-cpu",
-            autoscaling_group_name=self.asg.name,
-            policy_type="TargetTrackingScaling",
-            target_tracking_configuration={
-                "predefined_metric_specification": {"predefined_metric_type": "ASGAverageCPUUtilization"},
-                "target_value": s.cpu_target_percent,
-            },
-            opts=child,
-        )
-        self.register_outputs({
-            "targetGroupArn": self.target_group.arn,
-            "autoScalingGroupName": self.asg.name,
-            "launchTemplateId": self.launch_template.id,
-        })
 
     def _admit_load_balancer(self, name: str, key: str, s: PoolSettings, alb_sg_id: pulumi.Input[str],
                              child: pulumi.ResourceOptions) -> None:

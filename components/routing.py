@@ -51,9 +51,20 @@ class Routing(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, load_balancer_arn: pulumi.Input[str], listeners: ListenerSettings,
                  routing: RoutingSettings, tg_arns: dict[str, pulumi.Output[str]], tags: dict[str, str],
+                 pool_groups: Optional[dict[str, pulumi.Resource]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("web-tier:routing:Routing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        groups = pool_groups or {}
+
+        def after_pools(action: ActionSettings) -> pulumi.ResourceOptions:
+            # A forward waits for the Auto Scaling groups of its pools: a new pool's group is
+            # created only once its targets are healthy (Pool._auto_scaling_group,
+            # min_elb_capacity), so the traffic moves to healthy targets. Without it the engine
+            # may run both steps at once (no dependency) and forward to an empty group (503).
+            keys = action.forward.weights if action.forward else {}
+            return pulumi.ResourceOptions(parent=self, depends_on=[groups[k] for k in keys if k in groups])
+
         default = action_args(routing.default, tg_arns)
         self.listeners: dict[str, aws.lb.Listener] = {}
         self.rules: dict[str, aws.lb.ListenerRule] = {}
@@ -63,13 +74,13 @@ class Routing(pulumi.ComponentResource):
             serving_key, serving_port, serving_protocol = "http", listeners.http_port, "HTTP"
             serving = aws.lb.Listener(f"{name}-http", load_balancer_arn=load_balancer_arn,
                                       port=serving_port, protocol="HTTP", default_actions=[default],
-                                      tags=tags, opts=child)
+                                      tags=tags, opts=after_pools(routing.default))
         else:
             serving_key, serving_port, serving_protocol = "https", listeners.https_port, "HTTPS"
             serving = aws.lb.Listener(f"{name}-https", load_balancer_arn=load_balancer_arn,
                                       port=serving_port, protocol="HTTPS",
                                       certificate_arn=listeners.certificate_arn, ssl_policy=listeners.ssl_policy,
-                                      default_actions=[default], tags=tags, opts=child)
+                                      default_actions=[default], tags=tags, opts=after_pools(routing.default))
             if listeners.http_redirect:
                 redirect = {"type": "redirect", "order": 1, "redirect": {
                     "protocol": "HTTPS", "port": str(listeners.https_port), "status_code": "HTTP_301"}}
@@ -89,7 +100,7 @@ class Routing(pulumi.ComponentResource):
             if rule.expected_share is not None:
                 rule_tags["lbguard:traffic-fraction"] = f"{rule.expected_share:g}"
             res = aws.lb.ListenerRule(f"{name}-rule-{key}", listener_arn=serving.arn, priority=rule.priority,
-                                      conditions=conditions, actions=actions, tags=rule_tags, opts=child)
+                                      conditions=conditions, actions=actions, tags=rule_tags, opts=after_pools(rule))
             self.rules[key] = res
             rule_plans.append({"key": key, "arn": res.arn, "priority": rule.priority,
                                "conditions": conditions, "actions": actions})

@@ -239,6 +239,12 @@ class PoolSettings(_Model):
 
 class LoadBalancerSettings(_Model):
     internal: bool = False
+    # A change that replaces the load balancer (``internal``) cannot be made without downtime:
+    # its target groups can be associated with one load balancer only, so the new one's
+    # listeners can forward to them only once the old one is gone. The load balancer is
+    # protected (the engine refuses its replacement before anything is created) unless this
+    # is true for the deploy that replaces it; then it is deleted first, with its listeners.
+    accept_replacement_downtime: bool = False
     deletion_protection: bool = True
     drop_invalid_headers: bool = True
     desync_mitigation: Literal["monitor", "defensive", "strictest"] = "defensive"

@@ -55,7 +55,8 @@ class WebTier(pulumi.ComponentResource):
         tg_arns = {k: p.target_group.arn for k, p in self.pools.items()}
 
         self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
-                               listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags, opts=child)
+                               listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags,
+                               pool_groups={k: p.asg for k, p in self.pools.items()}, opts=child)
         for key, pool in self.pools.items():
             pool.scale_on_requests(self.routing.forwarders(key))
 

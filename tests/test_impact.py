@@ -195,7 +195,7 @@ def test_capacity_and_peak_changes():
     changed = {r["name"]: r["values"] for r in d["resources"]["changed"]}
     assert changed["web-pool-green-asg"] == [{"property": "maxSize", "before": 12, "after": 6},
                                              {"property": "minSize", "before": 4, "after": 2}]
-    assert changed["web-lb"] == [{"property": "tags.lbguard:peak-rps", "before": "400", "after": "600"}]
+    assert changed["web-lb"] == [{"property": 'tags["lbguard:peak-rps"]', "before": "400", "after": "600"}]
     md = impact.markdown(base, head, d)
     assert "Peak 400 → 600 req/s" in md
     assert "pool **green** 50% (unchanged) of the listener's traffic; each of its 4 → 2 instance(s) 12.5% → 25%" in md

@@ -35,11 +35,18 @@ class RecordedResource:
     provider: str | None = None  # provider reference "urn::id", if any
     emulated: bool = True  # False: a custom resource type the emulator only echoed
     protect: bool = False
-    delete_before_replace: bool = False
+    # The program's option, three-state as the SDK sends it (deleteBeforeReplaceDefined): None =
+    # unset (the provider decides), True or False = the program overrides the provider.
+    delete_before_replace: bool | None = None
     ignore_changes: list[str] = field(default_factory=list)  # property paths (resource option)
     replace_on_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # URNs this resource was known by
+    # The aliases as the program sent them ({"urn"} or {"name", "type", "parent", "noParent",
+    # "stack", "project"}): the engine resolves specs against parents' aliases (lbguard.core.plan.engine).
+    alias_specs: list[dict] = field(default_factory=list)
     retain_on_delete: bool = False
+    deleted_with: str | None = None
+    replace_with: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "emulated": self.emulated}

@@ -17,6 +17,7 @@ import re
 from typing import Any, Mapping
 
 from lbguard.core import topology, traffic
+from lbguard.core.plan.paths import changes
 from lbguard.core.model import LbguardError, is_secret
 
 MARKER = "<!-- lbguard-diff -->"
@@ -189,23 +190,10 @@ def _scalar(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
 
-def _changed_paths(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """(path, before, after) of every leaf that differs; secret values are never shown."""
-    if is_secret(a) or is_secret(b):
-        ua = a.get("value") if is_secret(a) else a
-        ub = b.get("value") if is_secret(b) else b
-        return [] if ua == ub else [(f"{path} (secret)", "[secret]", "[secret]")]
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _changed_paths(a.get(k), b.get(k), f"{path}.{k}" if path else k)
-        return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += _changed_paths(x, y, f"{path}[{i}]")
-        return out
-    return [] if a == b else [(path or "(value)", a, b)]
+def _changed_paths(a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    """(path, before, after) of every leaf that differs (lbguard.core.plan.paths, the one
+    differ); secret values are never shown."""
+    return [(f"{c.path} (secret)" if c.secret else c.path or "(value)", c.old, c.new) for c in changes(a, b)]
 
 
 def _short(v: Any, limit: int = 60) -> str | None:

@@ -655,8 +655,8 @@ def reconcile_config(info: analyzer_pb2.AnalyzerInfo, user: dict | None, source:
 
 
 def _options(r: RecordedResource) -> analyzer_pb2.AnalyzerResourceOptions:
-    return analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, deleteBeforeReplace=r.delete_before_replace,
-                                                deleteBeforeReplaceDefined=True, parent=r.parent or "")
+    return analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, deleteBeforeReplace=bool(r.delete_before_replace),
+                                                deleteBeforeReplaceDefined=r.delete_before_replace is not None, parent=r.parent or "")
 
 
 def _provider(r: RecordedResource, by_urn: dict[str, RecordedResource]) -> analyzer_pb2.AnalyzerProviderResource | None:

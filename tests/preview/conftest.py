@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,20 @@ class Change:
     def edit(self, fn: Callable[[dict], None]) -> "Change":
         fn(self.config)
         self.head.write(self.stack, self.config)
+        return self
+
+    def program(self, which: str, path: str, old: str, new: str) -> "Change":
+        """Edit a program file of ``which`` (base, head or both): the components become a copy."""
+        for project in ([self.base, self.head] if which == "both" else [getattr(self, which)]):
+            components = project.path / "components"
+            if components.is_symlink():
+                target = components.resolve()
+                components.unlink()
+                shutil.copytree(target, components, ignore=shutil.ignore_patterns("__pycache__"))
+            f = project.path / path
+            text = f.read_text()
+            assert old in text, f"{path}: {old!r} not found"
+            f.write_text(text.replace(old, new))
         return self
 
     def preview(self, between=None, after: Callable[[PreviewResult], None] | None = None) -> PreviewResult:

@@ -47,13 +47,16 @@ def test_swap_exits_1_with_the_plan_and_the_refused_call(swapped):
     repo, result, doc = swapped
     assert result.exit_code == 1, result.output
     assert "Previewing update (dev): base " in result.output
-    assert " ~  aws:lb/listenerRule:ListenerRule" in result.output and "[diff: priority]" in result.output
+    # old -> new per changed property (issue 29), the name first and never cut
+    assert " ~  web-routing-rule-api  (lb:ListenerRule)" in result.output
+    assert "priority: 10 -> 20" in result.output and "priority: 20 -> 10" in result.output
     assert "SetRulePriorities -> PriorityInUse" in result.output and "how to deploy it:" in result.output
     assert doc["summary"]["update"] >= 2 and doc["summary"]["create"] == 0 and doc["summary"]["delete"] == 0
     assert {f["error"] for f in doc["failures"]} == {"PriorityInUse"}
     assert set(doc) >= {"stack", "base", "steps", "failures", "violations", "summary"}
     st = next(s for s in doc["steps"] if s["name"] == "web-routing-rule-api")
-    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons"}
+    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons", "changes"}
+    assert {"path": "priority", "old": 10, "new": 20} in st["changes"] and doc["version"] == 2
     # the user's checkout is untouched: same status, no extra worktree
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert status.split() == ["M", "stacks/Pulumi.dev.yaml", "??", "plan.json"]
@@ -104,7 +107,7 @@ def test_base_state_from_an_earlier_run(swapped, tmp_path):
                                       "--save-state", str(state), "--json", str(tmp_path / "a.json")])
     assert first.exit_code == 1  # the swap still fails
     saved = json.loads(state.read_text())
-    assert saved["version"] == 1 and len(saved["resources"]) > 50
+    assert saved["version"] == 2 and len(saved["resources"]) > 50
     out = tmp_path / "b.json"
     second = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--no-policy", "--base-state", str(state),
                                        "--json", str(out)])
@@ -143,3 +146,33 @@ def test_preview_refuses_the_routing_a_rollback_replaced(swapped, tmp_path):
     wrong = CliRunner().invoke(main, ["preview", "--cwd", str(repo), "--stack", "prod", "--freeze",
                                       str(tmp_path / "frozen.json")])
     assert wrong.exit_code == 2 and "is for web-tier/dev, not web-tier/prod" in wrong.output
+
+
+@pytest.mark.stackruns
+def test_preview_fits_80_columns_in_a_terminal_without_cutting_names(swapped):
+    """Issue 29: in a pty of 80 columns no line is wider, every step's name is whole on its
+    line, the changed values are shown old -> new."""
+    from tests.test_terminal import in_terminal
+
+    repo, _, doc = swapped
+    code, lines = in_terminal(["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy"], 80)
+    assert code == 1
+    assert not [line for line in lines if len(line) > 80]
+    shown = [s["name"] for s in doc["steps"] if s["op"] != "same"]
+    assert shown and all(any(line.startswith(f" ~  {name}") for line in lines) for name in shown)
+    assert any("priority: 10 -> 20" in line for line in lines)
+
+
+def test_preview_steps_in_a_stable_order(swapped, tmp_path):
+    """Issue 29: dependency order, ties by URN, the same on every run (registrations arrive in
+    whatever order outputs resolve)."""
+    repo, _, first = swapped
+    out = tmp_path / "again.json"
+    CliRunner().invoke(main, ["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy", "--show-same",
+                              "--json", str(out)])
+    again = json.loads(out.read_text())
+    assert [s["urn"] for s in again["steps"]] == [s["urn"] for s in first["steps"]]
+    position = {s["urn"]: n for n, s in enumerate(again["steps"])}
+    rule = next(s["urn"] for s in again["steps"] if s["name"] == "web-routing-rule-api")
+    listener = next(s["urn"] for s in again["steps"] if s["name"] == "web-routing-https")
+    assert position[listener] < position[rule]  # the rule waits for its listener

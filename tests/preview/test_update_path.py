@@ -84,8 +84,8 @@ def test_3_health_check_on_another_port_is_admitted_by_both_groups(change):
 
 
 def test_4_internal_flip_replaces_under_a_fresh_name_into_private_subnets(change):
-    def edit(c):
-        c[P + "loadBalancer"]["internal"] = True
+    def edit(c):  # a replacement of the load balancer needs the explicit acceptance (issue 25)
+        c[P + "loadBalancer"].update(internal=True, acceptReplacementDowntime=True)
     held = {}
 
     def after(result):
@@ -110,7 +110,7 @@ def test_4_internal_flip_with_deletion_protection_is_refused_with_the_safe_way(c
     change.config[P + "loadBalancer"]["deletionProtection"] = True
 
     def edit(c):
-        c[P + "loadBalancer"]["internal"] = True
+        c[P + "loadBalancer"].update(internal=True, acceptReplacementDowntime=True)
     result = change.edit(edit).preview()
     assert result.failures, "deleting a protected load balancer must be reported"
     f = result.failures[0]

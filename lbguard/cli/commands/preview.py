@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -13,29 +14,61 @@ from lbguard.core.model import LbguardError
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
 WORDS = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete",
          "same": "unchanged"}
+STYLES = {"+": "green", "~": "yellow", "+-": "magenta", "-+": "magenta", "-": "red", " ": ""}
+MAX_CHANGES = 6  # old -> new lines shown per step (the JSON has them all)
 
 
-def plan_lines(doc: dict, *, show_same: bool = False) -> list[str]:
-    """The plan as `pulumi preview --diff` prints it: a row per step, then the count summary."""
-    steps = [s for s in doc["steps"] if show_same or s["op"] != "same"]
-    lines: list[str] = []
-    for s in steps:
-        sym = "-+" if s["op"] == "replace" and s.get("deleteBeforeReplace") else SYMBOLS[s["op"]]
-        line = f" {sym:<3}{s['type']:<52} {s['name']}"
-        if s["diffs"]:
-            shown = ", ".join(s["diffs"][:4]) + (f" (+{len(s['diffs']) - 4})" if len(s["diffs"]) > 4 else "")
-            line += f"  [diff: {shown}]"
-        if s["replaceReasons"]:
-            line += f"  (forces replacement: {', '.join(s['replaceReasons'][:3])})"
+def _short_type(type_token: str) -> str:
+    """``aws:lb/listenerRule:ListenerRule`` -> ``lb:ListenerRule`` (the module and the class)."""
+    pkg, _, rest = type_token.partition(":")
+    module, _, cls = rest.rpartition(":")
+    return f"{module.split('/')[0]}:{cls}" if pkg == "aws" else cls or type_token
+
+
+def _value(v: object, limit: int) -> str:
+    text = "(none)" if v is None else v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def step_symbol(s: dict) -> str:
+    return "-+" if s["op"] == "replace" and s.get("deleteBeforeReplace") else SYMBOLS[s["op"]]
+
+
+def plan_lines(doc: dict, *, show_same: bool = False, width: int = 80) -> list[tuple[str, str]]:
+    """The plan as `pulumi preview --diff` prints it, fitted to ``width``: per step its symbol and
+    name (never cut), its type, and one ``path: old -> new`` line per changed property (secrets
+    masked); then the count summary. Returns (line, style) pairs."""
+    lines: list[tuple[str, str]] = []
+    for s in doc["steps"]:
+        if not show_same and s["op"] == "same":
+            continue
+        sym = step_symbol(s)
+        tail = f"  ({_short_type(s['type'])})"
         if s.get("status") == "failed":
-            line += "  FAILS"
-        lines.append(line)
+            tail += "  FAILS"
+        elif s.get("status") == "skipped":
+            tail += "  not reached"
+        head = f" {sym:<3}{s['name']}"
+        lines.append((head + (tail if len(head) + len(tail) <= width else ""), "red" if s.get("status") == "failed"
+                      else STYLES[sym]))
+        if s["op"] in ("update", "replace"):
+            forced = set(s.get("replaceReasons") or [])
+            changes = s.get("changes") or [{"path": p, "old": None, "new": None} for p in s.get("diffs", [])]
+            for c in changes[:MAX_CHANGES]:
+                mark = "  (forces replacement)" if c["path"] in forced else ""
+                room = max(8, (width - 10 - len(c["path"]) - len(mark)) // 2)
+                lines.append((f"       {c['path']}: {_value(c['old'], room)} -> {_value(c['new'], room)}{mark}", ""))
+            if len(changes) > MAX_CHANGES:
+                lines.append((f"       ... {len(changes) - MAX_CHANGES} more (--json has them all)", ""))
+            engine_keys = [r for r in forced if r not in {c["path"] for c in changes}]
+            if engine_keys:
+                lines.append((f"       replaced: {', '.join(engine_keys)}", ""))
     summary = doc["summary"]
-    lines.append("Resources:")
+    lines.append(("Resources:", ""))
     for op in ("create", "update", "replace", "delete"):
         if summary.get(op):
-            lines.append(f"    {SYMBOLS[op]} {summary[op]} {WORDS[op]}")
-    lines.append(f"    {summary.get('same', 0)} unchanged")
+            lines.append((f"    {SYMBOLS[op]} {summary[op]} {WORDS[op]}", STYLES[SYMBOLS[op]]))
+    lines.append((f"    {summary.get('same', 0)} unchanged", ""))
     return lines
 
 
@@ -46,6 +79,18 @@ def failure_lines(doc: dict) -> list[str]:
         lines.append(f"  {names.get(f['urn'], f['urn'].rsplit('::', 1)[-1])}: {f['call']} -> {f['error']}: {f['message']}")
         if f.get("fix"):
             lines.append(f"      how to deploy it: {f['fix']}")
+    return lines
+
+
+def window_lines(doc: dict) -> list[str]:
+    """``https: 50% to dev-blue-1f2e for ~15 s with no healthy target`` and how to avoid it."""
+    lines = []
+    for w in doc.get("windows") or []:
+        target = f" to {w['target']}" if w.get("target") else ""
+        state = " (accepted by the settings)" if w.get("accepted") else ""
+        lines.append(f"  {w['listener']}: {w['share']:.0%}{target} for ~{w['seconds']:g} s: {w['cause']}{state}")
+        if w.get("fix") and not w.get("accepted"):
+            lines.append(f"      how to avoid it: {w['fix']}")
     return lines
 
 
@@ -135,7 +180,7 @@ def preview(stack: str, cwd: Path | None, base_ref: str | None, base_state: Path
     if refusal:
         click.echo(f"lbguard: {refusal}", err=True)
     mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
-    return 1 if result.failures or mandatory or refusal else 0
+    return 1 if result.failures or mandatory or refusal or result.blocking_windows() else 0
 
 
 def _print(doc: dict, result, show_same: bool) -> None:
@@ -143,15 +188,20 @@ def _print(doc: dict, result, show_same: bool) -> None:
 
     out = console()
     out.print(f"Previewing update ({doc['stack']}): base {doc['base']} -> head (working tree)", markup=False)
-    for line in plan_lines(doc, show_same=show_same):
-        out.print(line, markup=False)
+    for line, style in plan_lines(doc, show_same=show_same, width=out.width):
+        out.print(line, markup=False, style=style or None, overflow="fold")
     if doc["failures"]:
         out.print(f"Would fail at apply time ({len(doc['failures'])}):", markup=False)
         for line in failure_lines(doc):
-            out.print(line, markup=False, style="red")
+            out.print(line, markup=False, style="red", overflow="fold")
+    blocking = result.blocking_windows()
+    if doc.get("windows"):
+        out.print(f"Traffic during the apply ({len(blocking)} blocking window(s), estimated lengths):", markup=False)
+        for line in window_lines(doc):
+            out.print(line, markup=False, style="red" if blocking else None, overflow="fold")
     mandatory = [v for v in result.violations if v.enforcement_level == "mandatory"]
     print_violations(out, result.violations, "policy violations on head")
-    verdict = "NOT deployable" if doc["failures"] or mandatory else "deployable"
-    out.print(f"{verdict}: {len(doc['failures'])} failing steps, {len(mandatory)} mandatory violations, "
-              f"{doc['writes']} AWS writes in the rehearsal", markup=False,
-              style="bold red" if verdict != "deployable" else "bold green")
+    verdict = "NOT deployable" if doc["failures"] or mandatory or blocking else "deployable"
+    out.print(f"{verdict}: {len(doc['failures'])} failing steps, {len(blocking)} traffic windows, "
+              f"{len(mandatory)} mandatory violations, {doc['writes']} AWS writes in the rehearsal", markup=False,
+              style="bold red" if verdict != "deployable" else "bold green", overflow="fold")

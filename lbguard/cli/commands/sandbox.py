@@ -135,7 +135,7 @@ def sandbox(stack: str, cwd: Path | None, endpoint: str | None, port: int | None
     elif doc and doc.get("endpoint") == url and doc.get("state"):
         prior = records_from_state(doc["state"], str(path))
     with emulated_aws(region, endpoint=url):
-        run, planner = plan_and_apply(prior, project_dir, stack, region)
+        run, planner, _ = plan_and_apply(prior, project_dir, stack, region)
     steps = [s for s in planner.steps.values() if s.custom and s.op != "same"]
     new = {"endpoint": url, "region": region, "project": run.project, "stack": stack, "serverPid": pid,
            "outputs": run.outputs, "state": state_document(run)}

@@ -47,9 +47,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             # inputs: recorded by _InputsRecorder from what MockMonitor decoded for the mocks
             # (the same deserialize_properties of request.object), not decoded twice
             inputs={}, provider=request.provider or None, protect=bool(request.protect),
-            delete_before_replace=bool(request.deleteBeforeReplace),
+            delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
             ignore_changes=list(request.ignoreChanges), replace_on_changes=list(request.replaceOnChanges),
-            aliases=self._alias_urns(request), retain_on_delete=bool(request.retainOnDelete),
+            aliases=self._alias_urns(request), alias_specs=self._alias_specs(request),
+            retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith or None,
+            replace_with=list(request.replace_with),
         )
         with self._lock:
             self.records.append(rec)
@@ -76,6 +78,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent = "" if spec.noParent else (spec.parentUrn or request.parent)
                 urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
         return urns
+
+    @staticmethod
+    def _alias_specs(request) -> list[dict]:
+        """The aliases as sent, for the engine's own resolution (lbguard.core.plan.engine.generate_aliases)."""
+        out: list[dict] = [{"urn": u} for u in request.aliasURNs]
+        for alias in request.aliases:
+            if alias.urn:
+                out.append({"urn": alias.urn})
+            elif alias.HasField("spec"):
+                s = alias.spec
+                out.append({k: v for k, v in {"name": s.name, "type": s.type, "stack": s.stack, "project": s.project,
+                                              "parent": s.parentUrn, "noParent": s.noParent}.items() if v})
+        return out
 
     def ReadResource(self, request):  # noqa: N802 - gRPC name
         """``Resource.get(...)``: recorded, echoed, never emulated (nothing is created)."""
