@@ -133,6 +133,8 @@ class LoadBalancer(TypedDict):
 
     internal: NotRequired[bool]
     """An internal load balancer in the private subnets (changing it replaces the load balancer). Default: false."""
+    accept_replacement_downtime: NotRequired[bool]
+    """Accept the downtime of replacing the load balancer (an internal flip deletes it, with its listeners, before the new one exists); without it such a change is refused before any write. Default: false."""
     deletion_protection: NotRequired[bool]
     """Refuse deletion of the load balancer. Default: true."""
     drop_invalid_headers: NotRequired[bool]

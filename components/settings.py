@@ -244,7 +244,9 @@ class LoadBalancerSettings(_Model):
     # listeners can forward to them only once the old one is gone. The load balancer is
     # protected (the engine refuses its replacement before anything is created) unless this
     # is true for the deploy that replaces it; then it is deleted first, with its listeners.
-    accept_replacement_downtime: bool = False
+    accept_replacement_downtime: bool = Field(
+        False, description="accept the downtime of a deploy that replaces the load balancer (an internal flip); "
+                           "without it that deploy is refused before any write")
     deletion_protection: bool = True
     drop_invalid_headers: bool = True
     desync_mitigation: Literal["monitor", "defensive", "strictest"] = "defensive"

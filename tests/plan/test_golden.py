@@ -15,7 +15,8 @@ from __future__ import annotations
 import pytest
 
 from lbguard.core.model import RecordedResource
-from lbguard.core.plan import bridge, engine, facts
+from lbguard.core import provider_facts as facts
+from lbguard.core.plan import bridge, engine
 
 TYPE = "module:index:importableResource"
 

@@ -15,7 +15,6 @@ import json
 import boto3
 import pytest
 
-from lbguard.core import provider_facts
 from tests.preview.conftest import elbv2, step
 
 P = "web-tier:"
@@ -126,8 +125,6 @@ def test_05_ssm_tier_advanced_to_standard_replaces_delete_first(change):
     assert seen["tier"] == "Standard"
 
 
-@pytest.mark.xfail(not hasattr(provider_facts, "framework"), strict=True,
-                   reason="the source-kind ModifyPlan predicate arrives with the regenerated provider facts (issue 25 item 3)")
 def test_06_ingress_rule_from_cidr_to_a_security_group_source_replaces(change):
     # terraform-provider-aws ec2/vpc_security_group_ingress_rule.go ModifyPlan: RequiresReplace
     # when the source kind changes (cidr_ipv4 -> referenced_security_group_id). A plugin-framework
@@ -140,9 +137,6 @@ def test_06_ingress_rule_from_cidr_to_a_security_group_source_replaces(change):
     assert s.op == "replace" and not s.delete_before_replace
 
 
-@pytest.mark.xfail(not hasattr(provider_facts, "framework"), strict=True,
-                   reason="the emulator's launch-template update makes a version for description with the facts "
-                          "branch (issue 25 item 7: resourceLaunchTemplateUpdate)")
 def test_07_launch_template_description_makes_a_new_version(change):
     # description is updatable (ec2/ec2_launch_template.go: no ForceNew): CreateLaunchTemplateVersion;
     # the group's launch_template.version follows latest_version (an update of the group).

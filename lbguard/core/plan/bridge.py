@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lbguard.core.model import is_secret
-from lbguard.core.plan import facts, paths
+from lbguard.core import provider_facts as facts
+from lbguard.core.plan import paths
 from lbguard.core.plan.paths import Change
 
 DEFAULTS = "__defaults"  # reservedkeys.Defaults: the checked inputs' list of defaulted properties

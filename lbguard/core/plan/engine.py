@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from lbguard.core.model import RecordedResource
-from lbguard.core.plan import facts, paths
+from lbguard.core import provider_facts as facts
+from lbguard.core.plan import paths
 from lbguard.core.plan.bridge import Diff
 
 ROOT_STACK = "pulumi:pulumi:Stack"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from lbguard.core.model import RecordedResource
-from lbguard.core.plan import facts
+from lbguard.core import provider_facts as facts
 
 RULE_TYPES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 

@@ -24,7 +24,7 @@ below, stated as such in the report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from lbguard.core import topology, traffic

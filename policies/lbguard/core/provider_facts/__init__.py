@@ -224,6 +224,13 @@ def forces_replacement(type_token: str, property_path: str, *, old: Any = _UNSET
     return None
 
 
+def unconditional(type_token: str, property_path: str) -> bool:
+    """Whether ``property_path`` (or a block holding it) forces replacement whatever its values:
+    a ``ForceNew`` property, not a conditional (CustomizeDiff / ModifyPlan) one."""
+    entry = type_facts(type_token) or {}
+    return any(prefix in set(entry.get("replace", ())) for prefix in _prefixes(normalize_path(property_path)))
+
+
 def replacement_properties(type_token: str) -> list[str]:
     """Every property path that forces replacement, unconditionally or under a condition."""
     entry = type_facts(type_token) or {"replace": []}
