@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import ListenerSettings, LoadBalancerSettings
+from lbguard.core import names
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -29,8 +30,8 @@ class LoadBalancer(pulumi.ComponentResource):
         # ForceNew, lbguard/core/provider_facts): it names the stack (``label``), never a value a
         # user edits such as the hashed load-balancer name or a port.
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
-            tags={**tags, "Name": f"{name}-sg"}, opts=child)
+            names.part(name, "sg"), vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
+            tags={**tags, "Name": names.part(name, "sg")}, opts=child)
         ports = [listeners.http_port] if listeners.insecure_http_only else [listeners.http_port, listeners.https_port]
         sources = [("ipv4", {"cidr_ipv4": vpc_cidr})] if settings.internal else [
             ("ipv4", {"cidr_ipv4": "0.0.0.0/0"}), ("ipv6", {"cidr_ipv6": "::/0"})]
@@ -42,7 +43,7 @@ class LoadBalancer(pulumi.ComponentResource):
                     description=f"listener port {port}", **source, opts=child)
 
         self.alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            names.part(name, "alb"),
             name=lb_name,
             load_balancer_type="application",
             internal=settings.internal,
