@@ -385,6 +385,12 @@ def listener_loads(topo: topology.Topology) -> dict[str, dict]:
         if not fwds:
             continue
         combined = traffic.combine(f"{lst.name}/all", [f.route() for f in fwds])
+        if not entry["known"]:
+            # Upper bounds (narrow rules without a profile) add up past the whole listener:
+            # no pool can receive more than all of it.
+            capped = {k: min(v, 1.0) for k, v in combined.pool_shares().items()}
+            combined = traffic.Route(combined.id, combined.weights, min(1.0, sum(capped.values())),
+                                     listener_shares=capped)
         try:
             loads = traffic.evaluate(combined, pools, peak_rps=topo.peak_rps).loads
             results = traffic.simulate(combined, pools, topo.peak_rps)
@@ -396,7 +402,7 @@ def listener_loads(topo: topology.Topology) -> dict[str, dict]:
         worst = max(results, key=lambda res: res.failed_fraction)
         if worst.failed_fraction > 0:
             entry["worstFailure"] = {"scenario": _scenario_label(worst.scenario, topo),
-                                     "failing": worst.failed_fraction}
+                                     "failing": min(1.0, worst.failed_fraction)}
     return out
 
 
@@ -573,8 +579,9 @@ def _listener_consequence(lst: dict, routes: list[dict]) -> list[str]:
         out.append(_pool_words(lst, pool, p) + ".")
     worst, before = lst.get("worstFailure"), lst.get("worstFailureBefore")
     if worst and worst["failing"] > (before or {}).get("failing", 0) + 1e-9:
-        out.append(f"{_scenario_words(worst['scenario'])[:1].upper()}{_scenario_words(worst['scenario'])[1:]} "
-                   f"fails {_pct(worst['failing'])} of `{lst['key']}`.")
+        words = _scenario_words(worst["scenario"])
+        up = "" if lst.get("known", True) else "up to "
+        out.append(f"{words[:1].upper()}{words[1:]} fails {up}{_pct(worst['failing'])} of `{lst['key']}`.")
     for r in routes:
         starved = starved_by(routes, r)
         if r["rule"] and starved:
@@ -1061,8 +1068,8 @@ def mermaid(d: dict) -> str:
             moved = _differs(left, left_before) if i and known else False
             fc.edge(prev, mid, label, "dead" if known and left <= 1e-12 else "changed" if moved else "same")
             _route_targets(fc, r, mid, dead, totals)
-            if r.get("reachAfter") is None:
-                known = False
+            if r.get("reachAfter") is None or r.get("reachSourceAfter") == "unknown":
+                known = False  # an upper bound: what falls through is not known
             else:
                 left = max(0.0, left - r["reachAfter"])
                 left_before = max(0.0, left_before - (r.get("reachBefore") or 0.0))
