@@ -204,6 +204,15 @@ class Renamer:
             return n.label
         return of(type_, name).label if type_ else name
 
+    def message(self, text: str, type_: str = "", name: str = "") -> str:
+        """A policy's message about the resource ``name``, renamed, without a leading
+        ``<that resource>: `` (the line that shows it names the resource already)."""
+        out = self.text(text)
+        for where in {self.label(name, type_), name} if name else ():
+            if out.startswith(f"{where}: "):
+                return out[len(where) + 2:]
+        return out
+
 
 def renamer_of(resources: Iterable[Mapping]) -> Renamer:
     """A :class:`Renamer` over preflight-JSON resources (``{"type", "name", ...}``) or any

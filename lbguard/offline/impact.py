@@ -500,12 +500,10 @@ def _line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _reason(message: str, renamer: names.Renamer, where: str = "") -> str:
+def _reason(v: Mapping[str, Any], renamer: names.Renamer) -> str:
     """A violation's one-line reason: the first sentence of its message, names as keys, without
     the place the verdict already names."""
-    text = _line(renamer.text(message))
-    if where and text.startswith(f"{where}: "):
-        text = text[len(where) + 2:]
+    text = _line(renamer.message(v["message"], v.get("type") or "", v.get("name") or ""))
     first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0]
     return first if len(first) <= REASON_MAX else first[: REASON_MAX - 1].rstrip() + "…"
 
@@ -540,8 +538,7 @@ def _blocking_lines(head: Mapping[str, Any], d: dict, renamer: names.Renamer) ->
                      ([f"{len(vs) - 4} more"] if len(vs) > 4 else []))
         old = sum((v["policy"], v.get("urn") or v.get("name")) not in new for v in vs)
         note = "" if not old else " (already before this change)" if old == len(vs) else f" ({old} already before)"
-        first = renamer.label(vs[0].get("name") or "", vs[0].get("type") or "")
-        out.append(f"> - **{policy}** on {where}{note}: {_reason(vs[0]['message'], renamer, first)}")
+        out.append(f"> - **{policy}** on {where}{note}: {_reason(vs[0], renamer)}")
     return out
 
 
@@ -857,10 +854,10 @@ def _verdicts_section(d: dict, renamer: names.Renamer) -> list[_Section]:
     head = [f"<details><summary><b>Policy verdicts</b>: {len(v['new'])} new, {len(v['changed'])} changed, "
             f"{len(v['resolved'])} resolved</summary>", ""]
     where = lambda x: renamer.label(x.get("name") or "", x.get("type") or "") or "the stack"  # noqa: E731
-    rows = [f"- 🆕 **{x['policy']}** ({x['enforcementLevel']}) on {where(x)}: {_line(renamer.text(x['message']))}"
-            for x in v["new"]]
+    said = lambda x: _line(renamer.message(x["message"], x.get("type") or "", x.get("name") or ""))  # noqa: E731
+    rows = [f"- 🆕 **{x['policy']}** ({x['enforcementLevel']}) on {where(x)}: {said(x)}" for x in v["new"]]
     rows += [f"- ✏️ **{c['after']['policy']}** ({c['after']['enforcementLevel']}) on {where(c['after'])} now: "
-             f"{_line(renamer.text(c['after']['message']))}" for c in v["changed"]]
+             f"{said(c['after'])}" for c in v["changed"]]
     rows += [f"- ✅ resolved {x['policy']} ({x['enforcementLevel']}) on {where(x)}" for x in v["resolved"]]
     return [_Section("verdicts", head, rows or ["No change."], ["", "</details>"])]
 
