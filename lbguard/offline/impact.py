@@ -785,13 +785,13 @@ SHARE_HEADER = ["| listener | rule (priority) | reaches | action | pool | share 
 def _routes_sections(d: dict) -> list[_Section]:
     changed = [r for r in d["routes"] if r["changed"]]
     same = [r for r in d["routes"] if not r["changed"]]
-    head = [f"<details><summary><b>Traffic per route</b>: {len(changed)} changed</summary>", ""]
-    head += _change_lines(d) + [""] if changed else ["No route changed.", ""]
-    head += ["*reaches*: the route's share of the listener's requests, from the stack's traffic profile sent "
-             "through ALB's rule evaluation (priority order, first match wins), or from facts alone (a catch-all "
-             "takes all that reaches it; *up to* = a narrow rule with no profile or expectedShare). *share*: what "
-             "each pool gets through the route, split by weight; per instance = share ÷ healthy instances.", ""]
-    out = [_Section("routes", head + (SHARE_HEADER if changed else []), _share_rows(changed), ["", "</details>"])]
+    opening = [f"<details><summary><b>Traffic per route</b>: {len(changed)} changed</summary>", ""]
+    head = ["*reaches*: the route's share of the listener's requests, from the stack's traffic profile sent "
+            "through ALB's rule evaluation (priority order, first match wins), or from facts alone (a catch-all "
+            "takes all that reaches it; *up to* = a narrow rule with no profile or expectedShare). *share*: what "
+            "each pool gets through the route, split by weight; per instance = share ÷ healthy instances.", ""]
+    out = [_Section("changes", opening, _change_lines(d) if changed else ["No route changed."], [""]),
+           _Section("routes", head + (SHARE_HEADER if changed else []), _share_rows(changed), ["", "</details>"])]
     if same:
         out.append(_Section("unchanged", [f"<details><summary>{len(same)} unchanged route(s)</summary>", ""]
                             + SHARE_HEADER, _share_rows(same), ["", "</details>"]))
@@ -878,21 +878,16 @@ def _resources_section(d: dict, renamer: names.Renamer) -> list[_Section]:
 
 def _diagram_section(d: dict) -> list[_Section]:
     text = mermaid(d)
-    edges = sum(" --" in line or " ==" in line or " -." in line for line in text.splitlines())
     head = ["### Routing after this change", "",
             "ALB's evaluation order, top to bottom: each listener's rules by priority, the default action last; "
             "a request that no rule matches falls through (the share on those edges). Thick red edges changed; "
             "grey dotted routes and pools receive nothing; red pools are over capacity at peak or have no instance.",
             ""]
-    if len(text) > MERMAID_MAX_TEXT or edges > MERMAID_MAX_EDGES:
-        return [_Section("diagram", head, [f"*The diagram is left out: {len(text):,} characters and {edges} edges "
-                                           f"are more than Mermaid draws ({MERMAID_MAX_TEXT:,} and "
-                                           f"{MERMAID_MAX_EDGES}).*"], [""])]
     return [_Section("diagram", head, ["```mermaid\n" + text + "\n```"], [""])]
 
 
 # Which sections give up rows first when the comment is too long: the least read first.
-CUT_ORDER = ("resources", "unchanged", "diagram", "capacity", "pools", "plan", "verdicts", "routes")
+CUT_ORDER = ("resources", "unchanged", "diagram", "capacity", "pools", "plan", "verdicts", "routes", "changes")
 
 
 def _fit(top: list[str], sections: list[_Section], limit: int) -> str:
@@ -1047,17 +1042,37 @@ def mermaid(d: dict) -> str:
     by priority, then the default action, chained by what falls through (the share of requests
     no earlier rule matched), each with the pools or action it sends to. Changed edges thick and
     red; routes and pools that receive nothing dotted grey; pools over capacity at peak or
-    without an instance red; edges the change removed dotted red."""
+    without an instance red; edges the change removed dotted red. At most as many routes as
+    Mermaid draws (:data:`MERMAID_MAX_TEXT`, :data:`MERMAID_MAX_EDGES`), the first in ALB order;
+    a note says how many more there are."""
+    routes = [r for r in d["routes"] if r["status"] != "removed"]
+
+    def fits(text: str, edges: int) -> bool:
+        return len(text) <= MERMAID_MAX_TEXT and edges < MERMAID_MAX_EDGES
+
+    text, edges = _draw(d, routes, 0)
+    if fits(text, edges):
+        return text
+    lo, hi = 0, len(routes)  # the most routes that fit: lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(*_draw(d, routes[:mid], len(routes) - mid)):
+            lo = mid
+        else:
+            hi = mid
+    return _draw(d, routes[:lo], len(routes) - lo)[0]
+
+
+def _draw(d: dict, routes: list[dict], left_out: int) -> tuple[str, int]:
     fc = _Flowchart("TB")
     totals = d.get("pools") or {}
     by_listener: dict[str, list[dict]] = {}
-    for r in d["routes"]:
-        if r["status"] != "removed":
-            by_listener.setdefault(r["listener"], []).append(r)
-    for listener, routes in by_listener.items():
-        prev = fc.node(f"listener:{listener}", f"listener {routes[0]['listenerKey']}", "([{}])")
+    for r in routes:
+        by_listener.setdefault(r["listener"], []).append(r)
+    for listener, rs in by_listener.items():
+        prev = fc.node(f"listener:{listener}", f"listener {rs[0]['listenerKey']}", "([{}])")
         left, left_before, known = 1.0, 1.0, True
-        for i, r in enumerate(routes):
+        for i, r in enumerate(rs):
             dead = r.get("reachAfter") == 0
             mid = fc.node(f"route:{r['route']}", _route_node_label(r), "({})", "dead" if dead else
                           "added" if r["status"] == "added" else None)
@@ -1071,4 +1086,7 @@ def mermaid(d: dict) -> str:
                 left = max(0.0, left - r["reachAfter"])
                 left_before = max(0.0, left_before - (r.get("reachBefore") or 0.0))
             prev = mid
-    return fc.text()
+    if left_out:
+        fc.node("more", f"… {left_out} more route(s) not drawn (more than Mermaid draws): see the route table",
+                "[{}]")
+    return fc.text(), fc.edges
