@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 KEY_RE = r"^[a-z][a-z0-9-]{0,19}$"  # a pool or rule key in the stack settings
+TIER_TYPE = "web-tier:index:WebTier"  # the top component: its name is the prefix of every name below
 
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 RULE_TYPES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
@@ -109,40 +111,44 @@ class Name:
 _TIER, _KEY = "tierzzzzplaceholder", "keyzzzzplaceholder"
 
 
-def _pattern(built: str) -> re.Pattern:
-    """A name made by the functions above with placeholders, as a pattern that reads them back.
-    The tier is the shortest prefix that fits: a key may itself contain ``-rule-``."""
-    text = re.escape(built).replace(_TIER, r"(?P<tier>.+?)").replace(_KEY, f"(?P<key>{KEY_RE[1:-1]})")
-    return re.compile(text)
+@lru_cache(maxsize=64)
+def _patterns(tier: str | None) -> dict[str, re.Pattern]:
+    """The names the functions above build, as patterns that read the key back (built with
+    placeholders, so the two cannot disagree). With the tier's name (the WebTier component's)
+    the prefix is exact; without, it is the shortest that fits."""
+    def pattern(built: str) -> re.Pattern:
+        prefix = re.escape(tier) if tier is not None else r"(?P<tier>.+?)"
+        return re.compile(re.escape(built).replace(_TIER, prefix).replace(_KEY, f"(?P<key>{KEY_RE[1:-1]})"))
+
+    out = {"listener": pattern(listener(routing(_TIER), _KEY)), "rule": pattern(rule(routing(_TIER), _KEY)),
+           "pool": pattern(pool(_TIER, _KEY))}
+    out.update({f"pool/{p}": pattern(part(pool(_TIER, _KEY), p)) for p in POOL_PARTS})
+    out.update({f"lb/{p}": pattern(part(load_balancer(_TIER), p)) for p in LB_PARTS})
+    return out
 
 
-_LISTENER = _pattern(listener(routing(_TIER), _KEY))
-_RULE = _pattern(rule(routing(_TIER), _KEY))
-_POOL = _pattern(pool(_TIER, _KEY))
-_POOL_PART = {p: _pattern(part(pool(_TIER, _KEY), p)) for p in POOL_PARTS}
-_LB_PART = {p: _pattern(part(load_balancer(_TIER), p)) for p in LB_PARTS}
-
-
-def of(type_: str, name: str) -> Name:
-    """What the resource of type ``type_`` named ``name`` stands for."""
-    if type_ in RULE_TYPES and (m := _RULE.fullmatch(name)):
+def of(type_: str, name: str, tier: str | None = None) -> Name:
+    """What the resource of type ``type_`` named ``name`` stands for (``tier``: the name of the
+    stack's WebTier component when known)."""
+    pats = _patterns(tier)
+    if type_ in RULE_TYPES and (m := pats["rule"].fullmatch(name)):
         return Name(name, "rule", m["key"])
-    if type_ in LISTENER_TYPES and (m := _LISTENER.fullmatch(name)):
+    if type_ in LISTENER_TYPES and (m := pats["listener"].fullmatch(name)):
         return Name(name, "listener", m["key"])
-    if type_ == POOL_COMPONENT and (m := _POOL.fullmatch(name)):
+    if type_ == POOL_COMPONENT and (m := pats["pool"].fullmatch(name)):
         return Name(name, "pool", m["key"])
     for p, (types, what) in POOL_PARTS.items():
-        if type_ in types and (m := _POOL_PART[p].fullmatch(name)):
+        if type_ in types and (m := pats[f"pool/{p}"].fullmatch(name)):
             return Name(name, "pool", m["key"], what)
     for p, (types, what) in LB_PARTS.items():
-        if type_ in types and _LB_PART[p].fullmatch(name):
+        if type_ in types and pats[f"lb/{p}"].fullmatch(name):
             return Name(name, "load balancer", "", what)
     return Name(name)
 
 
-def label(type_: str, name: str) -> str:
-    """``of(type_, name).label``: what every command prints for a resource."""
-    return of(type_, name).label
+def label(type_: str, name: str, tier: str | None = None) -> str:
+    """``of(type_, name, tier).label``: what every command prints for a resource."""
+    return of(type_, name, tier).label
 
 
 def route_label(listener_key: str, rule_key: str | None) -> str:
@@ -161,9 +167,12 @@ class Renamer:
                    "pool": ("target group", "pool"), "load balancer": ("load balancer",)}
 
     def __init__(self, resources: Iterable[tuple[str, str]]):
+        resources = list(resources)
+        tiers = {name for type_, name in resources if type_ == TIER_TYPE}
+        self.tier = tiers.pop() if len(tiers) == 1 else None
         names: dict[str, Name] = {}
         for type_, name in resources:
-            n = of(type_, name)
+            n = of(type_, name, self.tier)
             if n.kind and (n.part == "" or name not in names):
                 names[name] = n
         self.names = names
@@ -202,7 +211,7 @@ class Renamer:
         n = self.names.get(name)
         if n is not None:
             return n.label
-        return of(type_, name).label if type_ else name
+        return of(type_, name, self.tier).label if type_ else name
 
     def message(self, text: str, type_: str = "", name: str = "") -> str:
         """A policy's message about the resource ``name``, renamed, without a leading
