@@ -640,7 +640,7 @@ def _plan_counts(plan: Mapping[str, Any]) -> str:
 def _step_label(step: Mapping[str, Any] | None, urn: str, renamer: names.Renamer) -> str:
     if step is None:
         return renamer.text(urn.rsplit("::", 1)[-1])
-    return names.label(step.get("type", ""), step.get("name", ""))
+    return renamer.label(step.get("name", ""), step.get("type", ""))
 
 
 def _window_words(w: Mapping[str, Any], renamer: names.Renamer) -> str:
@@ -698,7 +698,7 @@ def _plan_section(plan: Mapping[str, Any], renamer: names.Renamer) -> _Section:
     if failures or plan.get("windows"):
         head.append("")
     head += ["| | what | type | changed | forces replacement |", "|---|---|---|---|---|"]
-    rows = [f"| `{PLAN_SYMBOL[st['op']]}` | {_cell(names.label(st.get('type', ''), st.get('name', '')))}"
+    rows = [f"| `{PLAN_SYMBOL[st['op']]}` | {_cell(renamer.label(st.get('name', ''), st.get('type', '')))}"
             f"{' **fails**' if st.get('status') == 'failed' else ''} | `{st.get('type', '').rsplit(':', 1)[-1]}` | "
             f"{_cell(_step_changes(st))} | {', '.join(f'`{p}`' for p in (st.get('replaceReasons') or [])[:3])} |"
             for st in steps]

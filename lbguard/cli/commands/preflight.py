@@ -45,19 +45,15 @@ def print_violations(out, violations: list[Violation], title: str = "policy viol
 
 
 def verdict_line(violations: list[Violation], refusal: str | None = None) -> str:
-    """The last line: blocked or passed, and by what."""
+    """The last line, short enough for 80 columns: blocked or passed, and by how much."""
     mandatory = [v for v in violations if v.enforcement_level == "mandatory"]
     advisory = len(violations) - len(mandatory)
-    if mandatory or refusal:
-        why = []
-        if mandatory:
-            policies = sorted({v.policy for v in mandatory})
-            why.append(f"{len(mandatory)} mandatory violation{'s' if len(mandatory) != 1 else ''} "
-                       f"({', '.join(policies)})")
-        if refusal:
-            why.append("routing a rollback replaced (deploy freeze)")
-        return f"BLOCKED by {' and '.join(why)}; {advisory} advisory"
-    return f"passed: 0 mandatory violations, {advisory} advisory"
+    counts = (f"{len(mandatory)} mandatory violation{'s' if len(mandatory) != 1 else ''}"
+              + (f" ({len({v.policy for v in mandatory})} policies)" if len({v.policy for v in mandatory}) > 1 else "")
+              + f", {advisory} advisory")
+    if refusal:
+        return f"BLOCKED: routing a rollback replaced (deploy freeze); {counts}"
+    return f"BLOCKED: {counts}" if mandatory else f"passed: {counts}"
 
 
 def print_summary(out, run: ProgramRun, violations: list[Violation], *, all_resources: bool,
