@@ -227,8 +227,9 @@ def test_offline_commands_name_things_by_their_keys(june1_files):
     its Pulumi name (the JSON keeps it beside the key)."""
     runner = CliRunner()
     outputs = {"preflight": june1_files["preflight output"],
-               "preflight --resources": runner.invoke(main, ["preflight", "--cwd", str(june1_files["repo"]),
-                                                             "--stack", "dev", "--resources", "--no-policy"]).output,
+               "preflight --resources": CliRunner(env={"COLUMNS": "200"}).invoke(
+                   main, ["preflight", "--cwd", str(june1_files["repo"]), "--stack", "dev", "--resources",
+                          "--no-policy"]).output,
                "diff": comment(june1_files),
                "diff --preview": comment(june1_files, "--preview", str(june1_files["plan"]))}
     for path in ("/", "/maintenance", "/api/v1/items"):
