@@ -132,7 +132,7 @@ def test_june_first_markdown_by_hand(june_first_docs):
     assert "> **Blocked:** 1 mandatory policy violation, all new.\n> - **no-traffic-funnel** on rule-api: " in md
     # Upper bounds (a narrow rule without a profile) never add up past the whole listener.
     assert ("> - up to 100% of `web-https` goes to 1 instance of `blue`: up to 133.3% of its capacity at peak "
-            "(200 req/s) ⚠️.") in md
+            "(200 req/s) ⚠️; the rest to `green` up to 50% on 3 instances (up to 22.2% of capacity).") in md
     assert "- rule rule-api: pool **blue** 50% → 100% of the listener's traffic; each of its 1 instance(s) 50% → 100%" in md
     assert ("| web-https | rule-api (10) | up to 100% | forward to blue, green | blue | **50% → 100%** | **50% → 100%** "
             "| 1 |" in md)

@@ -101,3 +101,27 @@ def assert_keyed_names(run, settings: dict) -> None:
         if n.kind in seen:
             seen[n.kind].add(n.key)
     assert seen["rule"] == rule_keys and seen["pool"] == pool_keys and seen["listener"] <= {"http", "https"}
+
+
+def test_renamer_knows_route_ids_from_the_rules_alone():
+    """preview and preflight may only have the violations' own resources: the listener of a
+    route id is read from its name."""
+    r = names.Renamer([(RULE, "web-routing-rule-performance")])
+    assert r.text("web-routing-https/web-routing-rule-performance funnels traffic; web-routing-https/default: x; "
+                  "other/default stays; a/b stays") == \
+        "rule performance funnels traffic; default action of https: x; other/default stays; a/b stays"
+
+
+def test_the_names_deployed_stacks_hold_never_change():
+    """A rename is a replacement in every deployed stack (new URN): these are the names stacks
+    were deployed with before lbguard.core.names existed."""
+    routing = names.routing("web")
+    assert (routing, names.listener(routing, "https"), names.rule(routing, "api")) == \
+        ("web-routing", "web-routing-https", "web-routing-rule-api")
+    pool = names.pool("web", "blue")
+    assert [names.part(pool, p) for p in names.POOL_PARTS] == [
+        "web-pool-blue-tg", "web-pool-blue-asg", "web-pool-blue-lt", "web-pool-blue-instance-sg",
+        "web-pool-blue-from-alb", "web-pool-blue-from-alb-hc", "web-pool-blue-alb-to-pool",
+        "web-pool-blue-alb-to-pool-hc", "web-pool-blue-https-out", "web-pool-blue-cpu",
+        "web-pool-blue-requests-per-target"]
+    assert [names.part(names.load_balancer("web"), p) for p in names.LB_PARTS] == ["web-lb-alb", "web-lb-sg"]

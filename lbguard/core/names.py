@@ -193,9 +193,17 @@ class Renamer:
             self._re = re.compile(rf"(?:\b(?P<word>{words}) )?(?<![\w.-])(?P<name>{alternatives})(?![\w-])")
         else:
             self._re = None
+        # A route id whose listener is not among the resources (only the violations' own were
+        # given): "<listener>/<rule>" with a known rule, or "<listener>/default" when the
+        # listener's name is one the components build.
+        ends = ["default", "all"] + sorted((re.escape(k) for k in rules), key=len, reverse=True)
+        self._route_re = re.compile(rf"(?<![\w.-])(?P<l>[a-z0-9][\w.-]*)/(?P<r>{'|'.join(ends)})(?![\w-])")
 
     def text(self, text: str) -> str:
-        if self._re is None or not text:
+        if not text:
+            return text
+        text = self._route_re.sub(self._route, text)
+        if self._re is None:
             return text
 
         def sub(m: re.Match) -> str:
@@ -206,6 +214,17 @@ class Renamer:
             return f"{word} {new}" if word else new
 
         return self._re.sub(sub, text)
+
+    def _route(self, m: re.Match) -> str:
+        if m.group(0) in self._subs:
+            return m.group(0)  # both known: the name pass renames it
+        lst = of(LISTENER_TYPES[0], m["l"], self.tier)
+        rule_name = self.names.get(m["r"])
+        if rule_name is not None and rule_name.kind == "rule":
+            return route_label(lst.short, rule_name.key)
+        if lst.kind != "listener":
+            return m.group(0)
+        return f"listener {lst.key}" if m["r"] == "all" else route_label(lst.key, None)
 
     def label(self, name: str, type_: str = "") -> str:
         n = self.names.get(name)

@@ -572,8 +572,15 @@ def _listener_consequence(lst: dict, routes: list[dict]) -> list[str]:
             p = item[1]
             return (p["utilisation"] if p["utilisation"] is not None else -1, p["perInstance"], item[0])
 
-        pool, p = max(live.items(), key=load)
-        out.append(_pool_words(lst, pool, p) + ".")
+        ranked = sorted(live.items(), key=load, reverse=True)
+        text = _pool_words(lst, *ranked[0])
+        up = "" if lst.get("known", True) else "up to "
+        others = [f"`{k}` {up}{_pct(p['share'])} on {p['instances']} instance{'s' if p['instances'] != 1 else ''}"
+                  + (f" ({up}{_pct(p['utilisation'])} of capacity)" if p["utilisation"] is not None else "")
+                  for k, p in ranked[1:3]]
+        if others:
+            text += f"; the rest to {_and(others + ([f'{len(ranked) - 3} more pools'] if len(ranked) > 3 else []))}"
+        out.append(text + ".")
     worst, before = lst.get("worstFailure"), lst.get("worstFailureBefore")
     if worst and worst["failing"] > (before or {}).get("failing", 0) + 1e-9:
         words = _scenario_words(worst["scenario"])
@@ -617,6 +624,9 @@ def _verdict_block(head: Mapping[str, Any], d: dict, plan: Mapping[str, Any] | N
         out = ["> [!TIP]", "> **Not blocked:** no mandatory policy violation."]
     if advisory:
         out.append(f"> Advisory, new: {_and(sorted({'**' + v['policy'] + '**' for v in advisory}))}.")
+    resolved = [v for v in d["verdicts"]["resolved"] if v["enforcementLevel"] == "mandatory"]
+    if resolved:
+        out.append(f"> Resolved by this change: {_and(sorted({'**' + v['policy'] + '**' for v in resolved}))}.")
     out += [">", "> **Traffic after this change:**"] + [f"> - {line}" for line in _consequence(d)]
     if d.get("alarmsRemoved"):
         out.append(f"> - ⚠️ This change removes {len(d['alarmsRemoved'])} alarm(s) "
