@@ -194,15 +194,20 @@ def test_any_limit_is_kept_and_the_verdict_survives(limit):
 def test_render_script_writes_a_screenshot(june1_files, tmp_path):
     """tools/render_comment.py: the comment as GitHub renders it (GFM, alerts, Mermaid) in Debian's
     chromium, headless. Skipped where chromium is not installed (apt-get install -y chromium)."""
+    import os
     import shutil
     import sys
 
-    from tests.conftest import MERMAID, ROOT
+    from tests.conftest import MERMAID, ROOT, node_tools
 
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        assert os.environ.get("LBGUARD_REQUIRE_NODE") != "1", "no chromium: .ci/run installs it"
         pytest.skip("no chromium (Debian: apt-get install -y chromium)")
+    _, npm = node_tools("install Mermaid for the screenshot")
+    if npm is None:
+        pytest.skip("node and npm are missing (LBGUARD_REQUIRE_NODE=1 makes this a failure)")
     if not (MERMAID / "node_modules" / "mermaid").is_dir():
-        subprocess.run([shutil.which("npm"), "install", "--silent", "--no-audit", "--no-fund"], cwd=MERMAID,
+        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund"], cwd=MERMAID,
                        check=True, capture_output=True, timeout=300)
     md = tmp_path / "comment.md"
     md.write_text(comment(june1_files, "--preview", str(june1_files["plan"])))
