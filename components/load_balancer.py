@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .settings import ListenerSettings, LoadBalancerSettings
+from lbguard.core import names
 
 
 # The preview (lbguard.offline.preview) reads this tag: traffic windows caused by replacing this
@@ -51,10 +52,10 @@ class LoadBalancer(pulumi.ComponentResource):
         # ForceNew, lbguard/core/provider_facts): it names the stack (``label``), never a value a
         # user edits such as the hashed load-balancer name or a port.
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
-            tags={**tags, "Name": f"{name}-sg"}, opts=child)
+            names.part(name, "sg"), vpc_id=vpc_id, description=f"{label} load balancer: listener ports only",
+            tags={**tags, "Name": names.part(name, "sg")}, opts=child)
         self.alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            names.part(name, "alb"),
             name=lb_name,
             load_balancer_type="application",
             internal=settings.internal,

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .settings import PoolSettings
+from lbguard.core import names
 
 
 def ports_from_load_balancer(pool: PoolSettings) -> list[int]:
@@ -56,7 +57,7 @@ class Pool(pulumi.ComponentResource):
         self.security_group = self._instance_security_group(name, key, vpc_id, tags)
         self._admit_load_balancer(name, key, settings, alb_security_group_id, child)
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-https-out", security_group_id=self.security_group.id, ip_protocol="tcp",
+            names.part(name, "https-out"), security_group_id=self.security_group.id, ip_protocol="tcp",
             from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
             description="HTTPS out through the NAT (packages, SSM, AWS APIs)", opts=child)
         self.launch_template = self._launch_template(name, key, settings, tags)
@@ -66,7 +67,7 @@ class Pool(pulumi.ComponentResource):
         self.resource_label = pulumi.Output.concat(alb_arn_suffix, "/", self.target_group.arn_suffix)
         self.requests_policy: aws.autoscaling.Policy | None = None
         aws.autoscaling.Policy(
-            f"{name}-cpu",
+            names.part(name, "cpu"),
             autoscaling_group_name=self.asg.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration={
@@ -91,7 +92,7 @@ class Pool(pulumi.ComponentResource):
         deleted (ResourceInUse): the program's own option overrides it (step_generator.go:
         the deleteBeforeReplace resource option, true or false, wins)."""
         return aws.lb.TargetGroup(
-            f"{name}-tg",
+            names.part(name, "tg"),
             name=tg_name,
             port=s.port,
             protocol=s.protocol,
@@ -114,15 +115,15 @@ class Pool(pulumi.ComponentResource):
         ignore_changes keeps groups deployed with the older port-bearing description (a
         replacement would wait on DependencyViolation until the instances leave)."""
         return aws.ec2.SecurityGroup(
-            f"{name}-instance-sg", vpc_id=vpc_id,
+            names.part(name, "instance-sg"), vpc_id=vpc_id,
             description=f"pool {key}: from the load balancer only",
-            tags={**tags, "Name": f"{name}-instance-sg"},
+            tags={**tags, "Name": names.part(name, "instance-sg")},
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["description"]))
 
     def _launch_template(self, name: str, key: str, s: PoolSettings, tags: dict[str, str]) -> aws.ec2.LaunchTemplate:
         user_data = base64.b64encode(s.user_data.encode()).decode() if s.user_data else None
         return aws.ec2.LaunchTemplate(
-            f"{name}-lt",
+            names.part(name, "lt"),
             image_id=s.ami,
             instance_type=s.instance_type,
             vpc_security_group_ids=[self.security_group.id],
@@ -162,7 +163,7 @@ class Pool(pulumi.ComponentResource):
         traffic only to healthy targets (Routing.forwarders)."""
         refresh = s.instance_refresh
         return aws.autoscaling.Group(
-            f"{name}-asg",
+            names.part(name, "asg"),
             name=asg_name,
             min_size=s.min_size,
             max_size=s.max_size,
@@ -198,11 +199,11 @@ class Pool(pulumi.ComponentResource):
         for i, port in enumerate(ports_from_load_balancer(s)):
             tail, what = ("", "traffic and health checks") if i == 0 else ("-hc", "health checks")
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-alb{tail}", security_group_id=self.security_group.id, ip_protocol="tcp",
+                names.part(name, f"from-alb{tail}"), security_group_id=self.security_group.id, ip_protocol="tcp",
                 from_port=port, to_port=port, referenced_security_group_id=alb_sg_id,
                 description=f"{what} from the load balancer", opts=child)
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-alb-to-pool{tail}", security_group_id=alb_sg_id, ip_protocol="tcp",
+                names.part(name, f"alb-to-pool{tail}"), security_group_id=alb_sg_id, ip_protocol="tcp",
                 from_port=port, to_port=port, referenced_security_group_id=self.security_group.id,
                 description=f"load balancer to pool {key}" + (" (health checks)" if i else ""), opts=child)
 
@@ -229,7 +230,7 @@ class Pool(pulumi.ComponentResource):
         # the parent; the URN is the one the policy always had.
         s = self._settings
         self.requests_policy = aws.autoscaling.Policy(
-            f"{self._name}-requests-per-target",
+            names.part(self._name, "requests-per-target"),
             autoscaling_group_name=self.asg.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration={

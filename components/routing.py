@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .settings import ActionSettings, ConditionSettings, ListenerSettings, RoutingSettings
+from lbguard.core import names
 
 
 def action_args(action: ActionSettings, tg_arns: dict[str, pulumi.Output[str]]) -> dict:
@@ -72,19 +73,19 @@ class Routing(pulumi.ComponentResource):
 
         if listeners.insecure_http_only:
             serving_key, serving_port, serving_protocol = "http", listeners.http_port, "HTTP"
-            serving = aws.lb.Listener(f"{name}-http", load_balancer_arn=load_balancer_arn,
+            serving = aws.lb.Listener(names.listener(name, "http"), load_balancer_arn=load_balancer_arn,
                                       port=serving_port, protocol="HTTP", default_actions=[default],
                                       tags=tags, opts=after_pools(routing.default))
         else:
             serving_key, serving_port, serving_protocol = "https", listeners.https_port, "HTTPS"
-            serving = aws.lb.Listener(f"{name}-https", load_balancer_arn=load_balancer_arn,
+            serving = aws.lb.Listener(names.listener(name, "https"), load_balancer_arn=load_balancer_arn,
                                       port=serving_port, protocol="HTTPS",
                                       certificate_arn=listeners.certificate_arn, ssl_policy=listeners.ssl_policy,
                                       default_actions=[default], tags=tags, opts=after_pools(routing.default))
             if listeners.http_redirect:
                 redirect = {"type": "redirect", "order": 1, "redirect": {
                     "protocol": "HTTPS", "port": str(listeners.https_port), "status_code": "HTTP_301"}}
-                http = aws.lb.Listener(f"{name}-http", load_balancer_arn=load_balancer_arn,
+                http = aws.lb.Listener(names.listener(name, "http"), load_balancer_arn=load_balancer_arn,
                                        port=listeners.http_port, protocol="HTTP", default_actions=[redirect],
                                        tags=tags, opts=child)
                 self.listeners["http"] = http
@@ -99,7 +100,7 @@ class Routing(pulumi.ComponentResource):
             rule_tags = dict(tags)
             if rule.expected_share is not None:
                 rule_tags["lbguard:traffic-fraction"] = f"{rule.expected_share:g}"
-            res = aws.lb.ListenerRule(f"{name}-rule-{key}", listener_arn=serving.arn, priority=rule.priority,
+            res = aws.lb.ListenerRule(names.rule(name, key), listener_arn=serving.arn, priority=rule.priority,
                                       conditions=conditions, actions=actions, tags=rule_tags, opts=after_pools(rule))
             self.rules[key] = res
             rule_plans.append({"key": key, "arn": res.arn, "priority": rule.priority,

@@ -19,7 +19,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
                       model_validator)
 from pydantic.alias_generators import to_camel
 
-from lbguard.core import aws_names
+from lbguard.core import aws_names, names
 from lbguard.core.model import LbguardError
 from lbguard.core.traffic import MAX_TARGET_GROUPS_PER_FORWARD, MAX_WEIGHT
 
@@ -53,7 +53,7 @@ class _Model(BaseModel):
     )
 
 
-KEY_RE = r"^[a-z][a-z0-9-]{0,19}$"
+KEY_RE = names.KEY_RE  # what lbguard reads back from the Pulumi names (lbguard.core.names)
 
 
 # ------------------------------------------------------------------ network

@@ -15,6 +15,7 @@ from .network import Network
 from .pool import Pool
 from .routing import Routing
 from .settings import WebTierSettings
+from lbguard.core import names
 from lbguard.core.snapshot import build_snapshot, camelize
 
 
@@ -39,7 +40,7 @@ class WebTier(pulumi.ComponentResource):
         # An internal load balancer has no internet route to offer: it goes in the private subnets.
         lb_subnets = self.network.private_subnet_ids if s.load_balancer.internal else self.network.public_subnet_ids
         self.load_balancer = LoadBalancer(
-            f"{name}-lb", lb_name=s.load_balancer_name(), label=f"{s.project}-{s.stack}", settings=s.load_balancer,
+            names.load_balancer(name), lb_name=s.load_balancer_name(), label=f"{s.project}-{s.stack}", settings=s.load_balancer,
             listeners=s.listeners, vpc_id=self.network.vpc_id, vpc_cidr=self.network.vpc_cidr,
             subnet_ids=lb_subnets, peak_rps=s.peak_requests_per_second,
             access_logs=access_logs, connection_logs=connection_logs, tags=tags, opts=lb_opts)
@@ -47,14 +48,14 @@ class WebTier(pulumi.ComponentResource):
         self.pools: dict[str, Pool] = {}
         for key, pool in s.pools.items():
             self.pools[key] = Pool(
-                f"{name}-pool-{key}", key=key, settings=pool, tg_name=s.target_group_name(key),
+                names.pool(name, key), key=key, settings=pool, tg_name=s.target_group_name(key),
                 asg_name=f"{s.project}-{s.stack}-{key}", vpc_id=self.network.vpc_id,
                 subnet_ids=self.network.private_subnet_ids,
                 alb_security_group_id=self.load_balancer.security_group.id,
                 alb_arn_suffix=self.load_balancer.arn_suffix, tags=tags, opts=child)
         tg_arns = {k: p.target_group.arn for k, p in self.pools.items()}
 
-        self.routing = Routing(f"{name}-routing", load_balancer_arn=self.load_balancer.arn,
+        self.routing = Routing(names.routing(name), load_balancer_arn=self.load_balancer.arn,
                                listeners=s.listeners, routing=s.routing, tg_arns=tg_arns, tags=tags,
                                pool_groups={k: p.asg for k, p in self.pools.items()}, opts=child)
         for key, pool in self.pools.items():
@@ -77,11 +78,12 @@ class WebTier(pulumi.ComponentResource):
             listeners=pulumi.Output.from_input(self.routing.plan),
         ).apply(lambda v: build_snapshot(project=s.project, stack=s.stack, load_balancer=v["lb"],
                                          target_groups=v["tgs"], listeners=camelize(v["listeners"])))
-        names = self.alarms.alarm_names
+        alarm_names = self.alarms.alarm_names
         self.known_good = KnownGood(
             f"{name}-known-good", settings=s, snapshot=self.rollback, lb_arn_suffix=self.load_balancer.arn_suffix,
             alarm_topic_arn=self.alarms.topic.arn,
-            trigger_alarms=names["shareSkew"] + names["unhealthyHosts"] + names["target5xxRate"] + names["elb5xx"],
+            trigger_alarms=[n for kind in ("shareSkew", "unhealthyHosts", "target5xxRate", "elb5xx")
+                            for n in alarm_names[kind]],
             opts=child)
         self.dns_name = self.load_balancer.dns_name
         self.register_outputs({"dnsName": self.dns_name, "rollback": self.rollback})

@@ -129,20 +129,28 @@ def test_june_first_by_hand(june_first_docs):
 def test_june_first_markdown_by_hand(june_first_docs):
     md = impact.markdown(*june_first_docs)
     assert md.startswith(impact.MARKER + "\n")
-    assert "> **Blocked:** 1 new mandatory policy violation(s)." in md
-    assert "pool **blue** 50% → 100% of the listener's traffic; each of its 1 instance(s) 50% → 100%" in md
+    assert "> **Blocked:** 1 mandatory policy violation, all new.\n> - **no-traffic-funnel** on rule-api: " in md
+    # Upper bounds (a narrow rule without a profile) never add up past the whole listener.
+    assert ("> - up to 100% of `web-https` goes to 1 instance of `blue`: up to 133.3% of its capacity at peak "
+            "(200 req/s) ⚠️; the rest to `green` up to 50% on 3 instances (up to 22.2% of capacity).") in md
+    assert "- rule rule-api: pool **blue** 50% → 100% of the listener's traffic; each of its 1 instance(s) 50% → 100%" in md
     assert ("| web-https | rule-api (10) | up to 100% | forward to blue, green | blue | **50% → 100%** | **50% → 100%** "
             "| 1 |" in md)
-    assert "| web-https/rule-api | all-healthy | all-healthy | **66.7% → 133.3% ⚠️** | 33.3% → -33.3% | 0% |" in md
-    assert "🆕 **no-traffic-funnel** (mandatory) on `rule-api`" in md
+    assert "| rule rule-api | all-healthy | all-healthy | **66.7% → 133.3% ⚠️** | 33.3% → -33.3% | 0% |" in md
+    assert "🆕 **no-traffic-funnel** (mandatory) on rule-api: " in md
     assert "`actions[0].forward.targetGroups[0].weight` 50 → 100" in md
     mer = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
     lines = mer.splitlines()
-    assert lines[0] == "flowchart LR"
+    assert lines[0] == "flowchart TB"
     assert any('==>|"50% → 100%"|' in l for l in lines) and any('-.->|"50% → 0%"|' in l for l in lines)
     edges = [l for l in lines if "-->" in l or "==>" in l or "-.->" in l]
-    marked = [i for i, l in enumerate(edges) if "==>" in l or "-.->" in l]
-    assert lines[-1] == f"  linkStyle {','.join(map(str, marked))} stroke:#d62728,stroke-width:3px"
+    styles = {l.split()[2]: [int(i) for i in l.split()[1].split(",")] for l in lines if l.strip().startswith("linkStyle")}
+    assert styles == {"stroke:#d62728,stroke-width:3px": [i for i, l in enumerate(edges) if "==>" in l],
+                      "stroke:#d62728,stroke-dasharray:4": [i for i, l in enumerate(edges) if "-.->" in l]}
+    # blue: one instance at 133% of its capacity at peak: drawn as overloaded.
+    over = next(l for l in lines if l.strip().startswith("class ") and l.endswith(" over")).split()[1].split(",")
+    assert [next(l for l in lines if l.strip().startswith(n + "[")).split('"')[1].split("<br/>")[0]
+            for n in over] == ["pool blue · 1 instance"]
 
 
 def test_the_same_program_twice_is_no_change():
@@ -152,7 +160,7 @@ def test_the_same_program_twice_is_no_change():
     assert not any(r["changed"] for r in d["routes"])
     assert d["resources"] == {"added": [], "changed": [], "removed": []}
     md = impact.markdown(base, again, d)
-    assert "No change to traffic shares or capacity." in md and "No route changed." in md
+    assert "> - Traffic shares and capacity do not change." in md and "No route changed." in md
     assert "==>" not in md and "-.->" not in md and "linkStyle" not in md
 
 
@@ -173,7 +181,7 @@ def test_routes_in_alb_order_and_non_forward_actions():
     assert not route(d, "web-https/rule-a")["changed"]
     assert [r["name"] for r in d["resources"]["added"]] == ["rule-new"]
     md = impact.markdown(base, head, d)
-    assert "- `web-https/rule-b`: forward to blue, green → fixed response 503" in md
+    assert "- rule rule-b: forward to blue, green → fixed response 503" in md
     assert "**forward to blue, green → fixed response 503**" in md
     assert '["fixed response 503"]' in md
 
@@ -213,7 +221,9 @@ def test_verdicts_new_changed_resolved():
     assert got["changed"] == [{"before": v("p1", "x", "old"), "after": v("p1", "x", "worse")}]
     assert got["resolved"] == [v("p2", "y", "gone", "advisory")]
     md = impact.markdown(base, head)
-    assert "✏️ **p1** (mandatory) on `x` now: worse" in md and "✅ resolved p2 (advisory) on `y`" in md
+    assert "✏️ **p1** (mandatory) on x now: worse" in md and "✅ resolved p2 (advisory) on y" in md
+    # Blocking: every mandatory violation of HEAD, new or not, by policy.
+    assert "> - **p1** on x: worse" in md and "> - **p3** on z: new" in md
 
 
 def test_secrets_are_compared_never_shown():
@@ -386,9 +396,9 @@ def test_real_markdown_comment(june_first):
     assert result.exit_code == 0
     md = result.output
     assert md.startswith(impact.MARKER)
-    assert ("| web-routing-https | web-routing-rule-api (10) | 100% | forward to blue, green | blue | **50% → 100%** "
+    assert ("| https | api (10) | 100% | forward to blue, green | blue | **50% → 100%** "
             "| **16.7% → 33.3%** | 3 |") in md
-    assert "🆕 **no-traffic-funnel** (mandatory) on `web-routing-rule-api`" in md
+    assert "🆕 **no-traffic-funnel** (mandatory) on rule api: rule api funnels traffic" in md
     assert '==>|"50% → 100%"|' in md and "```mermaid" in md
     assert "redirect HTTPS:443 (HTTP_301)" in md and "fixed response 503" in md
 
@@ -480,28 +490,32 @@ def test_the_june_first_change_as_it_was(june_first_catch_all):
     assert result.exit_code == 0
     md = result.output
     assert "> [!CAUTION]\n> **Blocked:**" in md
-    # The headline names the capturing rule and what it starves.
-    assert ("**`web-routing-rule-performance` (priority 5) now captures 100% of web-routing-https; "
-            "`web-routing-rule-api`, `web-routing-rule-maintenance` and the default action no longer receive "
-            "traffic.**") in md
+    # The verdict names the capturing rule and what it starves, by the stack's keys.
+    assert ("> - `api`, `maintenance` and the default action receive nothing: rule `performance` (priority 5) "
+            "matches their requests first.") in md
+    assert "> - 100% of `https` goes to `blue`'s 3 instances (33.3% each): 44.4% of their capacity at peak" in md
     # Shadowed routes: their share of the listener, profile-based before, 0% after, and why.
-    assert "| web-routing-https | web-routing-rule-api (10) | **28% → 0%** (shadowed by web-routing-rule-performance) |" in md
-    assert "| web-routing-https | web-routing-rule-maintenance (20) | **2% → 0%** (shadowed by web-routing-rule-performance) |" in md
-    assert "| web-routing-https | default | **70% → 0%** (shadowed by web-routing-rule-performance) |" in md
+    assert "| https | api (10) | **28% → 0%** (shadowed by performance) |" in md
+    assert "| https | maintenance (20) | **2% → 0%** (shadowed by performance) |" in md
+    assert "| https | default | **70% → 0%** (shadowed by performance) |" in md
     # The captured pool: all of the listener on blue's three instances.
     assert "| blue | 100% | 3 | 33.3% |" in md
     mer = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
     lines = mer.splitlines()
-    ids = {l.split("{", 1)[0].strip(): l for l in lines if "{" in l and '"}' in l}
-    dead = next(l for l in lines if l.strip().startswith("class ")).split()[1].split(",")
-    assert sorted(ids[i].split('"')[1] for i in dead) == ["default action", "web-routing-rule-api",
-                                                           "web-routing-rule-maintenance"]
-    # Listeners by port (http's redirect first), rules in ALB evaluation order, default last.
-    order = [ids[i].split('"')[1] for i in ids]
-    assert order == ["default action", "web-routing-rule-performance", "web-routing-rule-api",
-                     "web-routing-rule-maintenance", "default action"]
-    assert any("pool blue · 3 instance(s) · 33.3% each" in l for l in lines)
-    assert any("shadowed by web-routing-rule-performance" in l and "-.->" in l for l in lines)
+    routes = {l.split("(", 1)[0].strip(): l.split('"')[1].split("<br/>")[0] for l in lines
+              if l.strip().startswith("n") and '("' in l and '(["' not in l and '[("' not in l}
+    classes = {l.split()[2]: l.split()[1].split(",") for l in lines if l.strip().startswith("class ")}
+    assert sorted(routes[i] for i in classes["dead"] if i in routes) == [
+        "default action", "rule api · priority 10", "rule maintenance · priority 20"]
+    # Listeners by port (http's redirect first), rules in ALB evaluation order, default last,
+    # each reached from the one before by what it does not match.
+    assert list(routes.values()) == ["default action", "rule performance · priority 5", "rule api · priority 10",
+                                     "rule maintenance · priority 20", "default action"]
+    ids = list(routes)
+    for a, b in zip(ids[1:], ids[2:]):
+        assert any(l.strip().startswith(f"{a} -.->|\"no match · 0%\"| {b}") for l in lines), (a, b)
+    assert any("pool blue · 3 instances<br/>33.3% each" in l for l in lines)
+    assert any("shadowed by performance" in l for l in lines if l.strip().startswith(ids[2] + "("))
 
 
 def test_mermaids_own_parser_accepts_the_june_first_diagram_and_rejects_a_broken_one(june_first_catch_all, tmp_path):

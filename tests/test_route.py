@@ -112,6 +112,23 @@ def test_redirect_and_fixed_response():
         "fixed-response", {"StatusCode": "503", "ContentType": "text/plain", "MessageBody": "down"}, [])
     d = hit(topo, path="/")
     assert (d["action"], d["redirect"]) == ("redirect", {"StatusCode": "HTTP_301", "Protocol": "HTTPS", "Port": "443"})
+    # Components the action does not set keep the request's own (host, path, query).
+    assert hit(topo, host="shop.example.com:80", path="/a/b", query={"q": "1 2"})["location"] == \
+        "https://shop.example.com:443/a/b?q=1+2"
+
+
+@pytest.mark.parametrize("config,location", [
+    ({"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}, "https://h.example:443/p/q?x=1"),
+    ({"Host": "new.#{host}", "Path": "/v2/#{path}", "Query": "#{query}&y=2", "StatusCode": "HTTP_302"},
+     "http://new.h.example:80/v2/p/q?x=1&y=2"),
+    ({"Protocol": "#{protocol}", "Port": "#{port}", "Path": "/static", "StatusCode": "HTTP_301"},
+     "http://h.example:80/static?x=1"),
+])
+def test_redirect_location_fills_alb_keywords(config, location):
+    from lbguard.offline.route import redirect_location
+
+    req = matching.Request(host="h.example", path="/p/q", query={"x": "1"})
+    assert redirect_location(config, req, "HTTP", 80) == location
 
 
 def test_terminal_action_is_the_last_by_order():
@@ -192,15 +209,20 @@ def test_dev_api_request(dev_route):
     http, https = doc["listeners"]
     assert (http["port"], http["action"], http["redirect"]["Protocol"]) == (80, "redirect", "HTTPS")
     assert (https["rule"], https["priority"], https["action"]) == ("web-routing-rule-api", 10, "forward")
+    # the stack's keys beside the Pulumi names
+    assert (https["listenerKey"], https["ruleKey"], https["label"]) == ("https", "api", "rule api")
     assert [(p["pool"], p["probability"], p["instances"], p["perInstance"]) for p in https["pools"]] == [
         ("blue", 0.5, 3, 1 / 6), ("green", 0.5, 3, 1 / 6)]
 
 
 def test_dev_human_output(dev_route):
-    result = dev_route("--path", "/maintenance")
+    result = dev_route("--host", "dev.example.com", "--path", "/maintenance")
     assert result.exit_code == 0, result.output
-    assert "rule web-routing-rule-maintenance (priority 20) -> fixed-response" in result.output
-    assert "listener web-routing-http (HTTP 80): default action -> redirect" in result.output
+    assert ("listener https (HTTPS 443): rule maintenance (priority 20) -> fixed response 503 (text/plain): "
+            "down for maintenance") in result.output
+    assert ("listener http (HTTP 80): default action -> redirect 301 (permanent) to "
+            "https://dev.example.com:443/maintenance") in result.output
+    assert "{" not in result.output  # no Python dict
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -73,3 +73,27 @@ def test_commands_fit_the_terminal(cols, args):
     assert code == 0, lines
     wide = [line for line in lines if len(line) > cols]
     assert not wide, wide
+
+
+def test_preflight_last_screen_at_80x50_shows_every_violation_and_the_verdict_last(tmp_path):
+    """Issue 29: the resource inventory is one line, the violations come last (mandatory first),
+    then the verdict: at 80x50 the screen left after the run shows every violation of the June 1
+    replay and ends with the verdict."""
+    import json
+
+    out = tmp_path / "replay.json"
+    code, lines = in_terminal(["preflight", "--cwd", str(REPLAY), "--stack", "replay", "--json", str(out)], 80)
+    assert code == 1
+    violations = json.loads(out.read_text())["violations"]
+    assert len(violations) >= 8
+    while lines and not lines[-1].strip():
+        lines.pop()
+    screen = lines[-49:]  # 50 rows, the last one holding the cursor
+    assert len([line for line in screen if re.match(r"  \[(mandatory|advisory)", line)]) == len(violations)
+    assert any(line.startswith("policy violations: ") for line in screen)
+    mandatory = sum(v["enforcementLevel"] == "mandatory" for v in violations)
+    assert screen[-1] == f"BLOCKED: {mandatory} mandatory violations " \
+        f"({len({v['policy'] for v in violations if v['enforcementLevel'] == 'mandatory'})} policies), " \
+        f"{len(violations) - mandatory} advisory"
+    levels = [m.group(1) for line in screen for m in [re.match(r"  \[(mandatory|advisory)", line)] if m]
+    assert levels == sorted(levels, key=lambda lv: lv != "mandatory")

@@ -7,7 +7,8 @@ import pytest
 
 from lbguard.core import shapes
 from lbguard.offline.emulator import emulated_aws, run_program
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_stack
+from tests.test_names import assert_keyed_names
 
 STACKS = ["dev", "staging", "prod"]
 
@@ -19,6 +20,7 @@ def test_every_resource_type_is_emulated(stack):
     assert run.not_emulated == []
     assert run.unconsumed == {}  # every input reached an AWS call (or is the provider's own)
     assert set(run.outputs) >= {"dnsName", "loadBalancerArn", "rollback", "targetGroupArns", "listenerArns"}
+    assert_keyed_names(run, load_stack(stack)["config"])  # lbguard.core.names reads every key back
 
 
 def test_prod_has_deletion_protection_and_three_azs():

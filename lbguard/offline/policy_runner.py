@@ -42,6 +42,10 @@ from lbguard.core.model import LbguardError, ProgramRun, RecordedResource, Viola
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
           "disabled": analyzer_pb2.DISABLED, "remediate": analyzer_pb2.REMEDIATE}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+# AnalyzeDiagnostic.severity (pulumi analyzer.proto PolicySeverity, pulumi 3.272): what the
+# policy or its report declared; UNSPECIFIED (0) when neither did.
+SEVERITY_NAMES = {analyzer_pb2.POLICY_SEVERITY_LOW: "low", analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium",
+                  analyzer_pb2.POLICY_SEVERITY_HIGH: "high", analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical"}
 STACK_TYPE = "pulumi:pulumi:Stack"
 _MAX_MESSAGE = 400 * 1024 * 1024
 _IN_FLIGHT = 32  # Analyze calls pipelined on the one channel
@@ -727,7 +731,7 @@ def analyze(pack: PackProcess, resources: Iterable[RecordedResource], outputs: d
         violations.append(Violation(policy=d.policyName,
                                     enforcement_level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
                                     message=message, urn=urn, type=res.type if res else "",
-                                    name=res.name if res else ""))
+                                    name=res.name if res else "", severity=SEVERITY_NAMES.get(d.severity, "")))
     return violations
 
 

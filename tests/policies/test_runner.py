@@ -248,3 +248,30 @@ def test_timeout_kills_the_pack(tmp_path):
     assert str(err.value).startswith("policy pack slow: AnalyzeStack timed out after 5s")
     assert "thinking hard" in str(err.value)
     assert process.proc.poll() is not None  # killed on the way out
+
+
+def test_severity_reaches_the_violation_and_orders_them(tmp_path):
+    """The engine's AnalyzeDiagnostic.severity (a policy's declared severity, or the one its report
+    gives) is kept; preflight lists mandatory first, then by severity, most severe first."""
+    from lbguard.cli.commands.preflight import ordered_violations
+
+    pack_dir = _write_pack(tmp_path / "graded", textwrap.dedent('''
+        from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, Severity
+        def only_subnets(severity):
+            def validate(args, report):
+                if args.name == "web-subnet-a":
+                    report("found " + args.name)
+            return validate
+        PolicyPack(name="graded", enforcement_level=EnforcementLevel.MANDATORY, policies=[
+            ResourceValidationPolicy(name="a-low", description="d", validate=only_subnets(None), severity=Severity.LOW),
+            ResourceValidationPolicy(name="b-critical", description="d", validate=only_subnets(None),
+                                     severity=Severity.CRITICAL),
+            ResourceValidationPolicy(name="c-none", description="d", validate=only_subnets(None)),
+            ResourceValidationPolicy(name="d-high-advisory", description="d", validate=only_subnets(None),
+                                     severity=Severity.HIGH, enforcement_level=EnforcementLevel.ADVISORY)])
+    '''))
+    violations = run_pack(pack_dir, june_1(), timeout=30)
+    assert {v.policy: v.severity for v in violations} == {"a-low": "low", "b-critical": "critical", "c-none": "",
+                                                          "d-high-advisory": "high"}
+    assert [v.policy for v in ordered_violations(violations)] == ["b-critical", "a-low", "c-none", "d-high-advisory"]
+    assert {v["policy"]: v["severity"] for v in (x.to_json() for x in violations)}["b-critical"] == "critical"

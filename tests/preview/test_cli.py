@@ -72,8 +72,14 @@ def test_diff_puts_the_plan_above_the_traffic_impact(swapped, june_first_docs, t
     result = CliRunner().invoke(main, ["diff", str(files["base"]), str(files["head"]), "--preview", str(files["plan"])])
     assert result.exit_code == 0, result.output
     text = result.output
-    assert text.index("### Plan: base") < text.index("> **Blocked:**")
-    assert "> [!CAUTION]" in text and "`PriorityInUse`" in text and "`~` | `aws:lb/listenerRule:ListenerRule`" in text
+    first_fold = text.index("<details>")
+    # The verdict first, then the plan in one line naming what fails, the full plan folded.
+    assert text.index("> **Blocked:**") < text.index("\n**Plan** (`lbguard preview`") < first_fold
+    plan_line = next(line for line in text.splitlines() if line.startswith("**Plan** (`lbguard preview`"))
+    assert "`SetRulePriorities` → `PriorityInUse`" in plan_line and "rule " in plan_line
+    assert "step of the plan failing at apply time" in text[:first_fold] or \
+        "steps of the plan failing at apply time" in text[:first_fold]
+    assert "| `~` | rule " in text[first_fold:] and "`ListenerRule`" in text[first_fold:]
 
 
 @pytest.mark.parametrize("args, needle", [

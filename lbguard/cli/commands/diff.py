@@ -18,14 +18,17 @@ from lbguard.core.model import LbguardError
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @click.option("--output", "-o", default="-", help="write to FILE instead of stdout")
 @click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
-              help="an `lbguard preview --json` result: the plan goes above the traffic impact")
+              help="an `lbguard preview --json` result: the plan in one line under the verdict, in full folded")
 @json_option("the diff (as --format json gives it)")
 def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, json_path: str | None) -> int:
     """Traffic-share and capacity impact between two `lbguard preflight --json` results.
 
-    Per listener and rule: each pool's and each instance's share before -> after;
-    capacity headroom per failure scenario; policy verdicts that changed; resources
-    added, changed and removed; a Mermaid diagram of routing after the change.
+    First the verdict: blocked or not, by which policies, and what happens to traffic;
+    then (with --preview) the plan in one line. Folded below: per listener and rule each
+    pool's and each instance's share before -> after; capacity headroom per failure
+    scenario; policy verdicts; the plan; resources added, changed and removed. Last, a
+    Mermaid diagram of routing after the change in ALB's evaluation order. At most 65,536
+    characters (GitHub's limit; rows are left out with a notice when it is longer).
     """
     check_json_target(json_path)
     if json_path == "-" and output == "-":
@@ -43,9 +46,7 @@ def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, 
     if fmt == "json":
         text = json.dumps({**d, "plan": plan} if plan else d, indent=2, default=str)
     else:
-        text = impact.markdown(b, h, d)
-        if plan:
-            text = _with_plan(text, plan)
+        text = impact.markdown(b, h, d, plan=plan)
     if output == "-":
         click.echo(text)
     else:
@@ -55,11 +56,3 @@ def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, 
             raise LbguardError(f"--output {output}: cannot write: {err.strerror}") from None
     return 0
 
-
-def _with_plan(text: str, plan: dict) -> str:
-    """The plan section right under the comment's title (marker and heading stay first)."""
-    from lbguard.offline.preview import plan_markdown
-
-    lines = text.split("\n")
-    at = next((n for n, line in enumerate(lines) if line.startswith("## ")), 0) + 1
-    return "\n".join(lines[:at] + [""] + plan_markdown(plan) + lines[at:])

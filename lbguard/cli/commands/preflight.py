@@ -9,7 +9,8 @@ import click
 from lbguard.cli.commands.common import (OFFLINE, check_json_target, console, header, json_option, progress,
                                          project_dir_option, resolve_project_dir, say, stack_option, table,
                                          write_json)
-from lbguard.core.model import ProgramRun, Violation
+from lbguard.core import names
+from lbguard.core.model import ProgramRun, Violation, violation_rank
 from lbguard.offline.preflight import (default_pack, offline_message, pack_inputs, preflight_document,
                                        run_preflight)
 
@@ -20,46 +21,73 @@ def _short(value, limit: int = 90) -> str:
 
 
 def ordered_violations(violations: list[Violation]) -> list[Violation]:
-    """Mandatory first (they block), then advisory, each by policy."""
-    return sorted(violations, key=lambda v: (v.enforcement_level != "mandatory", v.policy, v.name or v.urn))
+    """Mandatory first (they block), then by severity, most severe first, then by policy."""
+    return sorted(violations, key=lambda v: (*violation_rank(v.enforcement_level, v.severity), v.policy,
+                                             v.name or v.urn))
 
 
-def print_violations(out, violations: list[Violation], title: str = "policy violations") -> None:
-    """One wrapped paragraph per violation, mandatory first and red, advisory after."""
+def print_violations(out, violations: list[Violation], title: str = "policy violations",
+                     renamer: names.Renamer | None = None) -> None:
+    """One wrapped paragraph per violation, mandatory first and red, advisory after; resources
+    named by the stack's keys (``renamer``: from the run's resources, else from the violations')."""
     if not violations:
         return
+    renamer = renamer or names.Renamer((v.type, v.name) for v in violations)
     mandatory = sum(v.enforcement_level == "mandatory" for v in violations)
     out.print(f"{title}: {mandatory} mandatory, {len(violations) - mandatory} advisory", style="bold", markup=False)
     for v in ordered_violations(violations):
         style = "bold red" if v.enforcement_level == "mandatory" else "yellow"
-        out.print(f"  [{v.enforcement_level}] {v.policy}: {v.name or v.urn}: {offline_message(v.message)}",
+        level = f"{v.enforcement_level}, {v.severity}" if v.severity else v.enforcement_level
+        where = renamer.label(v.name, v.type) if v.name else v.urn or "the stack"
+        text = offline_message(renamer.message(v.message, v.type, v.name))
+        out.print(f"  [{level}] {v.policy}: {where}: {text}",
                   style=style, markup=False, **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
 
 
-def print_summary(out, run: ProgramRun, violations: list[Violation], *, all_resources: bool) -> None:
-    """Counts by resource type (or every resource with --resources), violations, outputs."""
-    from collections import Counter
+def verdict_line(violations: list[Violation], refusal: str | None = None) -> str:
+    """The last line, short enough for 80 columns: blocked or passed, and by how much."""
+    mandatory = [v for v in violations if v.enforcement_level == "mandatory"]
+    advisory = len(violations) - len(mandatory)
+    counts = (f"{len(mandatory)} mandatory violation{'s' if len(mandatory) != 1 else ''}"
+              + (f" ({len({v.policy for v in mandatory})} policies)" if len({v.policy for v in mandatory}) > 1 else "")
+              + f", {advisory} advisory")
+    if refusal:
+        return f"BLOCKED: routing a rollback replaced (deploy freeze); {counts}"
+    return f"BLOCKED: {counts}" if mandatory else f"passed: {counts}"
 
+
+def print_summary(out, run: ProgramRun, violations: list[Violation], *, all_resources: bool,
+                  show_outputs: bool = False, refusal: str | None = None) -> None:
+    """What ran in one line (every resource with --resources, the outputs with --outputs), the
+    emulator's caveats, the violations, and the verdict as the last line."""
     custom = [r for r in run.resources if r.custom]
+    renamer = names.renamer_of(run.resources)
+    echoed = [r for r in custom if not r.emulated]
     if all_resources:
-        out.print(table(f"{run.project}/{run.stack}: {len(custom)} resources", ["type", "name", "emulated"],
-                        [[r.type, r.name, "yes" if r.emulated else "NO (echoed)"] for r in custom]))
+        out.print(table(f"{run.project}/{run.stack}: {len(custom)} resources", ["type", "name", "Pulumi name"]
+                        + (["emulated"] if echoed else []),
+                        [[r.type, renamer.label(r.name, r.type), r.name] + (["yes" if r.emulated else "NO (echoed)"]
+                                                                          if echoed else []) for r in custom]))
     else:
-        counts = Counter(r.type for r in custom)
-        echoed = Counter(r.type for r in custom if not r.emulated)
-        out.print(table(f"{run.project}/{run.stack}: {len(custom)} resources by type (--resources lists each)",
-                        ["type", "count", "not emulated"],
-                        [[typ, n, echoed.get(typ) or ""] for typ, n in sorted(counts.items())]))
-    print_violations(out, violations)
-    out.print(table("outputs", ["name", "value"], [[k, _short(v)] for k, v in run.outputs.items()]))
+        types = len({r.type for r in custom})
+        line = (f"{run.project}/{run.stack}: {len(custom)} resources of {types} types, {len(run.outputs)} stack "
+                f"outputs (--resources, --outputs list them)")
+        if echoed:
+            line += f"; {len(echoed)} not emulated (their inputs echoed): --resources shows which"
+        out.print(line, markup=False, **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
+    if show_outputs:
+        out.print(table("outputs", ["name", "value"], [[k, _short(v)] for k, v in run.outputs.items()]))
     unconsumed = getattr(run, "unconsumed", {})
     if unconsumed:
         out.print(table("inputs the emulator did not send to AWS (the emulation ignores them)",
-                        ["resource", "inputs"], [[k, ", ".join(v)] for k, v in sorted(unconsumed.items())]))
-    mandatory = sum(v.enforcement_level == "mandatory" for v in violations)
-    line = (f"{len(custom)} resources ({len(run.not_emulated)} not emulated), {len(violations)} violations "
-            f"({mandatory} mandatory)")
-    out.print(line, style="bold red" if mandatory else None, markup=False)
+                        ["resource", "inputs"], [[renamer.label(k), ", ".join(v)] for k, v in sorted(unconsumed.items())]))
+    print_violations(out, violations, renamer=renamer)
+    if refusal:
+        out.print(f"lbguard: {refusal}", style="bold red", markup=False,
+                  **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
+    blocked = refusal or any(v.enforcement_level == "mandatory" for v in violations)
+    out.print(verdict_line(violations, refusal), style="bold red" if blocked else "bold green", markup=False,
+              **({"overflow": "fold"} if out.is_terminal else {"soft_wrap": True}))
 
 
 @click.command(short_help="Run the program and policy pack offline (no AWS, no Pulumi CLI).",
@@ -71,15 +99,19 @@ def print_summary(out, run: ProgramRun, violations: list[Violation], *, all_reso
 @click.option("--policy-pack-config", type=click.Path(path_type=Path), default=None,
               help="pack config file (default: policies/config/<stack>.json if present)")
 @click.option("--no-policy", is_flag=True, help="run the program only")
-@click.option("--resources", "all_resources", is_flag=True, help="list every resource (default: counts by type)")
+@click.option("--resources", "all_resources", is_flag=True, help="list every resource (default: one summary line)")
+@click.option("--outputs", "show_outputs", is_flag=True, help="show the stack outputs (default: their count)")
 @click.option("--freeze", "freeze_file", type=click.Path(dir_okay=False), default=None,
               help="refuse routing a rollback replaced: the export of `lbguard freeze --stack S --json FILE`")
 @json_option()
 def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pack_config: Path | None,
-              no_policy: bool, all_resources: bool, freeze_file: str | None, json_path: str | None) -> int:
+              no_policy: bool, all_resources: bool, show_outputs: bool, freeze_file: str | None,
+              json_path: str | None) -> int:
     """Run the stack's program and policy pack offline: no AWS account, no Pulumi CLI.
 
-    Exit 0: no mandatory violation; 1: a mandatory violation (listed first, in red); 2: error.
+    Prints what ran in one line, the violations (mandatory first, then by severity; resources
+    named by the stack's keys) and the verdict as the last line. Exit 0: no mandatory
+    violation; 1: a mandatory violation (in red) or a frozen routing; 2: error.
     """
     from lbguard.core import freeze
     from lbguard.offline.emulator import load_stack_config
@@ -103,8 +135,9 @@ def preflight(stack: str, cwd: Path | None, policy_pack: Path | None, policy_pac
             v["message"] = offline_message(v["message"])
         write_json(json_path, {**doc, "freeze": {"file": freeze_file, "refusal": refusal}})
     if json_path != "-":
-        print_summary(console(), run, violations, all_resources=all_resources)
-    if refusal:
+        print_summary(console(), run, violations, all_resources=all_resources, show_outputs=show_outputs,
+                      refusal=refusal)
+    elif refusal:
         say(f"lbguard: {refusal}", err=True, style="bold red")
     return 1 if refusal or any(v.enforcement_level == "mandatory" for v in violations) else 0
 

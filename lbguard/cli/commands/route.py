@@ -85,8 +85,9 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
     if json_path != "-":
         out = console()
         for e in result:
-            where = f"rule {e['rule']} (priority {e['priority']})" if e["rule"] else "default action"
-            out.print(f"listener {e['listener']} ({e['protocol']} {e['port']}): {where} -> {e['action']}", markup=False)
+            where = f"{e['label']} (priority {e['priority']})" if e["rule"] else "default action"
+            out.print(f"listener {e['listenerKey']} ({e['protocol']} {e['port']}): {where} -> {_action_text(e)}",
+                      markup=False)
             if e.get("error"):
                 out.print(f"  cannot evaluate the forward: {e['error']}", markup=False)
             if e["pools"]:
@@ -94,8 +95,21 @@ def route(stack: str, cwd: Path | None, host: str, path_: str, method: str, head
                                 [[p["pool"], f"{p['weight']:g}", f"{p['probability']:.1%}", p["instances"],
                                   "fails open (requests fail)" if p["failsOpen"] else f"{p['perInstance']:.1%}"]
                                  for p in e["pools"]]))
-            elif e.get("redirect"):
-                out.print(f"  redirect: {e['redirect']}", markup=False)
-            elif e.get("fixedResponse"):
-                out.print(f"  fixed response: {e['fixedResponse']}", markup=False)
     return 0
+
+
+def _action_text(e: dict) -> str:
+    """A rule's action as words: forward, ``redirect 301 (permanent) to https://...``,
+    ``fixed response 503 (text/plain): down for maintenance``."""
+    if e.get("redirect"):
+        code = str(e["redirect"].get("StatusCode", "")).replace("HTTP_", "")
+        kind = {"301": "permanent", "302": "temporary"}.get(code, "")
+        return f"redirect {code}{f' ({kind})' if kind else ''} to {e['location']}"
+    if e.get("fixedResponse"):
+        f = e["fixedResponse"]
+        body = f.get("MessageBody")
+        text = f"fixed response {f.get('StatusCode', '?')}"
+        if f.get("ContentType"):
+            text += f" ({f['ContentType']})"
+        return text + (f": {body if len(body) <= 60 else body[:57] + '...'}" if body else "")
+    return str(e["action"] or "none")

@@ -70,6 +70,11 @@ class ProgramRun:
         return [r for r in self.resources if r.type in types]
 
 
+# The engine's policy severities (pulumi analyzer.proto PolicySeverity), most severe first;
+# "" = the policy declares none.
+SEVERITIES = ("critical", "high", "medium", "low", "")
+
+
 @dataclass
 class Violation:
     policy: str
@@ -78,13 +83,24 @@ class Violation:
     urn: str = ""
     type: str = ""
     name: str = ""
+    severity: str = ""  # one of SEVERITIES
 
     def to_json(self) -> dict[str, Any]:
+        from lbguard.core.names import label
+
         return {
             "policy": self.policy,
             "enforcementLevel": self.enforcement_level,
+            "severity": self.severity,
             "urn": self.urn,
             "type": self.type,
             "name": self.name,
+            "label": label(self.type, self.name) if self.name else "",
             "message": self.message,
         }
+
+
+def violation_rank(enforcement_level: str, severity: str = "") -> tuple[int, int]:
+    """Sort key: mandatory (what blocks) first, then by severity, most severe first."""
+    sev = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+    return (enforcement_level != "mandatory", sev)

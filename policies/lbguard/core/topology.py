@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from lbguard.core import shapes, traffic
+from lbguard.core import names, shapes, traffic
 
 LB_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 TG_TYPES = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
@@ -110,6 +110,7 @@ class ListenerNode:
     default_actions: list[dict] = field(default_factory=list)  # API shape
     rules: list[Res] = field(default_factory=list)
     reach: dict[str, traffic.Reach] = field(default_factory=dict)  # "<listener>/<rule>" or "<listener>/default"
+    key: str = ""  # the stack's key for it (lbguard.core.names), else its Pulumi name
 
 
 @dataclass
@@ -127,6 +128,16 @@ class Topology:
     def label(self, tg_id: str) -> str:
         tg = self.target_groups.get(tg_id)
         return tg.label if tg else tg_id
+
+    def route_label(self, listener_urn: str, rule: Res | None) -> str:
+        """A forward as every command names it: ``rule api``, ``default action of https``."""
+        lst = self.listeners.get(listener_urn)
+        return names.route_label(lst.key if lst else listener_urn, rule_key(rule) if rule is not None else None)
+
+
+def rule_key(rule: Res) -> str:
+    """A listener rule's key in the stack settings (lbguard.core.names), else its Pulumi name."""
+    return names.of(rule.type, rule.name).short
 
 
 def _known(value: Any) -> bool:
@@ -359,7 +370,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
         arn = r.props.get("arn")
         node = ListenerNode(urn=r.urn, name=r.name, arn=arn if _known(arn) else None,
                             port=int(_float(r.props.get("port")) or 0) or None, protocol=r.props.get("protocol"),
-                            load_balancer=r.props.get("loadBalancerArn"))
+                            load_balancer=r.props.get("loadBalancerArn"), key=names.of(r.type, r.name).short)
         try:
             node.default_actions = [shapes.action_to_api(a) for a in r.props.get("defaultActions") or []]
         except (ValueError, KeyError, TypeError):
