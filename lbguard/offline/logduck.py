@@ -45,9 +45,8 @@ def fields_sql(files_param: str = "$files") -> str:
         ELSE q[2] END"""
     # The shape INPUT_REGEX demands (12 bare fields, "verb url proto", "agent", 3 bare fields,
     # "trace_id", then nothing or a space): anything else is no entry (every field NULL).
-    shape = """len(q) >= 7 AND len(h) = 13 AND h[13] = '' AND q[3] = ' ' AND len(m) = 5 AND m[1] = '' AND m[5] = ''
-        AND strpos(h[4], ':') > 0 AND (strpos(h[5], ':') > 0 OR strpos(h[5], '-') > 0)
-        AND strpos(q[2], ' ') > 0 AND strpos(q[2], ' ') < length(q[2]) - strpos(reverse(q[2]), ' ') + 1
+    shape = """len(q) >= 7 AND len(h) = 13 AND h[13] = '' AND q[3] = ' ' AND starts_with(q[5], ' ')
+        AND strpos(h[4], ':') > 0 AND (strpos(h[5], ':') > 0 OR strpos(h[5], '-') > 0) AND strpos(q[2], ' ') > 0
         AND ((len(q) = 7 AND q[7] = '') OR starts_with(q[7], ' '))"""
     # matched_rule_priority and request_creation_time: present after "domain" "cert", as a pair.
     tail = """len(q) >= 11 AND q[7] = ' ' AND q[9] = ' ' AND starts_with(q[11], ' ')
@@ -57,13 +56,13 @@ def fields_sql(files_param: str = "$files") -> str:
     CASE WHEN ok THEN h[1] END AS type, CASE WHEN ok THEN h[2] END AS time, CASE WHEN ok THEN h[3] END AS elb,
     CASE WHEN ok THEN h[4] END AS client, CASE WHEN ok THEN h[5] END AS target,
     CASE WHEN ok THEN {request} END AS request,
-    CASE WHEN ok THEN m[4] END AS target_group_arn,
+    CASE WHEN ok THEN split_part(q[5], ' ', 4) END AS target_group_arn,
     CASE WHEN ok AND has_tail THEN tl[2] END AS matched_rule_priority,
     CASE WHEN ok AND has_tail THEN tl[3] END AS request_creation_time
   FROM (
     SELECT *, {shape} AS ok, {tail} AS has_tail
     FROM (
-      SELECT *, string_split(q[1], ' ') AS h, string_split(q[5], ' ') AS m,
+      SELECT *, string_split(q[1], ' ') AS h,
         CASE WHEN len(q) >= 11 THEN string_split(q[11], ' ') END AS tl
       FROM (
         SELECT source_file, line AS raw_line, has_escape, {split} AS q
@@ -256,7 +255,10 @@ def profile_rows(con, files: list[str], opts: logsql.Options) -> tuple[list[tupl
         rows = con.execute(sql, {"files": files}).fetchall()
         rejected = con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
     except duckdb.IOException as err:
-        raise LbguardError(f"--from-logs: cannot read the logs: {str(err).splitlines()[0]}") from None
+        first = str(err).splitlines()[0]
+        if "gzip" in first.lower():
+            raise LbguardError(f"--from-logs: corrupt gzip data ({first})") from None
+        raise LbguardError(f"--from-logs: cannot read the logs: {first}") from None
     except duckdb.InvalidInputException as err:
         first = str(err).splitlines()[0]
         raise LbguardError(f"--from-logs: corrupt gzip data or not an access log ({first})") from None

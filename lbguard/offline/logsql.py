@@ -164,9 +164,9 @@ def _q(s: str) -> str:
 
 
 def _is_time(col: str) -> str:
-    # lbguard.offline.alb_logs._is_time: "2018-07-02T22:22:48.364000Z" by shape, not parsed.
-    return (f"(length({col}) >= 20 AND substr({col}, 5, 1) = '-' AND substr({col}, 11, 1) = 'T' "
-            f"AND substr({col}, length({col}), 1) = 'Z' AND regexp_matches(substr({col}, 1, 4), '^[0-9]{{4}}$'))")
+    # lbguard.offline.alb_logs._is_time: "2018-07-02T22:22:48.364000Z" by shape (20+ characters,
+    # four digits, "-" at 5, "T" at 11, "Z" last), not parsed.
+    return f"regexp_matches({col}, '^[0-9]{{4}}-.{{5}}T.{{8,}}Z$')"
 
 
 # Per line, the request cut to what a class needs: method, scheme, authority (whose port, if
@@ -263,7 +263,8 @@ counted AS (
     min(sample_request) AS sample_request, min_by(sample_client, sample_request) AS sample_client,
     min(example_min) AS example_min, max(example_max) AS example_max
   FROM fine
-  GROUP BY GROUPING SETS ((status, elb), (status, elb, minute), (status, elb, target), (status, elb, target_group),
+  GROUP BY GROUPING SETS ((status, elb), (status, elb, minute), (status, elb, target_group, target),
+                          (status, elb, target_group),
                           (status, elb, type, class_key, priority))
 )
 SELECT grp, status, elb, minute, target, target_group, port, host, method, priority, pattern,
@@ -390,6 +391,8 @@ def aggregates_from_rows(rows: Iterable[tuple], *, since: str | None = None, per
         elif grp == "target":
             if r["target"] is not None:
                 a.targets[r["target"]] = a.targets.get(r["target"], 0) + n
+                pair = (r["target_group"], r["target"])
+                a.target_pairs[pair] = a.target_pairs.get(pair, 0) + n
         elif grp == "target-group":
             if r["target_group"] is not None:
                 a.target_groups[r["target_group"]] = a.target_groups.get(r["target_group"], 0) + n
