@@ -657,16 +657,19 @@ def build_profile(agg: Aggregate, source: str, replay: Replay | None = None):
 
 
 FUNNEL_SHARE = 0.5
+FUNNEL_MARGIN = 0.01  # an even split of an odd count is a hair above half: not a funnel
 
 
 def funnels(agg: Aggregate) -> list[dict[str, Any]]:
-    """Targets above ``FUNNEL_SHARE`` of their target group's forwarded requests, busiest first."""
+    """Targets above half of their target group's forwarded requests (by more than
+    ``FUNNEL_MARGIN``), busiest first. A group's only target is one: all of the group's
+    requests on one instance is the June 1 shape."""
     per_group: dict[str | None, int] = {}
     for (tg, _), n in agg.target_pairs.items():
         per_group[tg] = per_group.get(tg, 0) + n
     out = [{"targetGroup": tg, "target": target, "share": n / per_group[tg], "requests": n,
             "groupTargets": sum(1 for (g, _) in agg.target_pairs if g == tg)}
-           for (tg, target), n in agg.target_pairs.items() if n / per_group[tg] > FUNNEL_SHARE]
+           for (tg, target), n in agg.target_pairs.items() if n / per_group[tg] > FUNNEL_SHARE + FUNNEL_MARGIN]
     return sorted(out, key=lambda f: (-f["requests"], str(f["targetGroup"]), f["target"]))
 
 
