@@ -114,6 +114,8 @@ def _rows(pages) -> list[tuple]:
     names: list[str] | None = None
     for page in pages:
         data = page["ResultSet"]["Rows"]
+        if not data:
+            continue
         if names is None:
             names = [c.get("VarCharValue") for c in data[0]["Data"]]
             if tuple(names) != logsql.ROW_COLUMNS:
