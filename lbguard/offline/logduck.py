@@ -53,12 +53,10 @@ def fields_sql(files_param: str = "$files") -> str:
         AND len(tl) >= 3 AND (len(q) = 11 OR len(tl) >= 4)"""
     return f"""(
   SELECT source_file, raw_line,
-    CASE WHEN ok THEN h[1] END AS type, CASE WHEN ok THEN h[2] END AS time, CASE WHEN ok THEN h[3] END AS elb,
-    CASE WHEN ok THEN h[4] END AS client, CASE WHEN ok THEN h[5] END AS target,
-    CASE WHEN ok THEN {request} END AS request,
-    CASE WHEN ok THEN split_part(q[5], ' ', 4) END AS target_group_arn,
-    CASE WHEN ok AND has_tail THEN tl[2] END AS matched_rule_priority,
-    CASE WHEN ok AND has_tail THEN tl[3] END AS request_creation_time
+    CASE WHEN ok THEN h[1] END AS type, h[2] AS time, h[3] AS elb, h[4] AS client, h[5] AS target,
+    {request} AS request, split_part(q[5], ' ', 4) AS target_group_arn,
+    CASE WHEN has_tail THEN tl[2] END AS matched_rule_priority,
+    CASE WHEN has_tail THEN tl[3] END AS request_creation_time
   FROM (
     SELECT *, {shape} AS ok, {tail} AS has_tail
     FROM (
@@ -71,7 +69,7 @@ def fields_sql(files_param: str = "$files") -> str:
           FROM read_csv({files_param}, columns = {{'line': 'VARCHAR'}}, delim = '{_NO_DELIM}', quote = '',
                         escape = '', header = false, auto_detect = false, ignore_errors = true,
                         store_rejects = true, filename = true)
-          WHERE NOT (length(line) < 64 AND regexp_full_match(line, '\\s*'))
+          WHERE NOT (strlen(line) < 64 AND regexp_full_match(line, '\\s*'))
         ) r
       ) s
     ) t

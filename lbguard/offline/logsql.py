@@ -163,10 +163,9 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _is_time(col: str) -> str:
-    # lbguard.offline.alb_logs._is_time: "2018-07-02T22:22:48.364000Z" by shape (20+ characters,
-    # four digits, "-" at 5, "T" at 11, "Z" last), not parsed.
-    return f"regexp_matches({col}, '^[0-9]{{4}}-.{{5}}T.{{8,}}Z$')"
+# alb_logs._is_time: "2018-07-02T22:22:48.364000Z" by shape (20+ characters, four digits, "-"
+# at 5, "T" at 11, "Z" last), not parsed.
+_TIME = "[0-9]{4}-[^|]{5}T[^|]{8,}Z"
 
 
 # Per line, the request cut to what a class needs: method, scheme, authority (whose port, if
@@ -205,12 +204,11 @@ def profile_sql(source: str, opts: Options = Options()) -> str:
     ``raw_line`` with ``opts.raw_line``). Rows: ``ROW_COLUMNS``; ``grp`` says which count a row
     holds: ``lines`` (per status), ``minute``, ``target``, ``target-group``, ``class``."""
     t = "CASE WHEN request_creation_time IS NULL OR request_creation_time = '-' THEN time ELSE request_creation_time END"
-    well_formed = (
-        f"type IN ({_TYPES}) AND {_is_time('time')} "
-        f"AND (request_creation_time IS NULL OR request_creation_time = '-' OR {_is_time('request_creation_time')}) "
-        "AND (matched_rule_priority IS NULL OR matched_rule_priority = '-' "
-        "OR regexp_matches(matched_rule_priority, '^-?[0-9]+$')) "
-        "AND (class_key IS NOT NULL OR no_request)")
+    # Each field as alb_logs.parse_line checks it, in one regular expression per line: the time,
+    # request_creation_time ("-" or absent allowed) and matched_rule_priority ("-", -1, a number).
+    checked = ("time || '|' || coalesce(request_creation_time, '~') || '|' || coalesce(matched_rule_priority, '~')")
+    well_formed = (f"type IN ({_TYPES}) AND regexp_matches({checked}, "
+                   f"'^{_TIME}[|](~|-|{_TIME})[|](~|-|-?[0-9]+)$') AND (class_key IS NOT NULL OR no_request)")
     since = f"t < {_q(opts.since)}" if opts.since else "false"
     where = f"WHERE type IS NULL OR {lb_predicate(opts.load_balancer)}" if opts.load_balancer else ""
     raw = "raw_line" if opts.raw_line else "CAST(NULL AS VARCHAR)"
