@@ -64,7 +64,11 @@ def ensure_table(glue, target: Target, location: str, create: bool, say: Callabl
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        glue.get_table(DatabaseName=target.database, Name=target.table)
+        table = glue.get_table(DatabaseName=target.database, Name=target.table)["Table"]
+        serde = table.get("StorageDescriptor", {}).get("SerdeInfo", {}).get("Parameters", {})
+        if serde.get("input.regex") not in (None, logsql.INPUT_REGEX):
+            say(f"table {target.database}.{target.table} has its own input.regex (AWS's example?): entries it does "
+                f"not match (an escaped quote in a user agent, with AWS's) count as malformed")
         return "exists"
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "EntityNotFoundException":

@@ -201,8 +201,9 @@ def lb_predicate(name: str) -> str:
 
 def profile_sql(source: str, opts: Options = Options()) -> str:
     """The profile query (DuckDB dialect) over ``source``, a relation with ``FIELDS`` (and
-    ``raw_line`` with ``opts.raw_line``). Rows: ``ROW_COLUMNS``; ``grp`` says which count a row
-    holds: ``lines`` (per status), ``minute``, ``target``, ``target-group``, ``class``."""
+    ``raw_line`` with ``opts.raw_line``); a line that is no entry has ``type`` NULL (its other
+    fields are not read). Rows: ``ROW_COLUMNS``; ``grp`` says which count a row holds: ``lines``
+    (per status), ``minute``, ``target`` (per target group and target), ``target-group``, ``class``."""
     t = "CASE WHEN request_creation_time IS NULL OR request_creation_time = '-' THEN time ELSE request_creation_time END"
     # Each field as alb_logs.parse_line checks it, in one regular expression per line: the time,
     # request_creation_time ("-" or absent allowed) and matched_rule_priority ("-", -1, a number).

@@ -211,3 +211,29 @@ def test_duckdb_reads_s3_objects_from_a_moto_server(moto_server, logs, monkeypat
                                        "-o", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output + result.stderr
     assert load_profile(out).observed["requests"] == logs["truth"].lines
+
+
+def test_an_existing_table_with_another_pattern_is_used_and_named(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        glue = boto3.client("glue")
+        glue.create_database(DatabaseInput={"Name": "albdb"})
+        theirs = logsql.glue_table_input("alb", PREFIX)
+        theirs["StorageDescriptor"]["SerdeInfo"]["Parameters"]["input.regex"] = '([^ ]*) "([^"]*)"'
+        glue.create_table(DatabaseName="albdb", TableInput=theirs)
+        said: list[str] = []
+        target = logathena.Target("albdb", "alb", "primary", None)
+        assert logathena.ensure_table(glue, target, PREFIX, True, said.append) == "exists"
+        assert len(said) == 1 and "has its own input.regex" in said[0]
+        assert glue.get_table(DatabaseName="albdb", Name="alb")["Table"]["StorageDescriptor"]["SerdeInfo"][
+            "Parameters"]["input.regex"] == '([^ ]*) "([^"]*)"'  # left as it is
+
+
+def test_athena_without_a_region_is_one_line(tmp_path, monkeypatch):
+    for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    result = CliRunner().invoke(main, ["profile", "--athena", "--database", "d", "--table", "t",
+                                       "-o", str(tmp_path / "p.yaml")], catch_exceptions=False)
+    assert result.exit_code == 2 and result.stderr.strip() == \
+        "lbguard: error: --athena: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"

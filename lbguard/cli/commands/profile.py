@@ -114,7 +114,7 @@ def profile(source: str | None, since: str | None, stack: str | None, cwd: Path 
         from lbguard.offline import logduck
 
         run = logduck.run(source, since=cutoff, load_balancer=load_balancer, per_lb=fleet,
-                          progress=json_path != "-" and None)
+                          progress=False if json_path == "-" else None)
         aggs = run.aggregates
         extra = {"engine": "duckdb", "seconds": round(run.seconds, 3)}
     if fleet:
@@ -188,7 +188,9 @@ def _athena(source, database, table_name, workgroup, athena_output, create_table
     from lbguard.offline import logathena
 
     session = boto3.session.Session()
-    region = session.region_name or "(no region: set AWS_REGION)"
+    region = session.region_name
+    if not region:
+        raise LbguardError("--athena: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)")
     say = (lambda s: click.echo(f"lbguard: {s}", err=True))
     say(f"Athena in {region}: workgroup {workgroup}, table {database}.{table_name}; query results to "
         f"{athena_output or 'the workgroup result location'}"
