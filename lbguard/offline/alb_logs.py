@@ -389,6 +389,7 @@ class Aggregate:
     minutes: dict[str, int] = field(default_factory=dict)
     targets: dict[str, int] = field(default_factory=dict)
     target_groups: dict[str, int] = field(default_factory=dict)
+    target_pairs: dict[tuple[str | None, str], int] = field(default_factory=dict)  # (target group, target)
     rules: dict[tuple[int, int | None], int] = field(default_factory=dict)  # (port, priority) -> requests
     elbs: dict[str, int] = field(default_factory=dict)
     _pending: dict[tuple, int] = field(default_factory=dict, repr=False)
@@ -452,6 +453,7 @@ class Aggregate:
             self.elbs[elb] = self.elbs.get(elb, 0) + n
             if target is not None:
                 self.targets[target] = self.targets.get(target, 0) + n
+                self.target_pairs[(tg, target)] = self.target_pairs.get((tg, target), 0) + n
             if tg is not None:
                 self.target_groups[tg] = self.target_groups.get(tg, 0) + n
             self.rules[(port, priority)] = self.rules.get((port, priority), 0) + n
@@ -643,6 +645,8 @@ def build_profile(agg: Aggregate, source: str, replay: Replay | None = None):
         if forwarded else {},
         # Per listener port: the share of that port's requests each matched rule priority took (0 = default).
         "ruleShares": _rule_shares(agg.rules),
+        # A target taking more than half of its target group's requests (June 1: one took all).
+        "funnels": funnels(agg),
         "matchedRule": matched,
         "foldedRequests": agg.folded,
     }
@@ -650,6 +654,23 @@ def build_profile(agg: Aggregate, source: str, replay: Replay | None = None):
         observed["replayMismatches"] = mismatches
     profile = Profile(version=1, peakRequestsPerSecond=peak[1] / 60.0, classes=classes, observed=observed)
     return profile, mismatches
+
+
+FUNNEL_SHARE = 0.5
+FUNNEL_MARGIN = 0.01  # an even split of an odd count is a hair above half: not a funnel
+
+
+def funnels(agg: Aggregate) -> list[dict[str, Any]]:
+    """Targets above half of their target group's forwarded requests (by more than
+    ``FUNNEL_MARGIN``), busiest first. A group's only target is one: all of the group's
+    requests on one instance is the June 1 shape."""
+    per_group: dict[str | None, int] = {}
+    for (tg, _), n in agg.target_pairs.items():
+        per_group[tg] = per_group.get(tg, 0) + n
+    out = [{"targetGroup": tg, "target": target, "share": n / per_group[tg], "requests": n,
+            "groupTargets": sum(1 for (g, _) in agg.target_pairs if g == tg)}
+           for (tg, target), n in agg.target_pairs.items() if n / per_group[tg] > FUNNEL_SHARE + FUNNEL_MARGIN]
+    return sorted(out, key=lambda f: (-f["requests"], str(f["targetGroup"]), f["target"]))
 
 
 def _rule_shares(rules: dict[tuple[int, int | None], int]) -> dict[str, dict[str, float]]:

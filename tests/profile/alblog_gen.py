@@ -89,7 +89,8 @@ def _agent(bits: int) -> str:
     return AGENTS[3] if (bits >> 56) & 63 == 0 else AGENTS[(bits >> 32) % 3]
 
 
-def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: str | None, tg: str | None) -> str:
+def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: str | None, tg: str | None,
+          elb: str = ELB) -> str:
     """One entry; ``minute`` is ``YYYY-MM-DDTHH:MM:`` and ``offset_us`` < 59.9 s into it."""
     bits = rng.getrandbits(64)
     created = f"{minute}{offset_us // 1_000_000:02d}.{offset_us % 1_000_000:06d}Z"
@@ -106,7 +107,7 @@ def entry(c: LogClass, minute: str, offset_us: int, rng: random.Random, target: 
     tstatus = str(c.status) if target else "-"
     times = f"0.000 0.{(bits >> 8) % 50:03d} 0.000" if target else "-1 -1 -1"
     redirect = f'"https://{c.host}:443{path}"' if c.action == "redirect" else '"-"'
-    return (f'{kind} {sent} {ELB} {client} {target or "-"} {times} {c.status} {tstatus} '
+    return (f'{kind} {sent} {elb} {client} {target or "-"} {times} {c.status} {tstatus} '
             f'{200 + (bits & 511)} {1000 + (bits & 8191)} "{c.method} {scheme}://{c.host}:{c.port}{path} {version}" '
             f'"{_agent(bits)}" {tls} {tg_arn(tg) if tg else "-"} "Root=1-{bits:016x}" {domain} {cert} '
             f'{c.priority} {created} "{c.action}" {redirect} "-" "{target or "-"}" "{tstatus}" "-" "-" '
@@ -119,8 +120,10 @@ MALFORMED = ("not an access log line", "", "https 2026-13-99 app/x - -",
 
 
 def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: int = 30, peak_at: int = 17,
-             peak_factor: float = 3.0, malformed: int = 0, seed: int = 7) -> tuple[list[tuple[str, bytes]], Truth]:
-    """(files as (relative key, gzip bytes), truth). Keys start at ``AWSLogs/``."""
+             peak_factor: float = 3.0, malformed: int = 0, seed: int = 7,
+             elb: str = ELB) -> tuple[list[tuple[str, bytes]], Truth]:
+    """(files as (relative key, gzip bytes), truth). Keys start at ``AWSLogs/``; ``elb`` is the
+    load balancer's log id (``app/<name>/<id>``)."""
     rng = random.Random(seed)
     kinds = [i for i, n in enumerate(_exact_counts(classes, lines)) for _ in range(n)]
     rng.shuffle(kinds)
@@ -155,7 +158,7 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
             rule_counts[(c.port, c.priority)] += 1
             node = NODES[j & 1]
             files.setdefault((node, end), []).append(
-                (at, entry(c, minute, j * 59_000_000 // max(1, count), rng, target, tg)))
+                (at, entry(c, minute, j * 59_000_000 // max(1, count), rng, target, tg, elb)))
     keys = list(files)
     for n in range(malformed):
         files[keys[n % len(keys)]].append((start, MALFORMED[n % len(MALFORMED)] or "   "))
@@ -163,7 +166,7 @@ def generate(classes: list[LogClass], lines: int, *, start: datetime, minutes: i
     for (node, end), rows in sorted(files.items()):
         day = datetime.strptime(end, "%Y%m%dT%H%MZ")
         key = (f"AWSLogs/{ACCOUNT}/elasticloadbalancing/{REGION}/{day:%Y/%m/%d}/"
-               f"{ACCOUNT}_elasticloadbalancing_{REGION}_{ELB.replace('/', '.')}_{end}_{node}_{rng.getrandbits(32):08x}.log.gz")
+               f"{ACCOUNT}_elasticloadbalancing_{REGION}_{elb.replace('/', '.')}_{end}_{node}_{rng.getrandbits(32):08x}.log.gz")
         body = "\n".join(r for _, r in rows) + "\n"
         out.append((key, gzip.compress(body.encode(), compresslevel=1)))
     peak = max(range(minutes), key=lambda i: per_minute[i])
