@@ -138,49 +138,61 @@ class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, *, settings: WebTierSettings, lb_suffix: pulumi.Input[str],
                  tg_suffixes: Mapping[str, pulumi.Input[str]], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("web-tier:alarms:Alarms", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._child = name, pulumi.ResourceOptions(parent=self)
         s, o = settings, settings.observability
-        prefix = f"{s.project}-{s.stack}"
-        period = o.alarm_period_seconds
-        self.topic = aws.sns.Topic(f"{name}-topic", name=f"{prefix}-alarms",
-                                   tags={"project": s.project, "stack": s.stack, **s.tags}, opts=child)
+        self._settings, self._prefix = s, f"{s.project}-{s.stack}"
+        self.topic = aws.sns.Topic(f"{name}-topic", name=f"{self._prefix}-alarms",
+                                   tags={"project": s.project, "stack": s.stack, **s.tags}, opts=self._child)
         for i, sub in enumerate(o.alarm_subscriptions):
             aws.sns.TopicSubscription(f"{name}-sub-{i}", topic=self.topic.arn, protocol=sub.protocol,
-                                      endpoint=sub.endpoint, opts=child)
+                                      endpoint=sub.endpoint, opts=self._child)
         self.alarm_names: dict[str, list[str]] = {kind: [] for kind in ALARM_KINDS}
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        self._pool_alarms(lb_suffix, tg_suffixes)
+        self._skew_alarms(lb_suffix, tg_suffixes)
+        self._load_balancer_alarms(lb_suffix, tg_suffixes)
+        self.alarm_arns = pulumi.Output.all(*[a.arn for a in self.alarms])
+        self.register_outputs({"topicArn": self.topic.arn, "alarmNames": self.alarm_names})
 
-        def alarm(kind: str, suffix: str, description: str, **kw) -> None:
-            alarm_name = f"{prefix}-{suffix}"
-            self.alarm_names[kind].append(alarm_name)
-            if "metric_queries" not in kw:  # metric math carries the period on each query
-                kw["period"] = period
-            self.alarms.append(aws.cloudwatch.MetricAlarm(
-                f"{name}-{suffix}", name=alarm_name, alarm_description=description,
-                evaluation_periods=o.alarm_evaluation_periods, datapoints_to_alarm=o.alarm_datapoints,
-                treat_missing_data="notBreaching", actions_enabled=True,
-                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child, **kw))
+    def _alarm(self, kind: str, suffix: str, description: str, **kw) -> None:
+        o = self._settings.observability
+        alarm_name = f"{self._prefix}-{suffix}"
+        self.alarm_names[kind].append(alarm_name)
+        if "metric_queries" not in kw:  # metric math carries the period on each query
+            kw["period"] = o.alarm_period_seconds
+        self.alarms.append(aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}", name=alarm_name, alarm_description=description,
+            evaluation_periods=o.alarm_evaluation_periods, datapoints_to_alarm=o.alarm_datapoints,
+            treat_missing_data="notBreaching", actions_enabled=True,
+            alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=self._child, **kw))
 
-        for key, pool in s.pools.items():
+    def _pool_alarms(self, lb_suffix: pulumi.Input[str], tg_suffixes: Mapping[str, pulumi.Input[str]]) -> None:
+        """Per pool: unhealthy hosts, healthy below its minimum, target 5XX rate, p99 latency."""
+        o, period = self._settings.observability, self._settings.observability.alarm_period_seconds
+        for key, pool in self._settings.pools.items():
             dims = {"LoadBalancer": lb_suffix, "TargetGroup": tg_suffixes[key]}
-            alarm("unhealthyHosts", f"{key}-unhealthy-hosts",
-                  f"Pool {key}: at least one target is failing its health checks.",
-                  namespace=NAMESPACE, metric_name="UnHealthyHostCount", statistic="Maximum", dimensions=dims,
-                  comparison_operator="GreaterThanThreshold", threshold=0)
+            self._alarm("unhealthyHosts", f"{key}-unhealthy-hosts",
+                        f"Pool {key}: at least one target is failing its health checks.",
+                        namespace=NAMESPACE, metric_name="UnHealthyHostCount", statistic="Maximum", dimensions=dims,
+                        comparison_operator="GreaterThanThreshold", threshold=0)
             if pool.min_size > 0:
-                alarm("healthyBelowMin", f"{key}-healthy-below-min",
-                      f"Pool {key}: fewer healthy targets than its minimum size ({pool.min_size}).",
-                      namespace=NAMESPACE, metric_name="HealthyHostCount", statistic="Minimum", dimensions=dims,
-                      comparison_operator="LessThanThreshold", threshold=pool.min_size)
-            alarm("target5xxRate", f"{key}-target-5xx-rate",
-                  f"Pool {key}: more than {o.target_5xx_rate_percent:g}% of its responses are 5XX.",
-                  comparison_operator="GreaterThanThreshold", threshold=o.target_5xx_rate_percent,
-                  metric_queries=pulumi.Output.all(**dims).apply(lambda d: target_5xx_rate_queries(d, period)))
-            alarm("latencyP99", f"{key}-latency-p99",
-                  f"Pool {key}: p99 target response time above {o.p99_latency_seconds:g} s.",
-                  namespace=NAMESPACE, metric_name="TargetResponseTime", extended_statistic="p99", dimensions=dims,
-                  comparison_operator="GreaterThanThreshold", threshold=o.p99_latency_seconds)
+                self._alarm("healthyBelowMin", f"{key}-healthy-below-min",
+                            f"Pool {key}: fewer healthy targets than its minimum size ({pool.min_size}).",
+                            namespace=NAMESPACE, metric_name="HealthyHostCount", statistic="Minimum",
+                            dimensions=dims, comparison_operator="LessThanThreshold", threshold=pool.min_size)
+            self._alarm("target5xxRate", f"{key}-target-5xx-rate",
+                        f"Pool {key}: more than {o.target_5xx_rate_percent:g}% of its responses are 5XX.",
+                        comparison_operator="GreaterThanThreshold", threshold=o.target_5xx_rate_percent,
+                        metric_queries=pulumi.Output.all(**dims).apply(lambda d: target_5xx_rate_queries(d, period)))
+            self._alarm("latencyP99", f"{key}-latency-p99",
+                        f"Pool {key}: p99 target response time above {o.p99_latency_seconds:g} s.",
+                        namespace=NAMESPACE, metric_name="TargetResponseTime", extended_statistic="p99",
+                        dimensions=dims, comparison_operator="GreaterThanThreshold", threshold=o.p99_latency_seconds)
 
+    def _skew_alarms(self, lb_suffix: pulumi.Input[str], tg_suffixes: Mapping[str, pulumi.Input[str]]) -> None:
+        """Per forward with 2+ pools: a pool's share of requests outside its band."""
+        s, o, prefix = self._settings, self._settings.observability, self._prefix
+        period = o.alarm_period_seconds
         polluted = polluted_skew_alarms(s)
         for where, weights in skew_forwards(s).items():
             listener, route = where.split("/", 1)
@@ -189,10 +201,10 @@ class Alarms(pulumi.ComponentResource):
                 .apply(lambda v, w=weights: share_skew_queries(v["tgs"], v["lb"], w, o.share_skew_max_deviation,
                                                                o.share_skew_min_requests, period))
             band_text = ", ".join(f"{k} {lo:.0%}..{hi:.0%}" for k, (lo, hi) in bands.items())
-            alarm("shareSkew", f"share-skew-{listener}-{route}",
-                  f"{listener} {route}: a pool's share of requests left its band ({band_text}; weights "
-                  f"{', '.join(f'{k}={w}' for k, w in weights.items())}).",
-                  comparison_operator="GreaterThanThreshold", threshold=0, metric_queries=queries)
+            self._alarm("shareSkew", f"share-skew-{listener}-{route}",
+                        f"{listener} {route}: a pool's share of requests left its band ({band_text}; weights "
+                        f"{', '.join(f'{k}={w}' for k, w in weights.items())}).",
+                        comparison_operator="GreaterThanThreshold", threshold=0, metric_queries=queries)
             blind = [k for k in traffic.blind_funnels(weights, o.share_skew_max_deviation) if weights[k] > 0]
             if blind:
                 pulumi.log.warn(f"share-skew alarm {prefix}-share-skew-{listener}-{route} cannot see all traffic "
@@ -203,22 +215,25 @@ class Alarms(pulumi.ComponentResource):
                                 f"{', '.join(polluted[where])} also send requests to its target groups in other "
                                 f"proportions; their traffic moves the observed shares", self)
 
-        live = receiving_pools(s)
+    def _load_balancer_alarms(self, lb_suffix: pulumi.Input[str],
+                              tg_suffixes: Mapping[str, pulumi.Input[str]]) -> None:
+        """Per load balancer: per-target load imbalance across pools, and its own 5XX."""
+        o = self._settings.observability
+        period = o.alarm_period_seconds
+        live = receiving_pools(self._settings)
         if len(live) > MAX_ALARM_EXPRESSIONS - 1:
             pulumi.log.warn(f"no load-imbalance alarm: {len(live)} pools receive traffic, a CloudWatch alarm reads "
                             f"at most {MAX_ALARM_EXPRESSIONS - 1} here", self)
         elif len(live) >= 2:
-            alarm("loadImbalance", "load-imbalance",
-                  f"The busiest pool's requests per target exceed {o.imbalance_ratio:g}x the mean over "
-                  f"{', '.join(live)}.",
-                  comparison_operator="GreaterThanThreshold", threshold=o.imbalance_ratio,
-                  metric_queries=pulumi.Output.all(lb=lb_suffix, tgs=pulumi.Output.all(**{k: tg_suffixes[k] for k in live}))
-                  .apply(lambda v: load_imbalance_queries(v["tgs"], v["lb"], period)))
-        alarm("elb5xx", "elb-5xx",
-              f"The load balancer itself returned more than {o.elb_5xx_count} 5XX responses in {period} s.",
-              namespace=NAMESPACE, metric_name="HTTPCode_ELB_5XX_Count", statistic="Sum",
-              dimensions={"LoadBalancer": lb_suffix}, comparison_operator="GreaterThanThreshold",
-              threshold=o.elb_5xx_count)
-
-        self.alarm_arns = pulumi.Output.all(*[a.arn for a in self.alarms])
-        self.register_outputs({"topicArn": self.topic.arn, "alarmNames": self.alarm_names})
+            self._alarm("loadImbalance", "load-imbalance",
+                        f"The busiest pool's requests per target exceed {o.imbalance_ratio:g}x the mean over "
+                        f"{', '.join(live)}.",
+                        comparison_operator="GreaterThanThreshold", threshold=o.imbalance_ratio,
+                        metric_queries=pulumi.Output.all(lb=lb_suffix,
+                                                         tgs=pulumi.Output.all(**{k: tg_suffixes[k] for k in live}))
+                        .apply(lambda v: load_imbalance_queries(v["tgs"], v["lb"], period)))
+        self._alarm("elb5xx", "elb-5xx",
+                    f"The load balancer itself returned more than {o.elb_5xx_count} 5XX responses in {period} s.",
+                    namespace=NAMESPACE, metric_name="HTTPCode_ELB_5XX_Count", statistic="Sum",
+                    dimensions={"LoadBalancer": lb_suffix}, comparison_operator="GreaterThanThreshold",
+                    threshold=o.elb_5xx_count)

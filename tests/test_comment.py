@@ -250,7 +250,5 @@ def test_offline_commands_name_things_by_their_keys(june1_files):
     assert (funnel["name"], funnel["label"]) == ("web-routing-rule-performance", "rule performance")
 
 
-@pytest.mark.xfail(strict=True, reason="lbguard preview's text output is the plan helper's part of issue 29; it "
-                                       "names things with lbguard.core.names.label / Renamer once it lands")
 def test_preview_names_things_by_their_keys(june1_files):
     assert PULUMI_RULE_NAME not in june1_files["preview output"]

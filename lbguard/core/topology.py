@@ -217,128 +217,154 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
           default_rps_per_instance: float | None = None, profile: Any = _DISCOVER) -> Topology:
     """``profile``: a traffic profile (``lbguard.core.profile.Profile`` or its JSON form); by default
     the stack's ``trafficProfile`` output when the stack resource is among ``resources``;
-    None: no profile (deterministic facts only)."""
-    by_type: dict[str, list[Res]] = {}
-    by_urn: dict[str, Res] = {}
+    None: no profile (deterministic facts only).
+
+    In phases: target groups; their capacity (Auto Scaling groups, attachments, registered
+    targets); the peak; listeners, rules and their forwards; every rule's reach."""
     resources = list(resources)
     if profile is _DISCOVER:
         stack = next((r for r in resources if r.type == STACK_TYPE), None)
         found = (stack.props or {}).get(PROFILE_OUTPUT) if stack is not None else None
         profile = found if _known(found) else None
-    profile = _profile_of(profile)
-    for r in resources:
-        by_type.setdefault(r.type, []).append(r)
-        by_urn[r.urn] = r
+    b = _Builder(resources, _profile_of(profile), default_rps_per_instance)
+    b.target_groups()
+    b.asg_capacity()
+    b.attachment_capacity()
+    b.target_capacity()
+    b.listeners_and_rules()
+    b.reach()
+    return Topology(listeners=b.listeners, target_groups=b.tgs, forwards=b.forwards, peak_rps=b.peak(peak_rps),
+                    unresolved=b.unresolved, profile=b.profile)
 
-    def of(*types: str) -> list[Res]:
-        return [r for t in types for r in by_type.get(t, [])]
 
-    unresolved: list[tuple[str, str]] = []
+class _Builder:
+    """The state of one :func:`build`: resources by type and URN, what is linked so far, and
+    what could not be resolved."""
 
-    # Target groups, addressable by ARN and by URN.
-    tgs: dict[str, TargetGroupNode] = {}
-    tg_by_ref: dict[str, TargetGroupNode] = {}
-    for r in of(*TG_TYPES):
-        arn = r.props.get("arn")
-        node = TargetGroupNode(id=arn if _known(arn) else r.urn, urn=r.urn, name=r.name,
-                               physical_name=r.props.get("name") if _known(r.props.get("name")) else None,
-                               pool_key=_tags(r.props).get(TAG_POOL))
-        tgs[node.id] = node
-        tg_by_ref[node.id] = tg_by_ref[r.urn] = node
-        if _known(arn):
-            tg_by_ref[arn] = node
+    def __init__(self, resources: list[Res], profile: Any, default_rps_per_instance: float | None):
+        self.resources, self.profile, self.default_rps = resources, profile, default_rps_per_instance
+        self.by_type: dict[str, list[Res]] = {}
+        self.by_urn: dict[str, Res] = {}
+        for r in resources:
+            self.by_type.setdefault(r.type, []).append(r)
+            self.by_urn[r.urn] = r
+        self.unresolved: list[tuple[str, str]] = []
+        self.tgs: dict[str, TargetGroupNode] = {}
+        self.tg_by_ref: dict[str, TargetGroupNode] = {}
+        self.subnet_az = subnet_zones(self.of(SUBNET_TYPE))
+        self.asg_by_name: dict[str, Res] = {}
+        self.asg_azs: dict[str, set] = {}  # Auto Scaling group URN -> its AZs (also for Attachment wiring)
+        self.listeners: dict[str, ListenerNode] = {}
+        self.listener_by_ref: dict[str, ListenerNode] = {}
+        self.forwards: list[Forward] = []
 
-    subnet_az = subnet_zones(of(SUBNET_TYPE))
-    instance_az = {}
-    for r in of(INSTANCE_TYPE):
-        az = r.props.get("availabilityZone") or subnet_az.get(r.props.get("subnetId"))
-        for ref in (r.props.get("id"), r.urn):
-            if _known(ref):
-                instance_az[ref] = az
+    def of(self, *types: str) -> list[Res]:
+        return [r for t in types for r in self.by_type.get(t, [])]
 
-    def tg_refs(res: Res, prop: str, values: list) -> list[TargetGroupNode]:
+    def target_groups(self) -> None:
+        """Target groups, addressable by ARN and by URN."""
+        for r in self.of(*TG_TYPES):
+            arn = r.props.get("arn")
+            node = TargetGroupNode(id=arn if _known(arn) else r.urn, urn=r.urn, name=r.name,
+                                   physical_name=r.props.get("name") if _known(r.props.get("name")) else None,
+                                   pool_key=_tags(r.props).get(TAG_POOL))
+            self.tgs[node.id] = node
+            self.tg_by_ref[node.id] = self.tg_by_ref[r.urn] = node
+            if _known(arn):
+                self.tg_by_ref[arn] = node
+
+    def tg_refs(self, res: Res, prop: str, values: list) -> list[TargetGroupNode]:
         """Target groups named by ``prop``: by ARN, else by property dependency."""
-        found = [tg_by_ref[v] for v in values if _known(v) and v in tg_by_ref]
-        if len(found) == len([v for v in values]) and values:
+        found = [self.tg_by_ref[v] for v in values if _known(v) and v in self.tg_by_ref]
+        if len(found) == len(values) and values:
             return found
         # A property dependency says which resources a property uses, not in which
         # position: it identifies the target group only when there is one.
-        deps = [tg_by_ref[u] for u in res.property_dependencies.get(prop, []) if u in tg_by_ref]
+        deps = [self.tg_by_ref[u] for u in res.property_dependencies.get(prop, []) if u in self.tg_by_ref]
         if len(deps) == 1 and len(values) == 1:
             return deps
         if values:
-            unresolved.append((res.urn, f"{prop} names target groups that cannot be resolved"))
+            self.unresolved.append((res.urn, f"{prop} names target groups that cannot be resolved"))
         return found
 
-    # Capacity: Auto Scaling groups (minimum size) and registered targets.
-    asg_by_name: dict[str, Res] = {}
-    asg_azs: dict[str, set] = {}  # Auto Scaling group URN -> its AZs (also for Attachment wiring)
-    for r in of(ASG_TYPE):
-        if _known(r.props.get("name")):
-            asg_by_name[r.props["name"]] = r
-        tags = _tags(r.props)
-        rps = _float(tags.get(TAG_RPS)) or default_rps_per_instance
-        azs, _ = zones_of(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []), subnet_az)
-        azs |= {a for a in (r.props.get("availabilityZones") or []) if _known(a)}
-        if not azs:
-            # Subnets outside the stack (an existing VPC): count one AZ per subnet, as
-            # subnets for an ASG are laid out one per AZ.
-            azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
-        asg_azs[r.urn] = azs
-        # Inline traffic sources of type elbv2 name target groups as targetGroupArns does.
-        sources = [s.get("identifier") for s in r.props.get("trafficSources") or []
-                   if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
-        for tg in tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
-                [tg_by_ref[i] for i in sources if _known(i) and i in tg_by_ref]:
-            tg.instances += int(_float(r.props.get("minSize")) or 0)
-            tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
-            tg.azs |= azs
-            tg.capacity_sources.append(r.urn)
-    for r in of(ASG_ATTACHMENT_TYPE, ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE):
-        name = r.props.get("autoscalingGroupName")
-        asg = asg_by_name.get(name) if _known(name) else None
-        if asg is None:  # a preview: the name is unknown, the dependency says which group
-            deps = [by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", [])
-                    if u in by_urn and by_urn[u].type == ASG_TYPE]
-            asg = deps[0] if len(deps) == 1 else None
-        if r.type == ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE:  # trafficSource: {identifier, type}
-            source = r.props.get("trafficSource") or {}
-            if not isinstance(source, Mapping) or source.get("type", "elbv2") != "elbv2":
-                continue
-            linked = tg_refs(r, "trafficSource", [source.get("identifier")])
-        else:
-            linked = tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")])
-        for tg in linked:
-            if asg is not None:
-                tg.instances += int(_float(asg.props.get("minSize")) or 0)
-                tg.rps_per_instance = _float(_tags(asg.props).get(TAG_RPS)) or tg.rps_per_instance or default_rps_per_instance
-                tg.azs |= asg_azs.get(asg.urn, set())
-            tg.capacity_sources.append(r.urn)
-    for r in of(*TG_ATTACHMENT_TYPES):
-        for tg in tg_refs(r, "targetGroupArn", [r.props.get("targetGroupArn")]):
-            tg.instances += 1
-            tg.rps_per_instance = tg.rps_per_instance or default_rps_per_instance
-            az = r.props.get("availabilityZone") or instance_az.get(r.props.get("targetId"))
-            if not az:
-                deps = r.property_dependencies.get("targetId", [])
-                az = next((instance_az[u] for u in deps if u in instance_az), None)
-            if az:
-                tg.azs.add(az)
-            tg.capacity_sources.append(r.urn)
+    def asg_capacity(self) -> None:
+        """Auto Scaling groups: their minimum size behind each target group they name."""
+        for r in self.of(ASG_TYPE):
+            if _known(r.props.get("name")):
+                self.asg_by_name[r.props["name"]] = r
+            rps = _float(_tags(r.props).get(TAG_RPS)) or self.default_rps
+            azs, _ = zones_of(r, "vpcZoneIdentifiers", list(r.props.get("vpcZoneIdentifiers") or []), self.subnet_az)
+            azs |= {a for a in (r.props.get("availabilityZones") or []) if _known(a)}
+            if not azs:
+                # Subnets outside the stack (an existing VPC): count one AZ per subnet, as
+                # subnets for an ASG are laid out one per AZ.
+                azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
+            self.asg_azs[r.urn] = azs
+            # Inline traffic sources of type elbv2 name target groups as targetGroupArns does.
+            sources = [s.get("identifier") for s in r.props.get("trafficSources") or []
+                       if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
+            for tg in self.tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
+                    [self.tg_by_ref[i] for i in sources if _known(i) and i in self.tg_by_ref]:
+                tg.instances += int(_float(r.props.get("minSize")) or 0)
+                tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
+                tg.azs |= azs
+                tg.capacity_sources.append(r.urn)
 
-    # Peak requests/s: explicit, else the load balancer's tag, else the profile's.
-    if peak_rps is None:
-        for r in of(*LB_TYPES):
-            peak_rps = _float(_tags(r.props).get(TAG_PEAK)) or peak_rps
-    if peak_rps is None and profile is not None:
-        peak_rps = profile.peak_requests_per_second
+    def attachment_capacity(self) -> None:
+        """Auto Scaling groups wired through Attachment / TrafficSourceAttachment resources."""
+        for r in self.of(ASG_ATTACHMENT_TYPE, ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE):
+            name = r.props.get("autoscalingGroupName")
+            asg = self.asg_by_name.get(name) if _known(name) else None
+            if asg is None:  # a preview: the name is unknown, the dependency says which group
+                deps = [self.by_urn[u] for u in r.property_dependencies.get("autoscalingGroupName", [])
+                        if u in self.by_urn and self.by_urn[u].type == ASG_TYPE]
+                asg = deps[0] if len(deps) == 1 else None
+            if r.type == ASG_TRAFFIC_SOURCE_ATTACHMENT_TYPE:  # trafficSource: {identifier, type}
+                source = r.props.get("trafficSource") or {}
+                if not isinstance(source, Mapping) or source.get("type", "elbv2") != "elbv2":
+                    continue
+                linked = self.tg_refs(r, "trafficSource", [source.get("identifier")])
+            else:
+                linked = self.tg_refs(r, "lbTargetGroupArn", [r.props.get("lbTargetGroupArn")])
+            for tg in linked:
+                if asg is not None:
+                    tg.instances += int(_float(asg.props.get("minSize")) or 0)
+                    tg.rps_per_instance = (_float(_tags(asg.props).get(TAG_RPS)) or tg.rps_per_instance
+                                           or self.default_rps)
+                    tg.azs |= self.asg_azs.get(asg.urn, set())
+                tg.capacity_sources.append(r.urn)
 
-    # Listeners and their forwards.
-    listeners: dict[str, ListenerNode] = {}
-    listener_by_ref: dict[str, ListenerNode] = {}
-    forwards: list[Forward] = []
+    def target_capacity(self) -> None:
+        """Registered targets (TargetGroupAttachment): one instance each, in its AZ."""
+        instance_az = {}
+        for r in self.of(INSTANCE_TYPE):
+            az = r.props.get("availabilityZone") or self.subnet_az.get(r.props.get("subnetId"))
+            for ref in (r.props.get("id"), r.urn):
+                if _known(ref):
+                    instance_az[ref] = az
+        for r in self.of(*TG_ATTACHMENT_TYPES):
+            for tg in self.tg_refs(r, "targetGroupArn", [r.props.get("targetGroupArn")]):
+                tg.instances += 1
+                tg.rps_per_instance = tg.rps_per_instance or self.default_rps
+                az = r.props.get("availabilityZone") or instance_az.get(r.props.get("targetId"))
+                if not az:
+                    deps = r.property_dependencies.get("targetId", [])
+                    az = next((instance_az[u] for u in deps if u in instance_az), None)
+                if az:
+                    tg.azs.add(az)
+                tg.capacity_sources.append(r.urn)
 
-    def forward_of(res: Res, prop: str, actions: list, listener: ListenerNode, rule: Res | None) -> None:
+    def peak(self, explicit: float | None) -> float | None:
+        """Peak requests/s: explicit, else the load balancer's tag, else the profile's."""
+        peak_rps = explicit
+        if peak_rps is None:
+            for r in self.of(*LB_TYPES):
+                peak_rps = _float(_tags(r.props).get(TAG_PEAK)) or peak_rps
+        if peak_rps is None and self.profile is not None:
+            peak_rps = self.profile.peak_requests_per_second
+        return peak_rps
+
+    def forward_of(self, res: Res, prop: str, actions: list, listener: ListenerNode, rule: Res | None) -> None:
         for a in actions or []:
             if a.get("type") != "forward":
                 continue
@@ -347,7 +373,7 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
                          for t in a["forward"]["targetGroups"]]
             else:
                 pairs = [(a.get("targetGroupArn"), 1.0)]
-            nodes = tg_refs(res, prop, [p[0] for p in pairs])
+            nodes = self.tg_refs(res, prop, [p[0] for p in pairs])
             if len(nodes) != len(pairs):
                 return
             weights: dict[str, float] = {}
@@ -360,42 +386,44 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
                 except (ValueError, KeyError, TypeError):
                     conditions = []
             fraction = _float(_tags(rule.props).get(TAG_FRACTION)) if rule is not None else None
-            forwards.append(Forward(
+            self.forwards.append(Forward(
                 id=f"{listener.name}/{rule.name if rule else 'default'}", listener_urn=listener.urn,
                 rule_urn=rule.urn if rule else None,
                 priority=int(_float(rule.props.get("priority")) or 0) if rule is not None else None,
                 conditions=conditions, weights=weights, traffic_fraction=fraction or 1.0, resource_urn=res.urn))
 
-    for r in of(*LISTENER_TYPES):
-        arn = r.props.get("arn")
-        node = ListenerNode(urn=r.urn, name=r.name, arn=arn if _known(arn) else None,
-                            port=int(_float(r.props.get("port")) or 0) or None, protocol=r.props.get("protocol"),
-                            load_balancer=r.props.get("loadBalancerArn"), key=names.of(r.type, r.name).short)
-        try:
-            node.default_actions = [shapes.action_to_api(a) for a in r.props.get("defaultActions") or []]
-        except (ValueError, KeyError, TypeError):
-            node.default_actions = []
-        listeners[r.urn] = node
-        listener_by_ref[r.urn] = node
-        if node.arn:
-            listener_by_ref[node.arn] = node
-        forward_of(r, "defaultActions", r.props.get("defaultActions") or [], node, None)
-    for r in of(*RULE_TYPES):
-        ref = r.props.get("listenerArn")
-        node = listener_by_ref.get(ref) if _known(ref) else None
-        if node is None:
-            deps = [listener_by_ref[u] for u in r.property_dependencies.get("listenerArn", []) if u in listener_by_ref]
-            node = deps[0] if len(deps) == 1 else None
-        if node is None:
-            unresolved.append((r.urn, "listenerArn names a listener that cannot be resolved"))
-            continue
-        node.rules.append(r)
-        forward_of(r, "actions", r.props.get("actions") or [], node, r)
+    def listeners_and_rules(self) -> None:
+        """Listeners, the rules on each, and the forwards of both."""
+        for r in self.of(*LISTENER_TYPES):
+            arn = r.props.get("arn")
+            node = ListenerNode(urn=r.urn, name=r.name, arn=arn if _known(arn) else None,
+                                port=int(_float(r.props.get("port")) or 0) or None, protocol=r.props.get("protocol"),
+                                load_balancer=r.props.get("loadBalancerArn"), key=names.of(r.type, r.name).short)
+            try:
+                node.default_actions = [shapes.action_to_api(a) for a in r.props.get("defaultActions") or []]
+            except (ValueError, KeyError, TypeError):
+                node.default_actions = []
+            self.listeners[r.urn] = node
+            self.listener_by_ref[r.urn] = node
+            if node.arn:
+                self.listener_by_ref[node.arn] = node
+            self.forward_of(r, "defaultActions", r.props.get("defaultActions") or [], node, None)
+        for r in self.of(*RULE_TYPES):
+            ref = r.props.get("listenerArn")
+            node = self.listener_by_ref.get(ref) if _known(ref) else None
+            if node is None:
+                deps = [self.listener_by_ref[u] for u in r.property_dependencies.get("listenerArn", [])
+                        if u in self.listener_by_ref]
+                node = deps[0] if len(deps) == 1 else None
+            if node is None:
+                self.unresolved.append((r.urn, "listenerArn names a listener that cannot be resolved"))
+                continue
+            node.rules.append(r)
+            self.forward_of(r, "actions", r.props.get("actions") or [], node, r)
 
-    # Reach: every rule's share of its listener, whatever its action, from the profile or facts.
-    served = served_names(resources, listener_by_ref)
-    by_id = {f.id: f for f in forwards}
-    for node in listeners.values():
+    def _rule_views(self, node: ListenerNode) -> tuple[list[dict], dict[str, float]] | None:
+        """The listener's rules as the traffic model reads them, and their declared shares;
+        None when a rule's priority or conditions are not known."""
         rules, declared = [], {}
         for r in node.rules:
             try:
@@ -404,32 +432,37 @@ def build(resources: Iterable[Res], *, peak_rps: float | None = None,
                 conditions = None
             priority = _float(r.props.get("priority"))
             if conditions is None or priority is None or not _known(r.props.get("conditions")):
-                unresolved.append((r.urn, "its priority or conditions are not known, so no rule's share of "
-                                          f"listener {node.name} can be computed"))
-                rules = None
-                break
+                self.unresolved.append((r.urn, "its priority or conditions are not known, so no rule's share of "
+                                               f"listener {node.name} can be computed"))
+                return None
             rid = f"{node.name}/{r.name}"
             rules.append({"id": rid, "priority": int(priority), "conditions": conditions})
             fraction = _float(_tags(r.props).get(TAG_FRACTION))
             if fraction is not None:
                 declared[rid] = fraction
-        if rules is None:
-            continue
-        if profile is not None:
-            chosen = profile.for_port(node.port)
-            reach = traffic.listener_reach(rules, [(c.request, w) for c, w in chosen], declared,
-                                           class_names=[c.name for c, _ in chosen])
-        else:
-            reach = traffic.listener_reach(rules, None, declared, hosts=served.get(node.urn))
-        node.reach = {(f"{node.name}/default" if k == traffic.DEFAULT else k): v for k, v in reach.items()}
-        for key, value in node.reach.items():
-            fwd = by_id.get(key)
-            if fwd is not None:
-                fwd.reach = value
-                fwd.traffic_fraction = value.share
+        return rules, declared
 
-    return Topology(listeners=listeners, target_groups=tgs, forwards=forwards, peak_rps=peak_rps,
-                    unresolved=unresolved, profile=profile)
+    def reach(self) -> None:
+        """Every rule's share of its listener, whatever its action, from the profile or facts."""
+        served = served_names(self.resources, self.listener_by_ref)
+        by_id = {f.id: f for f in self.forwards}
+        for node in self.listeners.values():
+            views = self._rule_views(node)
+            if views is None:
+                continue
+            rules, declared = views
+            if self.profile is not None:
+                chosen = self.profile.for_port(node.port)
+                reach = traffic.listener_reach(rules, [(c.request, w) for c, w in chosen], declared,
+                                               class_names=[c.name for c, _ in chosen])
+            else:
+                reach = traffic.listener_reach(rules, None, declared, hosts=served.get(node.urn))
+            node.reach = {(f"{node.name}/default" if k == traffic.DEFAULT else k): v for k, v in reach.items()}
+            for key, value in node.reach.items():
+                fwd = by_id.get(key)
+                if fwd is not None:
+                    fwd.reach = value
+                    fwd.traffic_fraction = value.share
 
 
 def asg_load_balancer_wiring(resources: Iterable[Res]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:

@@ -213,7 +213,7 @@ def profile_sql(source: str, opts: Options = Options()) -> str:
     since = f"t < {_q(opts.since)}" if opts.since else "false"
     where = f"WHERE type IS NULL OR {lb_predicate(opts.load_balancer)}" if opts.load_balancer else ""
     raw = "raw_line" if opts.raw_line else "CAST(NULL AS VARCHAR)"
-    return f"""
+    lines = f"""
 WITH lines AS (
   SELECT elb, client, request, target, target_group_arn, matched_rule_priority, t, class_key, type, raw_line,
     CASE WHEN type IS NULL OR NOT ({well_formed}) THEN 'malformed'
@@ -230,7 +230,13 @@ WITH lines AS (
     ) f
   ) p
 ),
-keyed AS (
+"""
+    return lines + _COUNTS + _CLASSES
+
+
+# The counts, in one pass: per (minute, target, raw class) first, then every grouping the
+# profile reads (lines per status, minutes, targets, target groups, classes).
+_COUNTS = """keyed AS (
   SELECT status, client, request, t,
     CASE WHEN status = 'malformed' THEN raw_line END AS raw_line,
     CASE WHEN status <> 'malformed' THEN elb END AS elb,
@@ -266,7 +272,10 @@ counted AS (
                           (status, elb, target_group),
                           (status, elb, type, class_key, priority))
 )
-SELECT grp, status, elb, minute, target, target_group, port, host, method, priority, pattern,
+"""
+
+# Per class, never per line: the request's port, host, method and path pattern.
+_CLASSES = """SELECT grp, status, elb, minute, target, target_group, port, host, method, priority, pattern,
   sum(requests) AS requests, min(first_time) AS first_time, max(last_time) AS last_time,
   min(sample_request) AS sample_request, min_by(sample_client, sample_request) AS sample_client,
   min(example_min) AS example_min, max(example_max) AS example_max

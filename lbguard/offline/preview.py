@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Mapping
 import pulumi
 from botocore.exceptions import ClientError
 
+from lbguard.core import names
 from lbguard.core.model import LbguardError, ProgramRun, RecordedResource, is_secret
 from lbguard.core.plan import bridge, engine, order, paths, transition
 from lbguard.core.plan.paths import Change, changed_paths, top_level  # noqa: F401 - the one differ, re-exported
@@ -74,7 +75,8 @@ class Step:
     index: int = 0  # registration order (the engine's dependency order)
 
     def to_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op, "diffs": self.diffs,
+        return {"urn": self.urn, "type": self.type, "name": self.name, "label": names.label(self.type, self.name),
+                "op": self.op, "diffs": self.diffs,
                 "changes": [{"path": c.path, "old": c.old, "new": c.new} for c in self.changes],
                 "replaceReasons": self.replace_reasons, "deleteBeforeReplace": self.delete_before_replace,
                 "deleteBeforeReplaceSource": self.dbr_source, "oldUrn": self.old_urn,

@@ -48,14 +48,15 @@ def test_swap_exits_1_with_the_plan_and_the_refused_call(swapped):
     assert result.exit_code == 1, result.output
     assert "Previewing update (dev): base " in result.output
     # old -> new per changed property (issue 29), the name first and never cut
-    assert " ~  web-routing-rule-api  (lb:ListenerRule)" in result.output
+    assert " ~  rule api  (lb:ListenerRule)" in result.output and "web-routing-rule-" not in result.output
     assert "priority: 10 -> 20" in result.output and "priority: 20 -> 10" in result.output
     assert "SetRulePriorities -> PriorityInUse" in result.output and "how to deploy it:" in result.output
     assert doc["summary"]["update"] >= 2 and doc["summary"]["create"] == 0 and doc["summary"]["delete"] == 0
     assert {f["error"] for f in doc["failures"]} == {"PriorityInUse"}
     assert set(doc) >= {"stack", "base", "steps", "failures", "violations", "summary"}
     st = next(s for s in doc["steps"] if s["name"] == "web-routing-rule-api")
-    assert set(st) >= {"urn", "type", "name", "op", "diffs", "replaceReasons", "changes"}
+    assert set(st) >= {"urn", "type", "name", "label", "op", "diffs", "replaceReasons", "changes"}
+    assert st["label"] == "rule api"  # the settings key beside the Pulumi name
     assert {"path": "priority", "old": 10, "new": 20} in st["changes"] and doc["version"] == 2
     # the user's checkout is untouched: same status, no extra worktree
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
@@ -164,7 +165,7 @@ def test_preview_fits_80_columns_in_a_terminal_without_cutting_names(swapped):
     code, lines = in_terminal(["preview", "--stack", "dev", "--cwd", str(repo), "--no-policy"], 80)
     assert code == 1
     assert not [line for line in lines if len(line) > 80]
-    shown = [s["name"] for s in doc["steps"] if s["op"] != "same"]
+    shown = [s["label"] for s in doc["steps"] if s["op"] != "same"]  # the stack's keys (issue 29)
     assert shown and all(any(line.startswith(f" ~  {name}") for line in lines) for name in shown)
     assert any("priority: 10 -> 20" in line for line in lines)
 

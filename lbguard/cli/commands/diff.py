@@ -19,8 +19,11 @@ from lbguard.core.model import LbguardError
 @click.option("--output", "-o", default="-", help="write to FILE instead of stdout")
 @click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
               help="an `lbguard preview --json` result: the plan in one line under the verdict, in full folded")
+@click.option("--max-bytes", type=click.IntRange(4096, impact.COMMENT_LIMIT), default=impact.COMMENT_LIMIT,
+              show_default=True, help="the Markdown's size limit (a share of GitHub's when one comment holds several stacks)")
 @json_option("the diff (as --format json gives it)")
-def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, json_path: str | None) -> int:
+def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, max_bytes: int,
+         json_path: str | None) -> int:
     """Traffic-share and capacity impact between two `lbguard preflight --json` results.
 
     First the verdict: blocked or not, by which policies, and what happens to traffic;
@@ -46,7 +49,7 @@ def diff(base: str, head: str, fmt: str, output: str, preview_path: str | None, 
     if fmt == "json":
         text = json.dumps({**d, "plan": plan} if plan else d, indent=2, default=str)
     else:
-        text = impact.markdown(b, h, d, plan=plan)
+        text = impact.markdown(b, h, d, plan=plan, limit=max_bytes)
     if output == "-":
         click.echo(text)
     else:

@@ -9,6 +9,7 @@ import click
 
 from lbguard.cli.commands.common import (check_json_target, console, header, json_option, progress, project_dir_option,
                                      resolve_project_dir, stack_option, write_json)
+from lbguard.core import names
 from lbguard.core.model import LbguardError
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
@@ -39,6 +40,7 @@ def plan_lines(doc: dict, *, show_same: bool = False, width: int = 80) -> list[t
     name (never cut), its type, and one ``path: old -> new`` line per changed property (secrets
     masked); then the count summary. Returns (line, style) pairs."""
     lines: list[tuple[str, str]] = []
+    renamer = names.renamer_of(doc["steps"])
     for s in doc["steps"]:
         if not show_same and s["op"] == "same":
             continue
@@ -48,7 +50,7 @@ def plan_lines(doc: dict, *, show_same: bool = False, width: int = 80) -> list[t
             tail += "  FAILS"
         elif s.get("status") == "skipped":
             tail += "  not reached"
-        head = f" {sym:<3}{s['name']}"
+        head = f" {sym:<3}{renamer.label(s['name'], s['type'])}"
         lines.append((head + (tail if len(head) + len(tail) <= width else ""), "red" if s.get("status") == "failed"
                       else STYLES[sym]))
         if s["op"] in ("update", "replace"):
@@ -73,24 +75,30 @@ def plan_lines(doc: dict, *, show_same: bool = False, width: int = 80) -> list[t
 
 
 def failure_lines(doc: dict) -> list[str]:
-    names = {s["urn"]: s["name"] for s in doc["steps"]}
+    """Each failing call with the way to deploy it; things named by the stack's keys."""
+    renamer = names.renamer_of(doc["steps"])
+    steps = {s["urn"]: s for s in doc["steps"]}
     lines = []
     for f in doc["failures"]:
-        lines.append(f"  {names.get(f['urn'], f['urn'].rsplit('::', 1)[-1])}: {f['call']} -> {f['error']}: {f['message']}")
+        step = steps.get(f["urn"])
+        who = renamer.label(step["name"], step["type"]) if step else f["urn"].rsplit("::", 1)[-1]
+        lines.append(f"  {who}: {f['call']} -> {f['error']}: {renamer.text(f['message'])}")
         if f.get("fix"):
-            lines.append(f"      how to deploy it: {f['fix']}")
+            lines.append(f"      how to deploy it: {renamer.text(f['fix'])}")
     return lines
 
 
 def window_lines(doc: dict) -> list[str]:
     """``https: 50% to dev-blue-1f2e for ~15 s with no healthy target`` and how to avoid it."""
+    renamer = names.renamer_of(doc["steps"])
     lines = []
     for w in doc.get("windows") or []:
-        target = f" to {w['target']}" if w.get("target") else ""
+        target = f" to {renamer.text(w['target'])}" if w.get("target") else ""
         state = " (accepted by the settings)" if w.get("accepted") else ""
-        lines.append(f"  {w['listener']}: {w['share']:.0%}{target} for ~{w['seconds']:g} s: {w['cause']}{state}")
+        lines.append(f"  {renamer.text(w['listener'])}: {w['share']:.0%}{target} for ~{w['seconds']:g} s: "
+                     f"{renamer.text(w['cause'])}{state}")
         if w.get("fix") and not w.get("accepted"):
-            lines.append(f"      how to avoid it: {w['fix']}")
+            lines.append(f"      how to avoid it: {renamer.text(w['fix'])}")
     return lines
 
 

@@ -116,115 +116,144 @@ def _covers(cidrs: Iterable[str], subnets: list[str] | None) -> bool:
     return False
 
 
-def health_check_gaps(resources: Iterable[Res], topo: topology.Topology) -> tuple[list[Gap], list[str]]:
-    """(gaps, notes): each target group whose health-check port the load balancer's security
-    groups cannot reach on its instances, and what could not be evaluated."""
-    resources = [r for r in resources if r.type != topology.STACK_TYPE]
-    by_urn = {r.urn: r for r in resources}
-    ids: dict[str, frozenset[str]] = {}
-    for r in resources:
-        if r.type == SG:
-            ids[r.urn] = frozenset({r.urn} | ({r.props["id"]} if _known(r.props.get("id")) else set()))
-    known_groups = set().union(*ids.values()) if ids else set()
-    rules = _rules(resources, ids)
-    cidr_of = {ref: r.props.get("cidrBlock") for r in resources if r.type == topology.SUBNET_TYPE
-               for ref in (r.urn, r.props.get("id")) if _known(ref) and _known(r.props.get("cidrBlock"))}
+class _Network:
+    """The program's security groups, their rules and subnets, and lookups over its resources."""
 
-    def expand(refs: set[str]) -> set[str]:
-        return set(refs).union(*(ids.get(x, frozenset()) for x in refs))
-
-    def lookup(refs: set[str], types: tuple[str, ...]) -> Res | None:
+    def __init__(self, resources: list[Res]):
+        self.resources = resources
+        self.by_urn = {r.urn: r for r in resources}
+        self.ids: dict[str, frozenset[str]] = {}
         for r in resources:
+            if r.type == SG:
+                self.ids[r.urn] = frozenset({r.urn} | ({r.props["id"]} if _known(r.props.get("id")) else set()))
+        self.known_groups = set().union(*self.ids.values()) if self.ids else set()
+        self.rules = _rules(resources, self.ids)
+        self.cidr_of = {ref: r.props.get("cidrBlock") for r in resources if r.type == topology.SUBNET_TYPE
+                        for ref in (r.urn, r.props.get("id")) if _known(ref) and _known(r.props.get("cidrBlock"))}
+
+    def expand(self, refs: set[str]) -> set[str]:
+        return set(refs).union(*(self.ids.get(x, frozenset()) for x in refs))
+
+    def lookup(self, refs: set[str], types: tuple[str, ...]) -> Res | None:
+        for r in self.resources:
             if r.type in types and (r.urn in refs or any(_known(r.props.get(k)) and r.props.get(k) in refs
                                                          for k in ("id", "name", "arn"))):
                 return r
         return None
 
-    def instance_groups(source: Res) -> tuple[set[str], set[str]] | None:
+    def _asg_groups(self, asg: Res) -> tuple[set[str], set[str]] | None:
+        subnets = [self.cidr_of.get(s) for s in _refs(asg, "vpcZoneIdentifiers")]
+        lt_spec = asg.props.get("launchTemplate") or {}
+        refs = _refs(asg, "launchTemplate") | {v for k, v in (lt_spec.items() if isinstance(lt_spec, dict) else [])
+                                               if k in ("id", "name") and _known(v)}
+        template = self.lookup(refs, (LAUNCH_TEMPLATE,)) if refs else None
+        if template is None and asg.props.get("launchConfiguration"):
+            template = self.lookup(_refs(asg, "launchConfiguration"), (LAUNCH_CONFIGURATION,))
+        if template is None:
+            return None
+        groups = _refs(template, "vpcSecurityGroupIds") | _refs(template, "securityGroups")
+        for ni in template.props.get("networkInterfaces") or []:
+            if isinstance(ni, dict):
+                groups |= {g for g in ni.get("securityGroups") or [] if _known(g)}
+        return groups, {s for s in subnets if s}
+
+    def instance_groups(self, source: Res) -> tuple[set[str], set[str]] | None:
         """(security groups, subnet CIDRs) of the instances ``source`` puts behind a target group."""
         if source.type == topology.ASG_ATTACHMENT_TYPE:
             name = source.props.get("autoscalingGroupName")
-            source = lookup(_refs(source, "autoscalingGroupName") | ({name} if _known(name) else set()),
-                            (topology.ASG_TYPE,))
+            source = self.lookup(_refs(source, "autoscalingGroupName") | ({name} if _known(name) else set()),
+                                 (topology.ASG_TYPE,))
             if source is None:
                 return None
         if source.type == topology.ASG_TYPE:
-            subnets = [cidr_of.get(s) for s in _refs(source, "vpcZoneIdentifiers")]
-            lt_spec = source.props.get("launchTemplate") or {}
-            refs = _refs(source, "launchTemplate") | {v for k, v in (lt_spec.items() if isinstance(lt_spec, dict) else [])
-                                                      if k in ("id", "name") and _known(v)}
-            template = lookup(refs, (LAUNCH_TEMPLATE,)) if refs else None
-            if template is None and source.props.get("launchConfiguration"):
-                template = lookup(_refs(source, "launchConfiguration"), (LAUNCH_CONFIGURATION,))
-            if template is None:
-                return None
-            groups = _refs(template, "vpcSecurityGroupIds") | _refs(template, "securityGroups")
-            for ni in template.props.get("networkInterfaces") or []:
-                if isinstance(ni, dict):
-                    groups |= {g for g in ni.get("securityGroups") or [] if _known(g)}
-            return groups, {s for s in subnets if s}
+            return self._asg_groups(source)
         if source.type in topology.TG_ATTACHMENT_TYPES:
-            instance = lookup(_refs(source, "targetId"), (topology.INSTANCE_TYPE,))
+            instance = self.lookup(_refs(source, "targetId"), (topology.INSTANCE_TYPE,))
             if instance is None:
                 return None
-            subnet = cidr_of.get(instance.props.get("subnetId"))
+            subnet = self.cidr_of.get(instance.props.get("subnetId"))
             return (_refs(instance, "vpcSecurityGroupIds") | _refs(instance, "securityGroups"),
                     {subnet} if subnet else set())
         return None
 
+    def load_balancer_side(self, listeners: set[str]) -> tuple[set[str], set[str]] | None:
+        """(security groups, subnet CIDRs) of the load balancers of ``listeners``; None when one
+        cannot be told."""
+        groups: set[str] = set()
+        subnets: set[str] = set()
+        for listener_urn in listeners:
+            listener = self.by_urn.get(listener_urn)
+            lb = self.lookup(_refs(listener, "loadBalancerArn"), topology.LB_TYPES) if listener is not None else None
+            if lb is None:
+                return None
+            groups |= _refs(lb, "securityGroups")
+            subnets |= {self.cidr_of[s] for s in _refs(lb, "subnets") if s in self.cidr_of}
+        return groups, subnets
+
+    def reaches(self, direction: str, own: set[str], peer: set[str], peer_subnets: list[str], port: int) -> bool:
+        return any(rule.direction == direction and rule.groups & own and rule.ports[0] <= port <= rule.ports[1]
+                   and (rule.peers & peer or (rule.self_ and own & peer) or _covers(rule.cidrs, peer_subnets))
+                   for rule in self.rules)
+
+
+def _health_check_port(tg: Res) -> Any:
+    """The port the health check probes (``traffic-port``: the group's own), or None when off."""
+    hc = tg.props.get("healthCheck") or {}
+    if hc.get("enabled") is False:
+        return None
+    port_value = hc.get("port") or "traffic-port"
+    return tg.props.get("port") if port_value == "traffic-port" else port_value
+
+
+def health_check_gaps(resources: Iterable[Res], topo: topology.Topology) -> tuple[list[Gap], list[str]]:
+    """(gaps, notes): each target group whose health-check port the load balancer's security
+    groups cannot reach on its instances, and what could not be evaluated."""
+    net = _Network([r for r in resources if r.type != topology.STACK_TYPE])
     gaps, notes = [], []
     for tg_id, node in topo.target_groups.items():
-        tg = by_urn.get(node.urn)
+        tg = net.by_urn.get(node.urn)
         if tg is None or tg.props.get("targetType") not in (None, "instance"):
             continue
-        hc = tg.props.get("healthCheck") or {}
-        if hc.get("enabled") is False:
+        port_value = _health_check_port(tg)
+        if port_value is None:
             continue
-        port_value = hc.get("port") or "traffic-port"
-        port_value = tg.props.get("port") if port_value == "traffic-port" else port_value
         if not _known(port_value):
             notes.append(f"{tg.name}: its health-check port is unknown")
             continue
-        port = int(float(port_value))
         listeners = {f.listener_urn for f in topo.forwards if tg_id in f.weights}
         if not listeners:
             continue  # no load balancer of this program forwards to it
-        lb_groups: set[str] = set()
-        lb_subnets: set[str] = set()
-        unresolved_lb = False
-        for listener_urn in listeners:
-            listener = by_urn.get(listener_urn)
-            lb = lookup(_refs(listener, "loadBalancerArn"), topology.LB_TYPES) if listener is not None else None
-            if lb is None:
-                unresolved_lb = True
-                continue
-            lb_groups |= _refs(lb, "securityGroups")
-            lb_subnets |= {cidr_of[s] for s in _refs(lb, "subnets") if s in cidr_of}
-        if unresolved_lb:
+        lb_side = net.load_balancer_side(listeners)
+        if lb_side is None:
             notes.append(f"{tg.name}: the load balancer in front of it cannot be told")
             continue
-        for source_urn in node.capacity_sources:
-            source = by_urn.get(source_urn)
-            found = instance_groups(source) if source is not None else None
-            if found is None:
-                notes.append(f"{tg.name}: the security groups of the instances behind it cannot be told")
-                continue
-            target_groups, target_subnets = found
-            if not lb_groups or not target_groups:
-                continue  # the VPC's default group on a side: it admits its own members
-            lb_set, target_set = expand(lb_groups), expand(target_groups)
-            outside = [g for g in lb_groups | target_groups if g not in known_groups and g not in ids]
-            if outside:
-                notes.append(f"{tg.name}: security group(s) {', '.join(sorted(outside))} are not in this program, so "
-                             f"their rules cannot be read")
-                continue
-            for direction, own, peer, peer_subnets in (("ingress", target_set, lb_set, sorted(lb_subnets)),
-                                                       ("egress", lb_set, target_set, sorted(target_subnets))):
-                ok = any(rule.direction == direction and rule.groups & own and rule.ports[0] <= port <= rule.ports[1]
-                         and (rule.peers & peer or (rule.self_ and own & peer) or _covers(rule.cidrs, peer_subnets))
-                         for rule in rules)
-                if not ok:
-                    gaps.append(Gap(tg.urn, tg.name, port, direction, tuple(sorted(lb_groups)),
-                                    tuple(sorted(target_groups))))
-                    break
+        gaps += _gaps_of(net, tg, node, int(float(port_value)), *lb_side, notes)
     return list(dict.fromkeys(gaps)), notes
+
+
+def _gaps_of(net: _Network, tg: Res, node: topology.TargetGroupNode, port: int, lb_groups: set[str],
+             lb_subnets: set[str], notes: list[str]) -> list[Gap]:
+    """The gaps between the load balancer's groups and the instances of each capacity source."""
+    gaps = []
+    for source_urn in node.capacity_sources:
+        source = net.by_urn.get(source_urn)
+        found = net.instance_groups(source) if source is not None else None
+        if found is None:
+            notes.append(f"{tg.name}: the security groups of the instances behind it cannot be told")
+            continue
+        target_groups, target_subnets = found
+        if not lb_groups or not target_groups:
+            continue  # the VPC's default group on a side: it admits its own members
+        lb_set, target_set = net.expand(lb_groups), net.expand(target_groups)
+        outside = [g for g in lb_groups | target_groups if g not in net.known_groups and g not in net.ids]
+        if outside:
+            notes.append(f"{tg.name}: security group(s) {', '.join(sorted(outside))} are not in this program, so "
+                         f"their rules cannot be read")
+            continue
+        for direction, own, peer, peer_subnets in (("ingress", target_set, lb_set, sorted(lb_subnets)),
+                                                   ("egress", lb_set, target_set, sorted(target_subnets))):
+            if not net.reaches(direction, own, peer, peer_subnets, port):
+                gaps.append(Gap(tg.urn, tg.name, port, direction, tuple(sorted(lb_groups)),
+                                tuple(sorted(target_groups))))
+                break
+    return gaps
