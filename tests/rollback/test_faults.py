@@ -538,8 +538,9 @@ def test_preflight_refuses_a_head_equal_to_routing_rolled_back_from(tmp_path):
     r = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--no-policy", "--freeze", str(path),
                                   "--json", str(tmp_path / "out.json")])
     assert r.exit_code == 1
-    assert "deploy freeze on web-tier/dev: this head's routing equals the deployed routing" in r.stderr
-    assert "alice@bastion" in r.stderr and "lbguard unfreeze --stack dev" in r.stderr
+    shown = r.output + r.stderr  # the refusal is part of the verdict at the end of the summary
+    assert "deploy freeze on web-tier/dev: this head's routing equals the deployed routing" in shown
+    assert "alice@bastion" in shown and "lbguard unfreeze --stack dev" in shown
     assert json.loads((tmp_path / "out.json").read_text())["freeze"]["refusal"].startswith("deploy freeze")
     path.write_text("{}")
     r = CliRunner().invoke(main, ["preflight", "--stack", "dev", "--no-policy", "--freeze", str(path)])
