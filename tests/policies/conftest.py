@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from google.protobuf import empty_pb2
 
-from lbguard.offline.policy_runner import PackProcess, analyze, reconcile_config
+from lbguard.offline.policy_runner import InProcessPack, PackProcess, analyze, reconcile_config
 
 PACK = Path(__file__).resolve().parents[2] / "policies"
 CONFIGS = {stack: json.loads((PACK / "config" / f"{stack}.json").read_text()) for stack in ("dev", "staging", "prod")}
@@ -27,7 +28,16 @@ class Pack:
         return sorted((v.policy, v.enforcement_level, v.urn) for v in self.evaluate(run, user))
 
 
+def open_pack(**kwargs):
+    """The pack in its own process, as the engine starts it; with LBGUARD_TEST_PACK=in-process in
+    this interpreter (the mutation run, tools/mutation.sh: a child process would import the
+    unmutated modules and its coverage would not reach mutmut's per-test selection)."""
+    if os.environ.get("LBGUARD_TEST_PACK") == "in-process":
+        return InProcessPack(PACK, **kwargs)
+    return PackProcess(PACK, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def pack():
-    with PackProcess(PACK, project="web-tier", stack="prod", timeout=60) as process:
+    with open_pack(project="web-tier", stack="prod", timeout=60) as process:
         yield Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
