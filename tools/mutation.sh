@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Mutation testing of the safety logic (issue 26): mutmut over the policy pack (policies/lb_safety)
+# and the core's traffic model, ALB matching and topology, each mutant run against the tests
+# that reach its function (mutmut's per-test selection). Not part of .ci/run: about an hour on
+# two cores. Results and the survivors with their reasons: docs/mutation.md.
+#
+#   bash tools/mutation.sh            # run (or resume) in .mutation/, then print the summary
+#   bash tools/mutation.sh results    # the summary of the last run
+#
+# mutmut names a mutant by its module's import path and activates it only when the running
+# function's __module__ matches. The pack imports its modules as `lb_safety.*` (the pack
+# directory is on sys.path, as the engine runs it), so the scratch copy has lb_safety/ at its
+# root; the pack runs in the test's interpreter (LBGUARD_TEST_PACK=in-process), where mutmut
+# sees which test reaches which function.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=${MUTATION_DIR:-$ROOT/.mutation}
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+MUTMUT_VERSION=3.8.1
+
+if [ "${1:-run}" = "run" ]; then
+  "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
+  if [ ! -d "$WORK" ]; then
+    mkdir -p "$WORK"
+    git ls-files -z | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
+    mv "$WORK/policies/lb_safety" "$WORK/lb_safety"
+    rm -rf "$WORK/policies/lbguard"  # the vendored core: the mutated lbguard/core is the one imported
+    cat >> "$WORK/pyproject.toml" <<'TOML'
+
+[tool.mutmut]
+source_paths = ["lbguard", "lb_safety"]
+only_mutate = ["lbguard/core/traffic.py", "lbguard/core/matching.py", "lbguard/core/topology.py", "lb_safety/*"]
+also_copy = ["components", "stacks", "Pulumi.yaml", "__main__.py", "examples", "tools", "docs", "policies"]
+pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider",
+                       "--ignore=tests/policies/test_runner.py", "--ignore=tests/policies/test_in_process.py",
+                       "--ignore=tests/policies/test_pack_doc.py"]
+pytest_add_cli_args_test_selection = ["tests/test_traffic.py", "tests/traffic", "tests/policies", "tests/test_route.py",
+                                      "tests/test_mutation_kills.py"]
+TOML
+  fi
+  start=$(date +%s)
+  (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}") || true
+  echo "mutation: $(( $(date +%s) - start )) s"
+fi
+(cd "$WORK" && "$PY" -m mutmut results --all true) | "$PY" "$ROOT/tools/mutation_summary.py"
