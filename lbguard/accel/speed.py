@@ -330,17 +330,29 @@ _SERIALIZER_KEYS: dict = {}
 
 def models_shared() -> Restore:
     """moto reads each service's model again (its own loader, so that its ``moto-extras``
-    files can amend it): 0.4 s for the ten services a stack uses. Where moto ships no extras
-    for a model (all of them but EC2's here) its loader returns exactly botocore's file, so
-    the model boto3's clients already decoded is handed to it; EC2 keeps moto's own path."""
+    files can amend it): 0.4 s for the ten services a stack uses. moto 5.2
+    ``moto/core/loaders.py``: its ``Loader`` is botocore's with moto's directory as an extra
+    search path and ``BUILTIN_EXTRAS_TYPES = ["moto"]`` where botocore's is ``["sdk"]``. So
+    where neither moto ships a file for the model (an extras file or a whole one) nor
+    botocore an ``sdk-extras`` file (botocore 1.44 ``botocore/loaders.py``
+    ``Loader.load_service_model`` applies the extras of its ``BUILTIN_EXTRAS_TYPES``), both decode the
+    same file, and the model boto3's clients already decoded is handed to moto. Elsewhere
+    (EC2's service and paginators, Auto Scaling's, Lambda's paginators...) moto's own path."""
+    from botocore.loaders import Loader
     from moto.core import loaders, utils
 
-    root = Path(loaders.moto_root)
+    moto_root, botocore_root = Path(loaders.moto_root), Path(Loader.BUILTIN_DATA_PATH)
+
+    @cache
+    def same_file(service_name: str, model_name: str) -> bool:
+        moto_dir = moto_root / service_name.replace("-", "")
+        if moto_dir.is_dir() and any(moto_dir.glob(f"*/{model_name}.*")):
+            return False
+        return not any((botocore_root / service_name).glob(f"*/{model_name}.sdk-extras.json*"))
 
     def make(original):
         def load_service_model(service_name: str, model_name: str):
-            moto_dir = root / service_name.replace("-", "")
-            if moto_dir.is_dir() and any(moto_dir.glob(f"*/{model_name}.moto-extras.json*")):
+            if not same_file(service_name, model_name):
                 return original(service_name, model_name)
             return shared_loader(None).load_service_model(service_name, model_name)
         return load_service_model
