@@ -65,7 +65,7 @@ REGISTRY: tuple[Acceleration, ...] = (
     # First among moto's: every later installer imports moto.ec2, which imports the module it shapes.
     Acceleration(
         "moto-offerings-on-demand", ("moto.ec2.models.instance_types (module body: load_resource)",), (MOTO,),
-        "moto", "tests/emulator/test_speed.py::test_deferred_offerings_are_moto_files",
+        "moto", "tests/accel/test_equivalence.py::test_offerings_on_demand_are_motos_table",
         "lbguard.accel.speed:offerings_on_demand", "0.25 s of reading ~100 region files at moto's import"),
     Acceleration(
         "moto-method-names-once", ("moto.core.responses.method_names_from_class",), (MOTO,), "moto",
