@@ -316,3 +316,15 @@ def resolve(dotted: str):
             obj = getattr(obj, attr)
         return obj
     raise ImportError(dotted)
+
+
+def markdown() -> str:
+    """The registry as the table in docs/internals.md ("Accelerations")."""
+    rows = ["| name | replaces (or relies on) | verified on | scope | saves | equivalence test |",
+            "|---|---|---|---|---|---|"]
+    for acc in REGISTRY:
+        verified = "; ".join(f"{dist} {lowest}" + ("" if lowest == highest else f" to {highest}")
+                             for dist, lowest, highest in acc.verified) or "any release (no private name)"
+        replaces = "<br>".join(f"`{name}`" for name in acc.replaces)
+        rows.append(f"| `{acc.name}` | {replaces} | {verified} | {acc.scope} | {acc.saves} | `{acc.test}` |")
+    return "\n".join(rows)

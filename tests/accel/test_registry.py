@@ -206,3 +206,12 @@ def test_a_bad_switch_is_one_line_exit_2_nothing_written(tmp_path, env):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("lbguard: error")]
     assert len(errors) == 1 and next(iter(env)) in errors[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_the_docs_table_is_the_registry():
+    """docs/internals.md lists the accelerations as the registry has them (regenerate the block
+    between the accelerations markers with lbguard.accel.registry.markdown())."""
+    text = (ROOT / "docs" / "internals.md").read_text()
+    begin = text.index("\n", text.index("<!-- accelerations:begin")) + 1
+    end = text.index("<!-- accelerations:end -->")
+    assert text[begin:end].strip() == registry.markdown()
