@@ -73,7 +73,15 @@ def share_botocore_loaders() -> Restore:
     botocore 1.44 ``botocore/session.py`` ``Session._register_data_loader`` registers
     ``lambda: create_loader(self.get_config_variable('data_path'))``; this registers the
     same call through :func:`shared_loader`. A loader only reads installed JSON and caches
-    it by service, type and API version, so a shared one returns what a fresh one decodes."""
+    it by service, type and API version, so a shared one returns what a fresh one decodes,
+    with one exception: botocore 1.44 ``botocore/regions.py`` ``EndpointResolver._resolve``
+    writes each resolved endpoint's keys into the loaded ``endpoints`` data (botocore does so
+    within a session too), and a FIPS or dual-stack lookup after a plain one of the same
+    endpoint then answers differently (an SQS dual-stack endpoint's ``sslCommonName``).
+    Shared across sessions that would cross sessions; the emulator never asks for a variant
+    (``emulated_aws`` clears ``AWS_USE_FIPS_ENDPOINT`` and ``AWS_USE_DUALSTACK_ENDPOINT`` and
+    reads no config file), so every lookup in the scope answers as with a fresh loader
+    (tests/accel/test_equivalence.py)."""
     from botocore.session import Session
 
     def make(_original):

@@ -8,6 +8,7 @@ releases with ``LBGUARD_ACCEL=force`` (tests/accel/test_upstream.py, marker ``up
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,8 +57,9 @@ def test_shared_loader_reads_what_a_fresh_loader_reads(tmp_path, monkeypatch):
         shared_by_path.append(first)
         again = _fresh_loader()
         assert list(first.search_paths) == list(fresh.search_paths) == list(again.search_paths)
-        for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+        for name in ("partitions", "_retry", "sdk-default-configuration"):
             assert first.load_data(name) == fresh.load_data(name)
+        assert _endpoints(first) == _endpoints(fresh)
         if data_path:
             assert first.load_service_model("lbguardtest", "service-2") == model
         else:
@@ -73,6 +75,32 @@ def test_shared_loader_reads_what_a_fresh_loader_reads(tmp_path, monkeypatch):
                         got = type(err)
                     assert got == want, f"{service} {kind}"
     assert shared_by_path[0] is not shared_by_path[1]
+
+
+def _endpoints(loader) -> dict:
+    """Every endpoint the emulator's clients can resolve (no FIPS or dual-stack variant:
+    emulated_aws clears those switches), resolved with ``loader``'s endpoint data, for every
+    service in each region of the first partitions."""
+    from botocore.regions import EndpointResolver
+
+    resolver = EndpointResolver(loader.load_data("endpoints"))
+    out = {}
+    for region in ("us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1"):
+        for service in SERVICES + ("monitoring", "elasticloadbalancing"):
+            out[(service, region)] = resolver.construct_endpoint(service, region)
+    return out
+
+
+def test_the_emulator_asks_for_no_endpoint_variant(monkeypatch):
+    monkeypatch.setenv("AWS_USE_FIPS_ENDPOINT", "true")
+    monkeypatch.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")
+    from lbguard.offline.emulator.core import AwsEmulator
+
+    with emulated_aws("us-east-1"):
+        client = AwsEmulator("us-east-1").client("sqs")
+        assert "AWS_USE_FIPS_ENDPOINT" not in os.environ and "AWS_USE_DUALSTACK_ENDPOINT" not in os.environ
+        assert client.meta.endpoint_url == "https://sqs.us-east-1.amazonaws.com"
+    assert os.environ["AWS_USE_FIPS_ENDPOINT"] == "true"
 
 
 def _response_classes():

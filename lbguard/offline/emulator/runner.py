@@ -283,7 +283,10 @@ def _moto_accelerated() -> Iterator[None]:
 # config files (which may name endpoint_url), and every endpoint variable.
 _ISOLATED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_PROFILE",
              "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL",
-             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "MOTO_LAMBDA_CONCURRENCY_QUOTA")
+             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "MOTO_LAMBDA_CONCURRENCY_QUOTA",
+             # FIPS and dual-stack endpoint variants: none in the emulator (also what keeps the
+             # shared botocore loader equivalent, lbguard.accel.speed.share_botocore_loaders)
+             "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
 
 
 @contextlib.contextmanager
