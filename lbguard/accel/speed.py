@@ -336,6 +336,9 @@ def serializer_keys_once() -> Restore:
 _SERIALIZER_KEYS: dict = {}
 
 
+_REWRITTEN_BY_BOTOCORE = {"s3", "s3control"}
+
+
 def models_shared() -> Restore:
     """moto reads each service's model again (its own loader, so that its ``moto-extras``
     files can amend it): 0.4 s for the ten services a stack uses. moto 5.2
@@ -345,7 +348,13 @@ def models_shared() -> Restore:
     botocore an ``sdk-extras`` file (botocore 1.44 ``botocore/loaders.py``
     ``Loader.load_service_model`` applies the extras of its ``BUILTIN_EXTRAS_TYPES``), both decode the
     same file, and the model boto3's clients already decoded is handed to moto. Elsewhere
-    (EC2's service and paginators, Auto Scaling's, Lambda's paginators...) moto's own path."""
+    (EC2's service and paginators, Auto Scaling's, Lambda's paginators...) moto's own path.
+
+    Also moto's own path: the models botocore's handlers rewrite in place on first use of an
+    operation (botocore 1.44 ``botocore/handlers.py``: ``remove_bucket_from_url_paths_from_model``
+    on ``before-parameter-build.s3``, ``remove_accid_host_prefix_from_model`` on
+    ``before-parameter-build.s3-control``). Shared, moto would route S3 requests by botocore's
+    rewritten ``requestUri`` (moto 5.2 ``moto/core/model.py`` ``HTTPTrait.from_model``)."""
     from botocore.loaders import Loader
     from moto.core import loaders, utils
 
@@ -353,6 +362,8 @@ def models_shared() -> Restore:
 
     @cache
     def same_file(service_name: str, model_name: str) -> bool:
+        if service_name in _REWRITTEN_BY_BOTOCORE:
+            return False
         moto_dir = moto_root / service_name.replace("-", "")
         if moto_dir.is_dir() and any(moto_dir.glob(f"*/{model_name}.*")):
             return False
