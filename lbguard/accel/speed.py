@@ -354,7 +354,8 @@ def models_shared() -> Restore:
     operation (botocore 1.44 ``botocore/handlers.py``: ``remove_bucket_from_url_paths_from_model``
     on ``before-parameter-build.s3``, ``remove_accid_host_prefix_from_model`` on
     ``before-parameter-build.s3-control``). Shared, moto would route S3 requests by botocore's
-    rewritten ``requestUri`` (moto 5.2 ``moto/core/model.py`` ``HTTPTrait.from_model``)."""
+    rewritten ``requestUri`` (moto 5.2 ``moto/core/model.py`` ``HTTPTrait.from_model``). moto
+    5.2 ships extras for both, so this only matters on a release that drops them."""
     from botocore.loaders import Loader
     from moto.core import loaders, utils
 
