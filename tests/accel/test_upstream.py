@@ -40,23 +40,24 @@ def _pins_without(free: set[str]) -> list[str]:
     """The lock's ``name==version`` pins, hashes dropped (the freed ones come unpinned)."""
     pins = []
     for line in (ROOT / "requirements-dev.lock").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s\\]+)", line)
-        if match and _name(match.group(1)) not in free:
-            pins.append(f"{match.group(1)}=={match.group(2)}")
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+==[^\s;\\]+)\s*(;[^\\]*)?", line)
+        if match and _name(match.group(1)) not in free:  # environment markers kept
+            pins.append(match.group(1) + (f" {match.group(2).strip()}" if match.group(2) else ""))
     return pins
 
 
 def _venv(tmp_path: Path, specs: list[str]) -> Path:
     keep = os.environ.get("LBGUARD_UPSTREAM_VENV")
     venv = Path(keep) if keep else tmp_path / "venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python, done = venv / "bin" / "python", venv / ".lbguard-installed"
+    if not done.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
         requirements = tmp_path / "pins.txt"
         requirements.write_text("\n".join(_pins_without({_name(s) for s in specs} | ALWAYS_FREE)) + "\n")
         pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements), *specs],
                              capture_output=True, text=True, timeout=1800)
         assert pip.returncode == 0, f"installing {' '.join(specs)} beside the lock failed:\n{pip.stderr[-3000:]}"
+        done.write_text(" ".join(specs) + "\n")
     return python
 
 
