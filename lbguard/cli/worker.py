@@ -161,16 +161,15 @@ def preload() -> list[str]:
     """Import what a command needs and decode botocore's models once, then exempt all of it
     from the garbage collector (lbguard.accel.gcpause.freeze: forked children never walk it);
     returns what could not be imported."""
-    import importlib.util
-
     from lbguard.accel import gcpause
-    from lbguard.accel.registry import applied
 
-    # Imported and decoded under botocore's and moto's accelerations (restored after), as a
-    # command's emulator applies them: what they cache is what the children find.
-    scopes = ("botocore", "moto") if importlib.util.find_spec("moto") is not None else ("botocore",)
-    with gcpause.paused(), applied(*scopes):
-        missing = _preload()
+    with gcpause.paused():
+        from lbguard.offline.emulator.runner import emulator_accelerations
+
+        # Imported and decoded under botocore's and moto's accelerations (restored after), as
+        # a command's emulator applies them: what they cache is what the children find.
+        with emulator_accelerations():
+            missing = _preload()
     gcpause.freeze()
     return missing
 

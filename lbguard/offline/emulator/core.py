@@ -251,8 +251,8 @@ _BOTO_CONFIG = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_atte
 # In-process moto reads no signature: it takes the account from the access key in the
 # Authorization header, and the emulator's key ("testing") and no key at all both give its
 # default account, ACCOUNT (moto 5.2 moto/core/responses.py BaseResponse.get_current_account,
-# moto/iam/models.py get_account_id_from; the registry's "moto-unsigned-calls"). SigV4 signing was 9% of every call's cost (issue 15), so those
-# calls go unsigned. Kept signed: calls to a moto server (AWS_ENDPOINT_URL: another process,
+# moto/iam/models.py get_account_id_from). SigV4 signing was 9% of every call's cost (issue
+# 15), so those calls go unsigned (lbguard.accel.registry's "moto-unsigned-calls"). Kept signed: calls to a moto server (AWS_ENDPOINT_URL: another process,
 # possibly with IAM checks on), S3 (moto's S3 treats an anonymous request as anonymous), and
 # STS and IAM (the caller's identity and "current user" are the access key's).
 _UNSIGNED_CONFIG = _BOTO_CONFIG.merge(BotoConfig(signature_version=botocore.UNSIGNED))

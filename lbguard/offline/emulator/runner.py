@@ -269,9 +269,9 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
 
 
 @contextlib.contextmanager
-def _moto_accelerated() -> Iterator[None]:
-    """botocore's and moto's accelerations; without moto installed, only botocore's (the
-    caller reports the missing extra)."""
+def emulator_accelerations() -> Iterator[None]:
+    """botocore's and moto's accelerations (lbguard.accel.registry) inside the block; without
+    moto installed, only botocore's (the emulator then reports the missing extra)."""
     import importlib.util
 
     scopes = ("botocore", "moto") if importlib.util.find_spec("moto") is not None else ("botocore",)
@@ -317,7 +317,7 @@ def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iter
                 with paused():  # moto's import and backends: long-lived, no garbage
                     # moto's and botocore's accelerations (lbguard.accel.registry) from before
                     # moto is imported until the emulated AWS is gone
-                    mocked.enter_context(_moto_accelerated())
+                    mocked.enter_context(emulator_accelerations())
                     try:
                         from moto import mock_aws
                     except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
