@@ -52,7 +52,7 @@ class Acceleration:
 
 
 MOTO = ("moto", "5.2.5", "5.2.6")
-BOTOCORE = ("botocore", "1.44.8", "1.44.18")
+BOTOCORE = ("botocore", "1.44.0", "1.44.18")
 PULUMI = ("pulumi", "3.231.0", "3.272.0")
 PULUMI_POLICY = ("pulumi_policy", "1.21.0", "1.21.0")
 
