@@ -158,11 +158,17 @@ def switched_off() -> set[str]:
     return names
 
 
+# Where an imported package states its own release (read only if already imported); else
+# the installed metadata, whose first lookup scans sys.path (5-10 ms of a cold run).
+_STATED = {"moto": ("moto", "__version__"), "botocore": ("botocore", "__version__"),
+           "pulumi": ("pulumi._version", "_VERSION"), "pulumi_policy": ("pulumi_policy.version", "VERSION")}
+
+
 def installed_version(distribution: str) -> str | None:
     """The installed release of ``distribution``, looked up once per process."""
     if distribution not in _VERSIONS:
-        module = sys.modules.get(distribution)
-        version = getattr(module, "__version__", None)
+        module_name, attribute = _STATED.get(distribution, (distribution, "__version__"))
+        version = getattr(sys.modules.get(module_name), attribute, None)
         if not isinstance(version, str):
             from importlib import metadata
 

@@ -215,3 +215,16 @@ def test_the_docs_table_is_the_registry():
     begin = text.index("\n", text.index("<!-- accelerations:begin")) + 1
     end = text.index("<!-- accelerations:end -->")
     assert text[begin:end].strip() == registry.markdown()
+
+
+def test_installed_versions_are_the_metadata(monkeypatch):
+    """The release each gate reads (from the package itself where it states it) is the one
+    the installed metadata names."""
+    from importlib import metadata
+
+    import moto  # noqa: F401 - imported packages state their release
+    import pulumi_policy.policy  # noqa: F401
+
+    monkeypatch.setattr(registry, "_VERSIONS", {})
+    for dist in sorted({d for a in REGISTRY for d, _, _ in a.verified}):
+        assert registry.installed_version(dist) == metadata.version(dist), dist

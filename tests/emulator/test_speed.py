@@ -193,7 +193,7 @@ def test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program():
         compared.append((fast, original()))
         return fast
 
-    speed._fast_stack_trace = comparing  # fast_sdk installs what speed holds at the run's start
+    speed._fast_stack_trace = comparing  # the installer takes what speed holds when the run starts
     try:
         with emulated_aws():
             run = run_program(Path(__file__).resolve().parents[2], "dev")
