@@ -9,6 +9,9 @@ warm preflight and preview through `lbguard serve`, and the marginal cost per re
   each alike; CPU is the child's user+sys (the worker's children are not this process's
   children, so worker runs report wall time only).
 * worker: the same command with a worker started by ``lbguard serve --background``.
+* cold, accelerations off: the cold command with ``LBGUARD_ACCEL=0`` (lbguard.accel.registry:
+  every patch of moto, botocore, the SDK and pulumi_policy off, the collector left alone),
+  what the accelerations are worth on this machine.
 * preview: ``lbguard preview --stack prod --base HEAD`` in a scratch git copy of the project
   whose prod stack has one rule changed (a second path pattern on the api rule).
 * marginal: prod with k extra pools, each with its own rule (about 14 resources a pool),
@@ -147,6 +150,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     cold_env = dict(os.environ, LBGUARD_WORKER="0")
+    off_env = dict(cold_env, LBGUARD_ACCEL="0")
     warm_env = dict(os.environ, LBGUARD_WORKER="1", LBGUARD_WORKER_DIR=str(tmp / "run"))
     preflight = [str(LBGUARD), "preflight", "--stack", "prod"]
 
@@ -165,12 +169,14 @@ def main() -> None:
     subprocess.run([str(LBGUARD), "serve", "--background", "--idle", "600"], env=warm_env, check=True,
                    stdout=subprocess.DEVNULL)
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in
-                                                  ("echo", "cold", "worker", "preview cold", "preview worker")}
+                                                  ("echo", "cold", "cold accel off", "worker", "preview cold",
+                                                   "preview worker")}
     try:
         run(preflight, warm_env)  # the worker's first child (page cache, lazily built state)
         for _ in range(args.runs):
             rows["echo"].append(run([sys.executable, "-c", ECHO, "web-tier", "prod"], cold_env))
             rows["cold"].append(run(preflight, cold_env))
+            rows["cold accel off"].append(run(preflight, off_env))
             rows["worker"].append(run(preflight, warm_env))
             rows["preview cold"].append(run(preview, cold_env))
             rows["preview worker"].append(run(preview, warm_env))
@@ -184,6 +190,8 @@ def main() -> None:
     print(f"  echo-mock baseline            wall {med('echo'):5.2f} s  cpu {med('echo', 1):5.2f} s")
     print(f"  cold preflight                wall {med('cold'):5.2f} s  cpu {med('cold', 1):5.2f} s  "
           f"cpu/baseline {med('cold', 1) / med('echo', 1):4.2f}x (target <= 2.2x)")
+    print(f"  cold, LBGUARD_ACCEL=0         wall {med('cold accel off'):5.2f} s  cpu {med('cold accel off', 1):5.2f} s  "
+          f"cpu/baseline {med('cold accel off', 1) / med('echo', 1):4.2f}x (accelerations off)")
     print(f"  warm preflight (worker)       wall {med('worker'):5.2f} s  (target < 1.5 s)  "
           f"{med('cold') / med('worker'):4.2f}x faster than cold")
     print(f"  preview, one rule changed     cold {med('preview cold'):5.2f} s  worker {med('preview worker'):5.2f} s"

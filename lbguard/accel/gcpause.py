@@ -24,6 +24,9 @@ it, so its cycles are collected as usual once a pause ends.
 
 Cost: memory a run's cycles hold until the run ends (prod: about +40 MiB; a 2,150-
 resource stack: about +250 MiB), or in a one-shot process until it exits.
+
+All three are the registry's ``gc-pause`` (lbguard.accel.registry): off with
+``LBGUARD_ACCEL=0`` (or ``LBGUARD_ACCEL_OFF=gc-pause``), the collector then runs as CPython runs it.
 """
 
 from __future__ import annotations
@@ -33,12 +36,21 @@ import contextlib
 import gc
 from typing import Iterator
 
+from lbguard.accel.registry import active
+
 _ONE_SHOT = False
+
+
+def _on() -> bool:
+    return active("gc-pause", strict=False)  # also before the command line can report a bad switch
 
 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
     """The collector off inside the block; on again after if it was on before (nests)."""
+    if not _on():
+        yield
+        return
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -53,12 +65,14 @@ def paused() -> Iterator[None]:
 def one_shot() -> None:
     """This process runs one command and exits: freeze after each pause and at exit."""
     global _ONE_SHOT
-    if not _ONE_SHOT:
+    if not _ONE_SHOT and _on():
         _ONE_SHOT = True
         atexit.register(gc.freeze)  # registered first, so it runs last: after it, only the final collection
 
 
 def freeze() -> None:
     """Collect what is garbage now, then exempt every object left from later collections."""
+    if not _on():
+        return
     gc.collect()
     gc.freeze()

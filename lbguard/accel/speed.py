@@ -1,32 +1,29 @@
-"""Start-up cost of the emulator: what moto and botocore decode once instead of per session.
+"""The emulator's accelerations of botocore, moto and the Pulumi SDK: each an installer that
+returns what restores it, listed with its verified releases in :mod:`lbguard.accel.registry`
+and installed only inside a scope the offline layer enters (``registry.applied``).
 
 Measured on prod (issue 15): botocore builds one data loader per ``Session``; moto's EC2
 backend creates three sessions for its region list, ``mock_aws`` resets boto3's default
 session on every start, and each new loader decodes ``endpoints.json`` and the service
-models again. moto also loads 1,301 public AMIs into every EC2 backend it creates.
+models again (:func:`share_botocore_loaders`). moto reads ~100 region files of instance-type
+offerings at import (:func:`offerings_on_demand`), lists a response class's methods on every
+request (:func:`method_names_once`), decodes service models boto3 already decoded
+(:func:`models_shared`), makes an RSA key for every symmetric KMS key
+(:func:`lazy_kms_keys`), scans a whole kind to find one object by its key
+(:func:`lookups_by_key`) and asks every alias provider again for every serialized member
+(:func:`serializer_keys_once`). The Pulumi SDK reads source lines from disk for the stack
+trace it sends with every registration (:func:`fast_stack_trace`).
 
-:func:`install` (called when ``lbguard.offline.emulator`` is imported, before moto is) makes
+Caches an installer fills live at module level, so a forked worker child starts with what
+its parent's warm-up filled; they hold only what the library itself would compute.
 
-* every botocore ``Session`` share one loader per data path (loaders only read the
-  installed JSON; its cache is keyed by service, type and API version, so sharing it
-  returns exactly what a fresh loader would decode),
-* moto load only the images in ``data/images.json`` (``MOTO_AMIS_PATH``, moto's own
-  switch for this), which also skips its per-region "latest AMI" lists. The images the
-  shipped stacks name are listed there with their real root device; ``getAmi`` answers
-  from the same file, and
-* moto's EC2 instance-type offerings read per region on first use instead of all ~100
-  region files at import (0.29 s -> 0.04 s; same table, tests/emulator/test_speed.py).
-
-A caller's own ``MOTO_AMIS_PATH`` wins.
-
-Per call and per resource: :func:`tune_moto` (after moto is imported) replaces moto's
-lookups that scan a whole kind, and :func:`fast_sdk` (around each emulated program run)
-gives the Pulumi SDK its per-registration stack trace without reading source lines.
+Not an acceleration: the emulator's image list (``images``, moto's documented
+``MOTO_AMIS_PATH`` switch, set by ``lbguard.offline.emulator``): it changes what
+``describe_images`` answers, so it is the emulator's data, on whatever the switches say.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import json
 import os
@@ -34,13 +31,15 @@ import sys
 import threading
 from functools import cache
 from pathlib import Path
-from typing import Iterator
+
+from lbguard.accel.registry import ORIGINALS, Restore, swap
+
+__all__ = ["ORIGINALS", "IMAGES_FILE", "images", "shared_loader"]
 
 IMAGES_FILE = Path(__file__).resolve().parents[1] / "offline" / "emulator" / "data" / "images.json"
 
 _LOADERS: dict = {}
 _LOADERS_LOCK = threading.Lock()
-_INSTALLED = False
 
 
 class _UniquePaths(list):
@@ -68,20 +67,45 @@ def shared_loader(path: str | None = None):
         return loader
 
 
-def install() -> None:
-    """Share botocore loaders across sessions and point moto at the small image list (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    os.environ.setdefault("MOTO_AMIS_PATH", str(IMAGES_FILE))
+def share_botocore_loaders() -> Restore:
+    """Every botocore ``Session`` created meanwhile uses the one loader of its data path.
+
+    botocore 1.44 ``botocore/session.py`` ``Session._register_data_loader`` registers
+    ``lambda: create_loader(self.get_config_variable('data_path'))``; this registers the
+    same call through :func:`shared_loader`. A loader only reads installed JSON and caches
+    it by service, type and API version, so a shared one returns what a fresh one decodes,
+    with one exception: botocore 1.44 ``botocore/regions.py`` ``EndpointResolver._resolve``
+    writes each resolved endpoint's keys into the loaded ``endpoints`` data (botocore does so
+    within a session too), and a FIPS or dual-stack lookup after a plain one of the same
+    endpoint then answers differently (an SQS dual-stack endpoint's ``sslCommonName``).
+    Shared across sessions that would cross sessions; the emulator never asks for a variant
+    (``emulated_aws`` clears ``AWS_USE_FIPS_ENDPOINT`` and ``AWS_USE_DUALSTACK_ENDPOINT`` and
+    reads no config file), so every lookup in the scope answers as with a fresh loader
+    (tests/accel/test_equivalence.py)."""
     from botocore.session import Session
 
-    def _register_data_loader(self) -> None:
-        self._components.lazy_register_component("data_loader", lambda: _shared_loader(self))
+    def make(_original):
+        def _register_data_loader(self) -> None:
+            self._components.lazy_register_component("data_loader", lambda: _shared_loader(self))
+        return _register_data_loader
 
-    Session._register_data_loader = _register_data_loader
-    sys.meta_path.insert(0, _OnImport("moto.ec2.models.instance_types", _deferred_offerings))
-    _INSTALLED = True
+    return swap(Session, "_register_data_loader", make)
+
+
+def offerings_on_demand() -> Restore:
+    """While moto's ``moto.ec2.models.instance_types`` is first imported, its per-region offering
+    files are noted instead of read (:func:`_deferred_offerings`). Restoring removes the import
+    hook; a module imported under it keeps its table, which reads each region on first use and
+    answers what moto's own table holds."""
+    if "moto.ec2.models.instance_types" in sys.modules:
+        return lambda: None
+    finder = _OnImport("moto.ec2.models.instance_types", _deferred_offerings)
+    sys.meta_path.insert(0, finder)
+
+    def restore() -> None:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+    return restore
 
 
 class _OnImport(importlib.abc.MetaPathFinder):
@@ -175,33 +199,24 @@ def images() -> dict[str, dict]:
     return {img["ami_id"]: img for img in json.loads(IMAGES_FILE.read_text())}
 
 
-_MOTO_TUNED = False
+_METHOD_NAMES: dict = {}  # response class -> its method names (a class's functions do not change)
 
 
-def tune_moto() -> None:
-    """After moto is imported: its dispatcher lists a response class's methods with
-    ``inspect.getmembers`` on every request (0.3 s of prod's 171 calls); the list of a class's
-    functions does not change, so it is computed once per class (idempotent)."""
-    global _MOTO_TUNED
-    if _MOTO_TUNED:
-        return
-    from moto.core import responses, utils
+def method_names_once() -> Restore:
+    """moto's dispatcher lists a response class's methods with ``inspect.getmembers`` on every
+    request (``moto/core/responses.py`` ``BaseResponse.call_action`` through
+    ``method_names_from_class``, moto 5.2): 0.3 s of prod's 171 calls. Computed once per class."""
+    from moto.core import responses
 
-    original = utils.method_names_from_class
-    by_class: dict = {}
+    def make(original):
+        def method_names_from_class(clazz) -> list[str]:
+            names = _METHOD_NAMES.get(clazz)
+            if names is None:
+                names = _METHOD_NAMES[clazz] = tuple(original(clazz))
+            return list(names)
+        return method_names_from_class
 
-    def method_names_from_class(clazz) -> list[str]:
-        names = by_class.get(clazz)
-        if names is None:
-            names = by_class[clazz] = tuple(original(clazz))
-        return list(names)
-
-    responses.method_names_from_class = method_names_from_class
-    _share_models_without_moto_extras(utils)
-    _lazy_symmetric_kms_keys()
-    _lookups_by_key()
-    _serializer_keys_once()
-    _MOTO_TUNED = True
+    return swap(responses, "method_names_from_class", make)
 
 
 # moto's lookups that scan every object of a kind to find one by its key, replaced by
@@ -210,16 +225,7 @@ def tune_moto() -> None:
 # with its size: at 2,150 resources, 587 tag reads walked every tag in the region (1.6 s
 # of the emulator's 27 s under the profiler), 1,668 instance lookups copied every
 # reservation, and each alarm and volume read-back filtered all alarms or volumes.
-ORIGINALS: dict[str, object] = {}  # "module:Class.method" -> moto's own function
-
-
-def _replace(owner, name: str, make) -> None:
-    key = f"{owner.__module__}:{owner.__qualname__}.{name}"
-    original = ORIGINALS.setdefault(key, getattr(owner, name))
-    setattr(owner, name, make(original))
-
-
-def _lookups_by_key() -> None:
+def lookups_by_key() -> Restore:
     from moto.cloudwatch.models import CloudWatchBackend
     from moto.ec2.models.core import TaggedEC2Resource
     from moto.ec2.models.elastic_block_store import EBSBackend
@@ -274,15 +280,22 @@ def _lookups_by_key() -> None:
             return original(self, group_id)
         return fast
 
-    _replace(TaggedEC2Resource, "get_tags", get_tags)
-    _replace(InstanceBackend, "get_instance", instance_by_id)
-    _replace(InstanceBackend, "get_instance_by_id", instance_by_id)
-    _replace(EBSBackend, "describe_volumes", describe_volumes)
-    _replace(CloudWatchBackend, "get_alarms_by_alarm_names", alarms_by_names)
-    _replace(SecurityGroupBackend, "get_security_group_from_id", group_from_id)
+    return _all(swap(TaggedEC2Resource, "get_tags", get_tags),
+                swap(InstanceBackend, "get_instance", instance_by_id),
+                swap(InstanceBackend, "get_instance_by_id", instance_by_id),
+                swap(EBSBackend, "describe_volumes", describe_volumes),
+                swap(CloudWatchBackend, "get_alarms_by_alarm_names", alarms_by_names),
+                swap(SecurityGroupBackend, "get_security_group_from_id", group_from_id))
 
 
-def _serializer_keys_once() -> None:
+def _all(*restores: Restore) -> Restore:
+    def restore() -> None:
+        for one in reversed(restores):
+            one()
+    return restore
+
+
+def serializer_keys_once() -> Restore:
     """moto's response serializer finds each member's value on the model object by trying
     the names its alias providers propose; it asks every provider again for every member of
     every object of every response (a third of an Auto Scaling group's read-back went to
@@ -296,7 +309,7 @@ def _serializer_keys_once() -> None:
     from moto.core.serialize import XFormedAttributePicker
 
     def keys_once(original):
-        cache: dict = {}
+        cache = _SERIALIZER_KEYS
 
         def get_possible_keys(self, context):
             obj, shape = context.obj, context.shape
@@ -317,26 +330,54 @@ def _serializer_keys_once() -> None:
 
         return get_possible_keys
 
-    _replace(XFormedAttributePicker, "get_possible_keys", keys_once)
+    return swap(XFormedAttributePicker, "get_possible_keys", keys_once)
 
 
-def _share_models_without_moto_extras(utils) -> None:
+_SERIALIZER_KEYS: dict = {}
+
+
+_REWRITTEN_BY_BOTOCORE = {"s3", "s3control"}
+
+
+def models_shared() -> Restore:
     """moto reads each service's model again (its own loader, so that its ``moto-extras``
-    files can amend it): 0.4 s for the ten services a stack uses. Where moto ships no extras
-    for a model (all of them but EC2's here) its loader returns exactly botocore's file, so
-    the model boto3's clients already decoded is handed to it; EC2 keeps moto's own path."""
-    from moto.core import loaders
+    files can amend it): 0.4 s for the ten services a stack uses. moto 5.2
+    ``moto/core/loaders.py``: its ``Loader`` is botocore's with moto's directory as an extra
+    search path and ``BUILTIN_EXTRAS_TYPES = ["moto"]`` where botocore's is ``["sdk"]``. So
+    where neither moto ships a file for the model (an extras file or a whole one) nor
+    botocore an ``sdk-extras`` file (botocore 1.44 ``botocore/loaders.py``
+    ``Loader.load_service_model`` applies the extras of its ``BUILTIN_EXTRAS_TYPES``), both decode the
+    same file, and the model boto3's clients already decoded is handed to moto. Elsewhere
+    (EC2's service and paginators, Auto Scaling's, Lambda's paginators...) moto's own path.
 
-    original = utils._load_service_model
-    root = Path(loaders.moto_root)
+    Also moto's own path: the models botocore's handlers rewrite in place on first use of an
+    operation (botocore 1.44 ``botocore/handlers.py``: ``remove_bucket_from_url_paths_from_model``
+    on ``before-parameter-build.s3``, ``remove_accid_host_prefix_from_model`` on
+    ``before-parameter-build.s3-control``). Shared, moto would route S3 requests by botocore's
+    rewritten ``requestUri`` (moto 5.2 ``moto/core/model.py`` ``HTTPTrait.from_model``). moto
+    5.2 ships extras for both, so this only matters on a release that drops them."""
+    from botocore.loaders import Loader
+    from moto.core import loaders, utils
 
-    def load_service_model(service_name: str, model_name: str):
-        moto_dir = root / service_name.replace("-", "")
-        if moto_dir.is_dir() and any(moto_dir.glob(f"*/{model_name}.moto-extras.json*")):
-            return original(service_name, model_name)
-        return shared_loader(None).load_service_model(service_name, model_name)
+    moto_root, botocore_root = Path(loaders.moto_root), Path(Loader.BUILTIN_DATA_PATH)
 
-    utils._load_service_model = load_service_model
+    @cache
+    def same_file(service_name: str, model_name: str) -> bool:
+        if service_name in _REWRITTEN_BY_BOTOCORE:
+            return False
+        moto_dir = moto_root / service_name.replace("-", "")
+        if moto_dir.is_dir() and any(moto_dir.glob(f"*/{model_name}.*")):
+            return False
+        return not any((botocore_root / service_name).glob(f"*/{model_name}.sdk-extras.json*"))
+
+    def make(original):
+        def load_service_model(service_name: str, model_name: str):
+            if not same_file(service_name, model_name):
+                return original(service_name, model_name)
+            return shared_loader(None).load_service_model(service_name, model_name)
+        return load_service_model
+
+    return swap(utils, "_load_service_model", make)
 
 
 class _LazyPrivateKey:
@@ -354,21 +395,21 @@ class _LazyPrivateKey:
         return getattr(state["_key"], name)
 
 
-def _lazy_symmetric_kms_keys() -> None:
+def lazy_kms_keys() -> Restore:
     """moto gives every KMS key an RSA-2048 private key, symmetric ones included (its
     ``generate_private_key`` falls through to RSA); KMS cannot sign or export a public key
     with a symmetric key, so that key is only made if something asks for it. EC2 creates
     such a key (the default EBS encryption key) on the first encrypted volume: 50-70 ms."""
     from moto.kms import models
 
-    original = models.generate_private_key
+    def make(original):
+        def generate_private_key(key_spec: str):
+            if key_spec == "SYMMETRIC_DEFAULT":
+                return _LazyPrivateKey(original, key_spec)
+            return original(key_spec)
+        return generate_private_key
 
-    def generate_private_key(key_spec: str):
-        if key_spec == "SYMMETRIC_DEFAULT":
-            return _LazyPrivateKey(original, key_spec)
-        return original(key_spec)
-
-    models.generate_private_key = generate_private_key
+    return swap(models, "generate_private_key", make)
 
 
 # ------------------------------------------------------------------ the Pulumi SDK
@@ -418,15 +459,9 @@ def _stack_frame(filename: str, lineno: int | None):
     return source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno))
 
 
-@contextlib.contextmanager
-def fast_sdk() -> Iterator[None]:
+def fast_stack_trace() -> Restore:
     """During an emulated program run: the SDK's per-registration stack trace from
-    :func:`_fast_stack_trace` (restored after; the engine's runs never see this)."""
+    :func:`_fast_stack_trace` (what this module holds at install time)."""
     from pulumi.runtime import resource
 
-    saved = resource._get_stack_trace
-    resource._get_stack_trace = _fast_stack_trace
-    try:
-        yield
-    finally:
-        resource._get_stack_trace = saved
+    return swap(resource, "_get_stack_trace", lambda _original: _fast_stack_trace)

@@ -164,7 +164,12 @@ def preload() -> list[str]:
     from lbguard.accel import gcpause
 
     with gcpause.paused():
-        missing = _preload()
+        from lbguard.offline.emulator.runner import emulator_accelerations
+
+        # Imported and decoded under botocore's and moto's accelerations (restored after), as
+        # a command's emulator applies them: what they cache is what the children find.
+        with emulator_accelerations():
+            missing = _preload()
     gcpause.freeze()
     return missing
 

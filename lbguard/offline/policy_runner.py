@@ -16,8 +16,6 @@ entry without one would silently downgrade the policy to advisory.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import json
 import os
 import queue
@@ -36,7 +34,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
 from lbguard.accel.gcpause import paused
-from lbguard.core.memo import ByIdentity
+from lbguard.accel.pack import Captured, DecodeOnce, servicer_taken
+from lbguard.accel.registry import active
 from lbguard.core.model import LbguardError, ProgramRun, RecordedResource, Violation, is_secret
 
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
@@ -236,10 +235,6 @@ class PackProcess:
         self.close()
 
 
-class _Captured(Exception):
-    """Raised in place of the pack's server start: its servicer has been taken."""
-
-
 class _Context:
     """The ``context`` argument a gRPC servicer method receives (the pack only ignores it)."""
 
@@ -256,81 +251,6 @@ class _Context:
 _IN_PROCESS_LOCK = threading.Lock()
 
 
-class _DecodeOnce:
-    """Each resource's properties decoded once per pack instead of once per policy.
-
-    pulumi_policy's servicer turns every resource's property Struct into plain values
-    (``json_format.MessageToDict``, then ``deserialize_properties``, then
-    ``unknown_checking_proxy``) in ``Analyze`` and again for every stack policy in
-    ``AnalyzeStack``: 11 decodes of each resource for this pack, 0.6 s of a 470-resource
-    preflight (issue 15). During those two calls in this process the three steps answer
-    from a cache: the Struct by its bytes (equal bytes, equal message), each later step by
-    the object the step before returned. A policy therefore sees the same read-only
-    proxies another policy saw; pulumi_policy's servicer code, the requests and the
-    responses are unchanged (tests/policies/test_decode_once.py compares the responses
-    with the stock decoding on every stack). The runtime set-up each call repeats inspects
-    ``pulumi.runtime.Settings``' signature (0.05 ms a call); that answer is kept too. The
-    pack the engine starts is not touched.
-    """
-
-    METHODS = ("Analyze", "AnalyzeStack")
-
-    def __init__(self) -> None:
-        self._structs: dict[bytes, Any] = {}
-        self._decoded: ByIdentity | None = None  # made on first use, around the SDK's own functions
-        self._proxied: ByIdentity | None = None
-
-    @contextlib.contextmanager
-    def installed(self, sdk):
-        real = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy, sdk.signature
-        if self._decoded is None:
-            self._decoded, self._proxied = ByIdentity(real[1]), ByIdentity(real[2])
-        decoded = self._decoded
-
-        def deserialize_properties(props, proxy_secrets: bool = False):
-            # Remediate's variant (secrets proxied) is not cached
-            return real[1](props, proxy_secrets) if proxy_secrets else decoded(props)
-
-        sdk.json_format = _JsonFormatOnce(real[0], self._structs)
-        sdk.deserialize_properties = deserialize_properties
-        sdk.unknown_checking_proxy = self._proxied
-        sdk.signature = _signature  # each call's runtime set-up inspects pulumi.runtime.Settings again
-        try:
-            yield
-        finally:
-            sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy, sdk.signature = real
-
-
-_signature = functools.lru_cache(maxsize=64)(inspect.signature)  # a class's signature does not change
-
-
-class _JsonFormatOnce:
-    """``google.protobuf.json_format`` with ``MessageToDict`` of a Struct cached by its bytes,
-    and, for one installation (one batch of requests, which nothing mutates while it is
-    handled), by the message object itself: protobuf hands out the same object for a field
-    each time it is read, so AnalyzeStack's later policies skip serializing each resource's
-    properties only to find them in the cache."""
-
-    def __init__(self, real, cache: dict):
-        self._real, self._cache = real, cache
-        self._by_object = ByIdentity(self._by_bytes)  # lives as long as this installation
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def MessageToDict(self, message, *args, **kwargs):  # noqa: N802 - the protobuf name
-        if args or kwargs or not isinstance(message, struct_pb2.Struct):
-            return self._real.MessageToDict(message, *args, **kwargs)
-        return self._by_object(message)
-
-    def _by_bytes(self, message):
-        key = message.SerializeToString(deterministic=True)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = self._real.MessageToDict(message)
-        return hit
-
-
 class InProcessPack:
     """The pack's analyzer servicer in this interpreter, spoken to with the same protobuf
     requests the engine sends (each serialized and parsed back, as the wire would).
@@ -342,7 +262,8 @@ class InProcessPack:
     kept and called directly. That saves a second interpreter importing pulumi, grpc and
     the pack (about 0.35 s wall, 0.8 s CPU on prod), and makes a forked worker safe (no
     gRPC threads). The pack's own modules are imported afresh for each pack and forgotten
-    after; its prints are kept as the "stderr" tail. ``LBGUARD_PACK_PROCESS=1`` selects the
+    after; its prints are kept as the "stderr" tail. ``LBGUARD_PACK_PROCESS=1``, or the
+    acceleration ``pulumi_policy-in-process`` off (:func:`in_process`), selects the
     subprocess (:class:`PackProcess`).
     """
 
@@ -363,7 +284,7 @@ class InProcessPack:
                      "PULUMI_DRY_RUN": "true" if dry_run else "false", "PULUMI_CONFIG": json.dumps(self.config)}
         self._names = _pack_modules(self.pack_dir)
         self.servicer = None
-        self._decode_once = _DecodeOnce() if decode_once else None
+        self._decode_once = DecodeOnce() if decode_once and active("pulumi_policy-decode-once") else None
         self._sdk = None
         with self._inside(), paused():
             import pulumi.runtime
@@ -374,37 +295,21 @@ class InProcessPack:
                 pulumi.runtime.set_config(k, v)
             pulumi.runtime.configure(pulumi.runtime.Settings(project=project, stack=stack, dry_run=dry_run,
                                                              organization="organization"))
-            taken = {}
+            with servicer_taken(sdk) as taken:
+                try:
+                    import runpy
 
-            class _Grpc:
-                @staticmethod
-                def server(*_a, **_k):
-                    return None
+                    runpy.run_path(str(main), run_name="__main__")
+                except Captured:
+                    pass
+                except SystemExit as err:
+                    raise LbguardError(f"policy pack {self.name} failed to start: exited {err.code}") from None
+                except Exception as err:  # noqa: BLE001 - the pack's own failure: one line, then its traceback
+                    import traceback
 
-            class _Register:
-                @staticmethod
-                def add_AnalyzerServicer_to_server(servicer, _server):  # noqa: N802 - grpc name
-                    taken["servicer"] = servicer
-                    raise _Captured
-
-            saved = sdk.grpc, sdk.analyzer_pb2_grpc
-            sdk.grpc, sdk.analyzer_pb2_grpc = _Grpc, _Register
-            try:
-                import runpy
-
-                runpy.run_path(str(main), run_name="__main__")
-            except _Captured:
-                pass
-            except SystemExit as err:
-                raise LbguardError(f"policy pack {self.name} failed to start: exited {err.code}") from None
-            except Exception as err:  # noqa: BLE001 - the pack's own failure: one line, then its traceback
-                import traceback
-
-                tail = "\n".join(traceback.format_exc().splitlines()[-20:])
-                raise LbguardError(f"policy pack {self.name} failed to start: {type(err).__name__}: "
-                                   f"{' '.join(str(err).split())}\n{tail}") from None
-            finally:
-                sdk.grpc, sdk.analyzer_pb2_grpc = saved
+                    tail = "\n".join(traceback.format_exc().splitlines()[-20:])
+                    raise LbguardError(f"policy pack {self.name} failed to start: {type(err).__name__}: "
+                                       f"{' '.join(str(err).split())}\n{tail}") from None
             if "servicer" not in taken:
                 raise LbguardError(f"policy pack {self.name} failed to start: its __main__.py built no PolicyPack")
             self.servicer = taken["servicer"]
@@ -449,7 +354,7 @@ class InProcessPack:
         handler = getattr(self.servicer, method, None)
         if handler is None:
             raise LbguardError(f"policy pack {self.name}: {method} failed: not implemented")
-        once = self._decode_once if method in _DecodeOnce.METHODS else None
+        once = self._decode_once if method in DecodeOnce.METHODS else None
         responses, failure = [], None
         with self._inside(), (once.installed(self._sdk) if once else contextlib.nullcontext()):
             for request in requests:
@@ -478,7 +383,7 @@ class InProcessPack:
             if name.split(".", 1)[0] in self._names and path.startswith(root):
                 del sys.modules[name]
         self.servicer = None
-        self._decode_once = _DecodeOnce() if self._decode_once is not None else None
+        self._decode_once = DecodeOnce() if self._decode_once is not None else None
 
     def __enter__(self) -> "InProcessPack":
         return self
@@ -527,11 +432,18 @@ def _pack_modules(pack_dir: Path) -> set[str]:
     return names
 
 
+def in_process() -> bool:
+    """Whether packs run in this interpreter: not with ``LBGUARD_PACK_PROCESS=1``, nor with the
+    acceleration that takes their servicer off (lbguard.accel.registry)."""
+    return os.environ.get("LBGUARD_PACK_PROCESS") != "1" and active("pulumi_policy-in-process")
+
+
 def open_pack(pack_dir: Path, **kwargs):
     """The pack as preflight and preview run it: in this interpreter, or its own process
-    with ``LBGUARD_PACK_PROCESS=1``, an explicit ``python``, or when the pack carries an lbguard
-    core that differs from this one (a pack published from another version)."""
-    if kwargs.get("python") or os.environ.get("LBGUARD_PACK_PROCESS") == "1" or vendored_core_differs(pack_dir):
+    with ``LBGUARD_PACK_PROCESS=1`` or the acceleration that takes its servicer off (not
+    :func:`in_process`), an explicit ``python``, or when the pack carries an lbguard core that
+    differs from this one (a pack published from another version)."""
+    if kwargs.get("python") or not in_process() or vendored_core_differs(pack_dir):
         return PackProcess(pack_dir, **kwargs)
     return InProcessPack(pack_dir, **kwargs)
 

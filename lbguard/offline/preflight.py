@@ -61,19 +61,18 @@ def pack_inputs(stack: str, policy_pack: Path | None, policy_config: Path | None
 
 class _StartingPack:
     """The policy pack for a preflight: in this interpreter after the program (the default,
-    :class:`lbguard.offline.policy_runner.InProcessPack`), or, with ``LBGUARD_PACK_PROCESS=1``, its
-    own process started in the background while the program runs."""
+    :class:`lbguard.offline.policy_runner.InProcessPack`), or, with ``LBGUARD_PACK_PROCESS=1`` or
+    the in-process acceleration off, its own process started in the background while the
+    program runs."""
 
     def __init__(self, project: str, stack: str, pack: Path, config_file: Path | None):
-        import os
-
-        from lbguard.offline.policy_runner import PackProcess, read_config_file
+        from lbguard.offline.policy_runner import PackProcess, in_process, read_config_file
 
         self.project, self.stack, self.pack = project, stack, pack
         self.config_file = config_file
         self.user = read_config_file(config_file) if config_file else {}  # a bad file fails before the run
         self._pool = self._future = None
-        if os.environ.get("LBGUARD_PACK_PROCESS") == "1":
+        if not in_process():
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-start")

@@ -1,8 +1,10 @@
-"""The emulator's start-up shortcuts (lbguard/accel/speed.py) change nothing moto answers.
+"""The emulator's accelerations (lbguard/accel/speed.py) change nothing moto or the SDK answers.
 
 The deferred instance-type offerings are compared with moto's own files, read here
 directly; symmetric KMS keys (whose unused RSA key is made lazily) still encrypt, and
-asymmetric ones still sign; each lookup by key answers as moto's own scan.
+asymmetric ones still sign; each lookup by key answers as moto's own scan. Each is
+installed only inside the emulator's scope (lbguard.accel.registry.applied), so the
+comparisons run inside ``emulated_aws``.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program():
         compared.append((fast, original()))
         return fast
 
-    speed._fast_stack_trace = comparing  # fast_sdk installs what speed holds at the run's start
+    speed._fast_stack_trace = comparing  # the installer takes what speed holds when the run starts
     try:
         with emulated_aws():
             run = run_program(Path(__file__).resolve().parents[2], "dev")
@@ -214,21 +216,22 @@ def test_serializer_names_are_motos_own_for_every_member_a_stack_serializes():
     from lbguard.accel.speed import ORIGINALS
 
     original = ORIGINALS["moto.core.serialize:XFormedAttributePicker.get_possible_keys"]
-    kept = XFormedAttributePicker.get_possible_keys
-    assert kept is not original
     compared = []
+    with emulated_aws():
+        kept = XFormedAttributePicker.get_possible_keys
+        assert kept is not original
 
-    def comparing(self, context):
-        want = list(original(self, context))
-        got = list(kept(self, context))
-        again = list(kept(self, context))  # the second time from what was kept
-        compared.append(got == want == again)
-        return iter(got)
+        def comparing(self, context):
+            want = list(original(self, context))
+            got = list(kept(self, context))
+            again = list(kept(self, context))  # the second time from what was kept
+            compared.append(got == want == again)
+            return iter(got)
 
-    XFormedAttributePicker.get_possible_keys = comparing
-    try:
-        with emulated_aws():
+        XFormedAttributePicker.get_possible_keys = comparing
+        try:
             run_program(Path(__file__).resolve().parents[2], "dev")
-    finally:
-        XFormedAttributePicker.get_possible_keys = kept
+        finally:
+            XFormedAttributePicker.get_possible_keys = kept
+    assert XFormedAttributePicker.get_possible_keys is original  # moto's own again after the scope
     assert len(compared) > 1000 and all(compared)

@@ -1,4 +1,4 @@
-"""The in-process pack decodes each resource once (lbguard.offline.policy_runner._DecodeOnce) and
+"""The in-process pack decodes each resource once (lbguard.accel.pack.DecodeOnce) and
 answers exactly as pulumi_policy's own decoding, once per policy, does (issue 15)."""
 
 from __future__ import annotations

@@ -13,9 +13,14 @@ resource through the real boto3 API and returns what AWS reads back;
 from lbguard.accel.gcpause import paused as _paused
 
 with _paused():  # boto3, pulumi and the handlers: long-lived objects, no garbage (lbguard.accel.gcpause)
-    from lbguard.accel import speed as _speed
+    import os as _os
 
-    _speed.install()  # before moto is imported: shared botocore loaders, a small AMI list
+    from lbguard.accel.speed import IMAGES_FILE as _IMAGES
+
+    # moto's documented switch, read when moto.ec2 is imported: the emulator's public images
+    # are this list (getAmi answers from it too); a caller's own list wins. Not an acceleration:
+    # it decides what describe_images answers.
+    _os.environ.setdefault("MOTO_AMIS_PATH", str(_IMAGES))
 
     from lbguard.offline.emulator.aws import DEFAULT_AMI, ELB_ACCOUNTS, HANDLERS, INVOKES, AwsEmulator
     from lbguard.offline.emulator.monitor import RecordingMonitor

@@ -35,6 +35,7 @@ import botocore
 import pulumi
 from botocore.config import Config as BotoConfig
 
+from lbguard.accel.registry import active
 from lbguard.core.model import is_secret
 
 ACCOUNT = "123456789012"
@@ -265,8 +266,9 @@ def update_tags(old: Prior, inputs: Mapping[str, Any], diffs: set, *, untag: Cal
 _BOTO_CONFIG = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
 # In-process moto reads no signature: it takes the account from the access key in the
 # Authorization header, and the emulator's key ("testing") and no key at all both give its
-# default account, ACCOUNT. SigV4 signing was 9% of every call's cost (issue 15), so those
-# calls go unsigned. Kept signed: calls to a moto server (AWS_ENDPOINT_URL: another process,
+# default account, ACCOUNT (moto 5.2 moto/core/responses.py BaseResponse.get_current_account,
+# moto/iam/models.py get_account_id_from). SigV4 signing was 9% of every call's cost (issue
+# 15), so those calls go unsigned (lbguard.accel.registry's "moto-unsigned-calls"). Kept signed: calls to a moto server (AWS_ENDPOINT_URL: another process,
 # possibly with IAM checks on), S3 (moto's S3 treats an anonymous request as anonymous), and
 # STS and IAM (the caller's identity and "current user" are the access key's).
 _UNSIGNED_CONFIG = _BOTO_CONFIG.merge(BotoConfig(signature_version=botocore.UNSIGNED))
@@ -314,7 +316,8 @@ class AwsEmulator(pulumi.runtime.Mocks):
 
     def client(self, service: str):
         if service not in self._clients:
-            unsigned = service not in _SIGNED_SERVICES and not os.environ.get("AWS_ENDPOINT_URL")
+            unsigned = (service not in _SIGNED_SERVICES and not os.environ.get("AWS_ENDPOINT_URL")
+                        and active("moto-unsigned-calls"))
             c = boto3.client(service, region_name=self.region, config=_UNSIGNED_CONFIG if unsigned else _BOTO_CONFIG)
             c.meta.events.register("before-call.*.*", self._count)
             self._clients[service] = c

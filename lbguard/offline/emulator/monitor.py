@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from lbguard.accel.registry import active
 from lbguard.core.model import RecordedResource
 
 if TYPE_CHECKING:
     from lbguard.offline.emulator.core import AwsEmulator
+
+_STACK = "pulumi:pulumi:Stack"  # MockMonitor hands the root stack's registration to no mock
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -24,7 +27,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     """
 
     def __init__(self, mocks: "AwsEmulator"):
-        super().__init__(_InputsRecorder(mocks))
+        # The registry's "pulumi-mock-inputs": the inputs MockMonitor decodes for the mocks are
+        # recorded instead of decoding the request a second time.
+        self._decode_inputs = not active("pulumi-mock-inputs")
+        super().__init__(mocks if self._decode_inputs else _InputsRecorder(mocks))
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
         self.invokes: list[tuple[str, dict]] = []  # (token, args) in call order
@@ -45,8 +51,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent or None, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             # inputs: recorded by _InputsRecorder from what MockMonitor decoded for the mocks
-            # (the same deserialize_properties of request.object), not decoded twice
-            inputs={}, provider=request.provider or None, protect=bool(request.protect),
+            # (the same deserialize_properties of request.object), or decoded here when off
+            inputs=rpc_props(request.object) if self._decode_inputs and request.type != _STACK else {},
+            provider=request.provider or None, protect=bool(request.protect),
             delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
             ignore_changes=list(request.ignoreChanges), replace_on_changes=list(request.replaceOnChanges),
             aliases=self._alias_urns(request), alias_specs=self._alias_specs(request),

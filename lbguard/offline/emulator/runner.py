@@ -21,7 +21,7 @@ from lbguard.offline.emulator.core import AwsEmulator
 from lbguard.accel.gcpause import paused
 from lbguard.core.stackconfig import load_stack_config as _load_full
 from lbguard.offline.emulator.monitor import RecordingMonitor, plain
-from lbguard.accel.speed import fast_sdk
+from lbguard.accel.registry import applied
 from lbguard.core.model import LbguardError, ProgramRun, RecordedResource
 
 __all__ = ["RecordingMonitor", "emulated_aws", "load_stack_config", "run_program", "DEFAULT_TIMEOUT"]
@@ -200,7 +200,7 @@ def run_program(project_dir: Path, stack: str, *, config_overrides: dict[str, st
     if timeout is None:
         timeout = float(os.environ.get("LBGUARD_PROGRAM_TIMEOUT") or DEFAULT_TIMEOUT)
 
-    with _LOCK, _in_project(project_dir), warnings.catch_warnings(), paused(), fast_sdk():
+    with _LOCK, _in_project(project_dir), warnings.catch_warnings(), paused(), applied("program"):
         # moto warns about its own error shapes; pulumi_aws about deprecated modules it imports.
         warnings.simplefilter("ignore")
         mocks = mocks or AwsEmulator(region=region)
@@ -268,11 +268,25 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, str
     return name, config
 
 
+@contextlib.contextmanager
+def emulator_accelerations() -> Iterator[None]:
+    """botocore's and moto's accelerations (lbguard.accel.registry) inside the block; without
+    moto installed, only botocore's (the emulator then reports the missing extra)."""
+    import importlib.util
+
+    scopes = ("botocore", "moto") if importlib.util.find_spec("moto") is not None else ("botocore",)
+    with applied(*scopes):
+        yield
+
+
 # What could point boto3 at a real account or another endpoint: credentials, profiles,
 # config files (which may name endpoint_url), and every endpoint variable.
 _ISOLATED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_PROFILE",
              "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL",
-             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "MOTO_LAMBDA_CONCURRENCY_QUOTA")
+             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "MOTO_LAMBDA_CONCURRENCY_QUOTA",
+             # FIPS and dual-stack endpoint variants: none in the emulator (also what keeps the
+             # shared botocore loader equivalent, lbguard.accel.speed.share_botocore_loaders)
+             "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
 
 
 @contextlib.contextmanager
@@ -295,19 +309,20 @@ def emulated_aws(region: str = "us-east-1", endpoint: str | None = None) -> Iter
     try:
         if endpoint:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
-            yield
+            with applied("botocore"):
+                yield
         else:
             os.environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"
             with contextlib.ExitStack() as mocked:
                 with paused():  # moto's import and backends: long-lived, no garbage
+                    # moto's and botocore's accelerations (lbguard.accel.registry) from before
+                    # moto is imported until the emulated AWS is gone
+                    mocked.enter_context(emulator_accelerations())
                     try:
                         from moto import mock_aws
                     except ModuleNotFoundError as err:  # lbguard installed without its emulator extra
                         raise LbguardError(f"the offline AWS emulator needs {err.name}: "
                                            "pip install 'lbguard[cli,emulator]'") from None
-                    from lbguard.accel.speed import tune_moto
-
-                    tune_moto()
                     mocked.enter_context(mock_aws())
                 yield
     finally:
