@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from lbguard.core.model import LbguardError
 from lbguard.offline import alb_logs, logsql

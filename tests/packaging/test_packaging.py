@@ -18,7 +18,6 @@ from lbguard.offline.emulator import emulated_aws, run_program
 from lbguard.offline.policy_runner import pack_config_for_stack, run_pack
 from tests.conftest import ROOT
 from tests.packaging.conftest import Venv, clean_env, run
-from tests.policies.fixtures import june_1
 
 pytestmark = pytest.mark.packaging
 

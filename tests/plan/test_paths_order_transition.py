@@ -8,7 +8,7 @@ import random
 import pytest
 
 from lbguard.core.model import RecordedResource
-from lbguard.core.plan import order, paths, transition
+from lbguard.core.plan import order, transition
 from lbguard.core.plan.paths import MASK, Change, apply_ignore_changes, changes, parse, secret
 
 

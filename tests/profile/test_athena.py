@@ -6,9 +6,6 @@ objects from a moto server through boto3.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 
 import boto3
 import duckdb
@@ -23,7 +20,7 @@ from lbguard.core.model import LbguardError
 from lbguard.core.profile import load_profile
 from lbguard.offline import alb_logs, logathena, logduck, logsql
 from tests.profile import alblog_gen as gen
-from tests.profile.test_engines import START, athena_table, corpus
+from tests.profile.test_engines import athena_table, corpus
 
 BUCKET = "fleet-alb-logs"
 PREFIX = f"s3://{BUCKET}/AWSLogs/{gen.ACCOUNT}/elasticloadbalancing/{gen.REGION}"
