@@ -215,9 +215,9 @@ def test_serializer_names_are_motos_own_for_every_member_a_stack_serializes():
     from lbguard.offline.emulator import run_program
     from lbguard.accel.speed import ORIGINALS
 
-    original = ORIGINALS["moto.core.serialize:XFormedAttributePicker.get_possible_keys"]
     compared = []
     with emulated_aws():
+        original = ORIGINALS["moto.core.serialize:XFormedAttributePicker.get_possible_keys"]
         kept = XFormedAttributePicker.get_possible_keys
         assert kept is not original
 
