@@ -3,7 +3,7 @@ the decompression floor, on the same generated files, in one run.
 
     .venv/bin/python benchmarks/bench_profile.py [--sizes 1000000,10000000] [--runs 3] [--modes ...]
 
-For each size, ALB access logs in AWS's entry format (tests/profile/alblog_gen.py, the dev mix,
+For each size, ALB access logs in AWS's entry format (tests/offline/profile/alblog_gen.py, the dev mix,
 gzip, one file per node per 5 minutes) are generated once and cached under
 ``$TMPDIR/lbguard-bench-logs/<lines>-<seed>-v2`` (``--fresh`` regenerates). Each measurement is a
 fresh process that reports its own time and memory:
@@ -169,7 +169,7 @@ def write_logs(root: Path, lines: int, seed: int = 3) -> int:
     """``lines`` entries: a 100,000-line day written again under later dates (distinct file
     names and request times, same mix): generating each entry in Python takes longer than reading it."""
     sys.path.insert(0, str(ROOT))
-    from tests.profile import alblog_gen as gen
+    from tests.offline.profile import alblog_gen as gen
 
     unit = min(lines, 100_000)
     copies = max(1, lines // unit)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_rollback.py [--runs 3] [--rules 50]
 
-Scenarios (tests/rollback/world.py builds them through boto3):
+Scenarios (tests/live/world.py builds them through boto3):
 
 - ``june-1``: the June 1 change: a pool left with one instance and a new catch-all rule
   at priority 1 sending all traffic to it (2 other rules, a 50/50 default);
@@ -10,7 +10,7 @@ Scenarios (tests/rollback/world.py builds them through boto3):
   reversed, plus a skewed default action and the June 1 catch-all rule.
 
 Each is rolled back by ``lbguard.live.operation.run_rollback`` (lock, journal, converge,
-freeze: what ``lbguard rollback`` runs), through a fault proxy (tests/rollback/
+freeze: what ``lbguard rollback`` runs), through a fault proxy (tests/live/
 faultproxy.py): once with no fault (the baseline, same run), once with faults injected
 (3 throttled writes, the first DeleteRule's response lost, 2 reads answered 500, 2
 stale reads), with botocore's real retry backoff. Prints seconds (median of --runs),
@@ -34,8 +34,8 @@ import boto3  # noqa: E402
 
 from lbguard.live import operation, reader  # noqa: E402
 from lbguard.cli.commands.sandbox import free_port, start_moto_server  # noqa: E402
-from tests.rollback import world as W  # noqa: E402
-from tests.rollback.faultproxy import WRITE_PREFIXES, FaultProxy  # noqa: E402
+from tests.live import world as W  # noqa: E402
+from tests.live.faultproxy import WRITE_PREFIXES, FaultProxy  # noqa: E402
 
 
 def faults(proxy: FaultProxy) -> None:

@@ -17,7 +17,7 @@ LBGUARD_DIR = Path(state.__file__).resolve().parents[1]
 # The function's code: lbguard's pure core and its live layer (boto3 only), as folders. The
 # layer contract (.importlinter) keeps both free of pulumi, moto and the CLI; jsonschema is not
 # in the Lambda Python runtime (boto3 is), so snapshots are checked with lbguard.core.schema_check
-# (tests/test_schema_check.py runs the bundle with only the stdlib and boto3).
+# (tests/core/test_schema_check.py runs the bundle with only the stdlib and boto3).
 LAMBDA_PACKAGES = ("core", "live")
 
 

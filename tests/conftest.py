@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
     os.environ.pop(var, None)
 # A `lbguard serve` worker the user left running never runs the tests' commands
-# (tests/test_worker.py starts its own, in its own directory).
+# (tests/cli/test_worker.py starts its own, in its own directory).
 os.environ["LBGUARD_WORKER"] = "0"
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

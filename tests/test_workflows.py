@@ -172,7 +172,7 @@ def _step(job: str, step_id: str) -> str:
 @pytest.mark.parametrize("touched,expected", [
     (["README.md", "docs/change-impact.md"], ""),
     (["stacks/Pulumi.prod.yaml"], "prod"),
-    (["stacks/Pulumi.prod.yaml", "stacks/Pulumi.dev.yaml", "tests/test_route.py"], "dev prod"),
+    (["stacks/Pulumi.prod.yaml", "stacks/Pulumi.dev.yaml", "tests/offline/test_route.py"], "dev prod"),
     (["stacks/Pulumi.qa.yaml"], "qa"),
     (["components/alb.py"], "dev prod staging"),
     (["lbguard/core/traffic.py"], "dev prod staging"),

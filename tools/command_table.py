@@ -5,7 +5,7 @@
 
 The table sits between ``<!-- commands:begin -->`` and ``<!-- commands:end -->``; one row per
 command: its synopsis (arguments and options as ``--help`` shows them) and its short help.
-``tests/test_command_table.py`` fails when the README's table differs from what this prints.
+``tests/cli/test_command_table.py`` fails when the README's table differs from what this prints.
 """
 
 from __future__ import annotations

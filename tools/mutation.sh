@@ -35,7 +35,7 @@ also_copy = ["components", "stacks", "Pulumi.yaml", "__main__.py", "examples", "
 pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider",
                        "--ignore=tests/policies/test_runner.py", "--ignore=tests/policies/test_in_process.py",
                        "--ignore=tests/policies/test_pack_doc.py"]
-pytest_add_cli_args_test_selection = ["tests/test_traffic.py", "tests/traffic", "tests/policies", "tests/test_route.py",
+pytest_add_cli_args_test_selection = ["tests/core/test_traffic.py", "tests/core/traffic", "tests/policies", "tests/offline/test_route.py",
                                       "tests/test_mutation_kills.py"]
 TOML
   fi

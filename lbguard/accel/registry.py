@@ -86,11 +86,11 @@ REGISTRY: tuple[Acceleration, ...] = (
          "moto.ec2.models.elastic_block_store.EBSBackend.describe_volumes",
          "moto.cloudwatch.models.CloudWatchBackend.get_alarms_by_alarm_names",
          "moto.ec2.models.security_groups.SecurityGroupBackend.get_security_group_from_id"), (MOTO,), "moto",
-        "tests/emulator/test_speed.py::test_lookups_by_key_answer_as_moto_scans",
+        "tests/offline/emulator/test_speed.py::test_lookups_by_key_answer_as_moto_scans",
         "lbguard.accel.speed:lookups_by_key", "scans of a whole kind per lookup (1.6 s at 2,150 resources)"),
     Acceleration(
         "moto-serializer-keys", ("moto.core.serialize.XFormedAttributePicker.get_possible_keys",), (MOTO,), "moto",
-        "tests/emulator/test_speed.py::test_serializer_names_are_motos_own_for_every_member_a_stack_serializes",
+        "tests/offline/emulator/test_speed.py::test_serializer_names_are_motos_own_for_every_member_a_stack_serializes",
         "lbguard.accel.speed:serializer_keys_once", "a sixth of each read-back: alias names asked for again"),
     Acceleration(
         "moto-unsigned-calls", ("moto.core.responses.BaseResponse.get_current_account (no signature read)",),
@@ -99,7 +99,7 @@ REGISTRY: tuple[Acceleration, ...] = (
         saves="9% of each emulated call: SigV4 signing moto never checks"),
     Acceleration(
         "pulumi-stack-trace", ("pulumi.runtime.resource._get_stack_trace",), (PULUMI,), "program",
-        "tests/emulator/test_speed.py::test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program",
+        "tests/offline/emulator/test_speed.py::test_fast_stack_trace_equals_the_sdks_for_every_registration_of_a_program",
         "lbguard.accel.speed:fast_stack_trace", "0.3-0.5 ms per resource: source lines read for a stack trace"),
     Acceleration(
         "pulumi-mock-inputs", ("pulumi.runtime.mocks.MockMonitor.RegisterResource (hands its decoded inputs "
@@ -119,7 +119,7 @@ REGISTRY: tuple[Acceleration, ...] = (
         saves="0.6 s at 470 resources: each resource decoded once per stack policy"),
     Acceleration(
         "gc-pause", ("gc (CPython's public collector switches, no private name)",), (), "process",
-        "tests/test_gcpause.py::test_paused_nests_and_restores_the_collector",
+        "tests/accel/test_gcpause.py::test_paused_nests_and_restores_the_collector",
         saves="2.0-2.5 s of a cold prod preflight: collections that find no garbage"),
 )
 BY_NAME = {a.name: a for a in REGISTRY}

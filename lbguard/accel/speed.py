@@ -220,7 +220,7 @@ def method_names_once() -> Restore:
 
 
 # moto's lookups that scan every object of a kind to find one by its key, replaced by
-# the same answer without the scan (tests/emulator/test_speed.py compares each with the
+# the same answer without the scan (tests/offline/emulator/test_speed.py compares each with the
 # original on the same backend). Each scan is per call, so a stack's cost per resource grew
 # with its size: at 2,150 resources, 587 tag reads walked every tag in the region (1.6 s
 # of the emulator's 27 s under the profiler), 1,668 instance lookups copied every
@@ -304,7 +304,7 @@ def serializer_keys_once() -> Restore:
     ``Meta`` aliases, so they are kept per those. An object that carries its own ``Meta``
     or answers attributes dynamically (``__getattr__``) is asked each time, as is any case
     where asking every provider up front raises (moto stops at the first name that has a
-    value). tests/emulator/test_speed.py compares the names with moto's on every member a
+    value). tests/offline/emulator/test_speed.py compares the names with moto's on every member a
     stack's responses serialize."""
     from moto.core.serialize import XFormedAttributePicker
 
@@ -422,7 +422,7 @@ def _fast_stack_trace():
     linecache, then a ``pathlib`` URI per frame): 0.3-0.5 ms of each resource on prod.
     This walks the same frames without reading source lines and keeps each file's URI and
     each (file, line) frame message once; the message is equal to the SDK's
-    (tests/emulator/test_speed.py compares them on the same stack).
+    (tests/offline/emulator/test_speed.py compares them on the same stack).
     """
     from pulumi.runtime.proto import source_pb2
 

@@ -231,7 +231,7 @@ def warm_up(project_dir: Path, stack: str, timeout: float = 30.0) -> str:
     unwarmed parent, 20 runs).
 
     The state a run leaves is the state a second run in one process starts from, which
-    tests/test_warm_identity.py shows gives identical results: the program's and the pack's
+    tests/offline/test_warm_identity.py shows gives identical results: the program's and the pack's
     own modules are purged after the run, moto's backends are reset, the Pulumi runtime is
     reset, and the run's threads are joined here. Ends with :func:`lbguard.accel.gcpause.freeze`
     (the run's garbage collected, not frozen into every child), so the process is ready to

@@ -1,5 +1,5 @@
 """Each acceleration answers as the library's own code on real inputs (lbguard.accel.registry
-names the test of each; tests/emulator/test_speed.py and tests/policies hold the others).
+names the test of each; tests/offline/emulator/test_speed.py and tests/policies hold the others).
 
 These run in the default suite on the locked releases, and in a scratch venv on the newest
 releases with ``LBGUARD_ACCEL=force`` (tests/accel/test_upstream.py, marker ``upstream``).
@@ -21,7 +21,8 @@ import botocore
 from lbguard.accel.registry import ORIGINALS, applied
 from lbguard.offline.emulator import emulated_aws
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 # The services the emulator's handlers call (lbguard/offline/emulator/services).
 SERVICES = ("ec2", "elbv2", "autoscaling", "cloudwatch", "s3", "iam", "sns", "lambda", "ssm", "sts", "kms", "acm",
             "sqs")

@@ -4,7 +4,7 @@ Off: ``lbguard preflight --json`` in a fresh process with ``LBGUARD_ACCEL=0`` (t
 own code throughout, the pack in its own process as the engine runs it). On: the same
 preflight in this interpreter, where the registry counts each installation, so the
 comparison is known to have run with the accelerations in place. AWS-generated ids are
-numbered by first appearance before comparing (tests/test_warm_identity.py).
+numbered by first appearance before comparing (tests/offline/test_warm_identity.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import pytest
 
 from lbguard.accel import registry
 from lbguard.offline.preflight import default_pack, offline_message, preflight_document, run_preflight
-from tests.test_warm_identity import normalised
+from tests.offline.test_warm_identity import normalised
+
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.stackruns
-ROOT = Path(__file__).resolve().parents[2]
 REPLAY = ROOT / "examples" / "june-1-replay"
 CASES = [(ROOT, "dev"), (ROOT, "staging"), (ROOT, "prod"), (REPLAY, "replay")]
 

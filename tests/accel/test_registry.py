@@ -10,14 +10,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from lbguard.accel import registry
 from lbguard.accel.registry import REGISTRY, applied
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = [a for a in REGISTRY if a.install]
 
 

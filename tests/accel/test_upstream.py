@@ -26,8 +26,9 @@ import pytest
 
 from lbguard.accel.registry import REGISTRY, within
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.upstream
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = "moto[server] boto3 botocore pulumi pulumi-policy"
 ALWAYS_FREE = {"s3transfer"}  # pinned by botocore's release: free with it
 

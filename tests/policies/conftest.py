@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 from google.protobuf import empty_pb2
 
 from lbguard.offline.policy_runner import InProcessPack, PackProcess, analyze, reconcile_config
 
-PACK = Path(__file__).resolve().parents[2] / "policies"
+from tests.conftest import ROOT
+
+PACK = ROOT / "policies"
 CONFIGS = {stack: json.loads((PACK / "config" / f"{stack}.json").read_text()) for stack in ("dev", "staging", "prod")}
 
 

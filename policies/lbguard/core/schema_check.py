@@ -6,7 +6,7 @@ for the function's platform). ``lbguard.core.snapshot.validate_snapshot`` theref
 ``jsonschema`` where it is installed (the CLI, the tests) and this checker in the
 function. It implements exactly the draft 2020-12 keywords ``lbguard.core.snapshot.SCHEMA``
 uses, and refuses a schema with any other keyword, so a schema edit cannot be
-silently half-checked; tests/test_schema_check.py checks that it agrees with
+silently half-checked; tests/core/test_schema_check.py checks that it agrees with
 ``jsonschema`` on valid and mutated snapshots.
 """
 

@@ -8,7 +8,7 @@ Sources, read at pulumi/pulumi commit 1b5949891b3c (2026-08-21, v3.259.0+14):
 ``pkg/resource/deploy/step_generator.go`` (functions named in each docstring),
 ``pkg/resource/deploy/step.go`` ``DeleteStep.Apply``, and the lifecycle tests
 ``pkg/engine/lifecycletest/delete_before_replace_test.go`` and ``alias_test.go`` (ported in
-tests/plan/). Pure: plain data in (lbguard.core.model.RecordedResource), decisions out.
+tests/core/plan/). Pure: plain data in (lbguard.core.model.RecordedResource), decisions out.
 """
 
 from __future__ import annotations
