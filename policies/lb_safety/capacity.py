@@ -26,10 +26,16 @@ def _peaks(resources: list[topology.Res]) -> tuple[dict[str, float], float | Non
     return by_ref, (values.pop() if len(values) == 1 else None)
 
 
+# Defaults, one home each: the config schema states them (the engine applies schema defaults
+# before Configure) and _capacity falls back to the same values.
+HEADROOM = 0.2  # share of a pool's capacity kept free at peak with every instance healthy
+DEGRADED_MAX = 1.0  # utilisation allowed with one instance or one AZ lost
+
+
 def _capacity(args: StackValidationArgs, report: ReportViolation) -> None:
     cfg = args.get_config()
-    headroom = num(cfg.get("headroom"), 0.2)
-    degraded_max = num(cfg.get("degradedMaxUtilisation"), 1.0)
+    headroom = num(cfg.get("headroom"), HEADROOM)
+    degraded_max = num(cfg.get("degradedMaxUtilisation"), DEGRADED_MAX)
     resources = stack_resources(args)
     by_urn = {r.urn: r for r in resources}
     topo = stack_topology(args, resources, default_rps_per_instance=num(cfg.get("defaultRpsPerInstance")))
@@ -114,9 +120,9 @@ capacity_covers_share = StackValidationPolicy(
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_capacity,
     config_schema=schema(
-        headroom={"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.2,
+        headroom={"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": HEADROOM,
                   "description": "spare fraction of capacity required at peak with every instance healthy"},
-        degradedMaxUtilisation={"type": "number", "exclusiveMinimum": 0, "maximum": 2, "default": 1.0,
+        degradedMaxUtilisation={"type": "number", "exclusiveMinimum": 0, "maximum": 2, "default": DEGRADED_MAX,
                                 "description": "largest utilisation allowed with one instance or one AZ lost"},
         peakRequestsPerSecond={"type": "number", "exclusiveMinimum": 0,
                                "description": "peak requests/s of a load balancer without an lbguard:peak-rps tag"},

@@ -239,3 +239,33 @@ def test_sse_kms_log_bucket(pack):
     run = mutate(BASE, "web-logs-sse", setter(["rules"], [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]))
     [v] = pack.evaluate(run)
     assert (v.policy, v.name) == ("access-log-bucket-secure", "web-logs-bucket") and "SSE-S3" in v.message
+
+
+def _pool_rps(run, pool: str, rps: float):
+    """The pool's Auto Scaling group declares ``rps`` requests/s per instance."""
+    def set_tag(props):
+        props["tags"] = [t for t in props["tags"] if t["key"] != "lbguard:rps-per-instance"] + [
+            {"key": "lbguard:rps-per-instance", "value": f"{rps:g}", "propagateAtLaunch": False}]
+    return mutate(run, f"web-pool-{pool}-asg", set_tag)
+
+
+def test_capacity_keeps_twenty_percent_headroom_by_default(pack):
+    """capacity-covers-share's default headroom is 0.2: blue and green each take 140 of 400 req/s
+    on 4 x 40 req/s (87.5% all healthy). With the degraded limit raised only the all-healthy
+    headroom decides: over 80% by default, within 90% when the config allows 10%."""
+    run = _pool_rps(_pool_rps(BASE, "blue", 40), "green", 40)
+    degraded_only = {"capacity-covers-share": {"degradedMaxUtilisation": 2.0}}
+    found = [(p, u) for p, _, u in pack.found(run, degraded_only) if p == "capacity-covers-share"]
+    assert found == [("capacity-covers-share", urn(run, "web-routing-https"))]
+    [v] = [v for v in pack.evaluate(run, degraded_only) if v.policy == "capacity-covers-share"]
+    assert "utilisation 87.5% > 80%" in v.message and "'all-healthy'" in v.message
+    looser = {"capacity-covers-share": {"degradedMaxUtilisation": 2.0, "headroom": 0.1}}
+    assert "capacity-covers-share" not in {p for p, _, _ in pack.found(run, looser)}
+
+
+def test_a_forward_to_a_pool_with_no_instances_is_a_funnel_fault(pack):
+    """no-traffic-funnel reports every pool a forward sends a share to that has no instance
+    (Auto Scaling minimum 0), whatever the share."""
+    run = mutate(BASE, "web-pool-green-asg", lambda props: props.update(minSize=0, desiredCapacity=0))
+    messages = [v.message for v in pack.evaluate(run) if v.policy == "no-traffic-funnel"]
+    assert any("which has no instances (Auto Scaling minimum 0)" in m and "sends 35% " in m for m in messages), messages
