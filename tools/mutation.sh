@@ -8,6 +8,9 @@
 #   bash tools/mutation.sh results    # the summary of the last run
 #   MUTATE="lbguard/core/matching.py" MUTATION_DIR=/tmp/m bash tools/mutation.sh   # one module, its own copy
 #   JOBS=1 ...                        # mutmut's children (default 2)
+#   bash tools/mutation.sh rerun      # tests added since: refresh the copy's tests/, re-test only the
+#                                     # mutants that survived (a killed mutant stays killed: tests are
+#                                     # only ever added), then print the summary
 #
 # mutmut names a mutant by its module's import path and activates it only when the running
 # function's __module__ matches. The pack imports its modules as `lb_safety.*` (the pack
@@ -47,6 +50,17 @@ TOML
   fi
   start=$(date +%s)
   (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}") || true
+  echo "mutation: $(( $(date +%s) - start )) s"
+fi
+if [ "${1:-}" = "rerun" ]; then
+  rm -rf "$WORK/tests"
+  git ls-files -z tests | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
+  mapfile -t AGAIN < <(cd "$WORK" && "$PY" -m mutmut results --all true | sed -n 's/^ *\(\S*\): \(survived\|no tests\)$/\1/p')
+  echo "mutation: re-testing ${#AGAIN[@]} survivors with the checkout's tests"
+  start=$(date +%s)
+  if [ ${#AGAIN[@]} -gt 0 ]; then
+    (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}" "${AGAIN[@]}") || true
+  fi
   echo "mutation: $(( $(date +%s) - start )) s"
 fi
 (cd "$WORK" && "$PY" -m mutmut results --all true) | "$PY" "$ROOT/tools/mutation_summary.py"
