@@ -33,19 +33,24 @@ if [ "${1:-run}" = "run" ]; then
     rm -rf "$WORK/policies/lbguard"  # the vendored core: the mutated lbguard/core is the one imported
     ONLY=$(set -f; for m in ${MUTATE:-lbguard/core/traffic.py lbguard/core/matching.py lbguard/core/topology.py lb_safety/*}; do
              printf '"%s", ' "${m/#policies\/lb_safety/lb_safety}"; done | sed 's/, $//')
-    # The Lambda-bundle test imports the core in a child allowed only the stdlib and boto3; a
-    # mutated module imports mutmut's trampoline there, so that test cannot run on mutants.
+    # The tests of the scope: the policy tests and the core's tests, less those of other core
+    # modules (plan, schema check, names, refusals, profile format) and the profile tests that
+    # run whole stacks (test_profile_stack.py), which reach the scope's
+    # functions only in passing and cost seconds a mutant; tools/mutation_order.py runs each
+    # mutant's tests fastest first.
     cat >> "$WORK/pyproject.toml" <<TOML
 
 [tool.mutmut]
 source_paths = ["lbguard", "lb_safety"]
 only_mutate = [$ONLY]
 also_copy = ["components", "stacks", "Pulumi.yaml", "__main__.py", "examples", "tools", "docs", "policies"]
-pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider",
+pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.mutation_order",
                        "--ignore=tests/policies/test_runner.py", "--ignore=tests/policies/test_in_process.py",
-                       "--ignore=tests/policies/test_pack_doc.py",
-                       "--deselect=tests/core/test_schema_check.py::test_lambda_bundle_runs_with_only_the_stdlib_and_boto3"]
-pytest_add_cli_args_test_selection = ["tests/core", "tests/policies", "tests/offline/test_route.py"]
+                       "--ignore=tests/policies/test_pack_doc.py", "--ignore=tests/core/plan",
+                       "--ignore=tests/core/test_schema_check.py", "--ignore=tests/core/test_names.py",
+                       "--ignore=tests/core/test_refusals.py", "--ignore=tests/core/test_profile_format.py",
+                       "--ignore=tests/core/traffic/test_profile_stack.py"]
+pytest_add_cli_args_test_selection = ["tests/core", "tests/policies"]
 TOML
   fi
   start=$(date +%s)
