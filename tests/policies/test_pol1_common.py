@@ -33,10 +33,16 @@ def test_a_policy_that_crashes_names_itself_with_its_traceback(pack):
                        {"vpcId": "vpc-0123456789abcdef0", "ingress": ["not-a-rule"]}, {"id": "sg-0odd"})
     with pytest.raises(LbguardError) as err:
         pack.evaluate(run, {})
-    first, _, rest = str(err.value).partition("\n")
-    assert "'str' object has no attribute 'get'" in first
-    assert "policy alb-ingress-restricted raised:\nTraceback (most recent call last):" in rest
-    assert "in _world_open" in rest
+    assert "'str' object has no attribute 'get'" in str(err.value).partition("\n")[0]
+    printed = pack.process.stderr_tail(200)  # the error carries the last 20 lines only
+    assert "policy alb-ingress-restricted raised:\nTraceback (most recent call last):" in printed
+    assert "_world_open" in printed and "AttributeError" in printed
+    # A policy that does not crash reports through the wrapper as before.
+    plain = add_resource(web_tier(), "aws:ec2/securityGroup:SecurityGroup", "open-sg",
+                         {"vpcId": "vpc-0123456789abcdef0", "ingress": [
+                             {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]},
+                         {"id": "sg-0open"})
+    assert [(v.policy, v.name) for v in pack.evaluate(plain, {})] == [("alb-ingress-restricted", "open-sg")]
 
 
 def test_could_not_be_evaluated_is_the_sdks_unknown_value_error(common):
