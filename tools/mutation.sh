@@ -4,7 +4,7 @@
 # that reach its function (mutmut's per-test selection). Not part of .ci/run: about an hour on
 # two cores. Results and the survivors with their reasons: docs/mutation.md.
 #
-#   bash tools/mutation.sh            # run (or resume) in .mutation/, then print the summary
+#   bash tools/mutation.sh            # run (or resume, with the checkout's tests) in .mutation/, then the summary
 #   bash tools/mutation.sh results    # the summary of the last run
 #   MUTATE="lbguard/core/matching.py" MUTATION_DIR=/tmp/m bash tools/mutation.sh   # one module, its own copy
 #   JOBS=1 ...                        # mutmut's children (default 2)
@@ -23,6 +23,11 @@ ROOT=$PWD
 WORK=${MUTATION_DIR:-$ROOT/.mutation}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 MUTMUT_VERSION=3.8.1
+
+refresh_tests() {  # the checkout's tests into the scratch copy (a resumed run picks up added tests)
+  rm -rf "$WORK/tests"
+  git ls-files -z tests | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
+}
 
 if [ "${1:-run}" = "run" ]; then
   "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
@@ -53,19 +58,19 @@ pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.m
 pytest_add_cli_args_test_selection = ["tests/core", "tests/policies"]
 TOML
   fi
+  refresh_tests
   start=$(date +%s)
   (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}") || true
-  echo "mutation: $(( $(date +%s) - start )) s"
+  echo "mutation: $(( $(date +%s) - start )) s" | tee -a "$WORK/mutation-times.log"
 fi
 if [ "${1:-}" = "rerun" ]; then
-  rm -rf "$WORK/tests"
-  git ls-files -z tests | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
+  refresh_tests
   mapfile -t AGAIN < <(cd "$WORK" && "$PY" -m mutmut results --all true | sed -n 's/^ *\(\S*\): \(survived\|no tests\)$/\1/p')
   echo "mutation: re-testing ${#AGAIN[@]} survivors with the checkout's tests"
   start=$(date +%s)
   if [ ${#AGAIN[@]} -gt 0 ]; then
     (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}" "${AGAIN[@]}") || true
   fi
-  echo "mutation: $(( $(date +%s) - start )) s"
+  echo "mutation: $(( $(date +%s) - start )) s" | tee -a "$WORK/mutation-times.log"
 fi
 (cd "$WORK" && "$PY" -m mutmut results --all true) | "$PY" "$ROOT/tools/mutation_summary.py"
