@@ -127,13 +127,10 @@ def forward_actions(props: Mapping[str, Any], key: str) -> list[dict]:
     return [a for a in (props.get(key) or []) if isinstance(a, Mapping) and a.get("type") == "forward"]
 
 
-def forward_weights(action: Mapping[str, Any]) -> list[tuple[str, float | None]]:
-    """(target-group arn, weight) pairs of a pulumi-shaped forward action."""
-    fwd = action.get("forward") or {}
-    if isinstance(fwd, Mapping) and fwd.get("targetGroups"):
-        return [(t.get("arn"), num(t.get("weight"), 1.0) if t.get("weight") is not None else 1.0)
-                for t in fwd["targetGroups"]]
-    return [(action.get("targetGroupArn"), 1.0)]
+def forward_weights(action: Mapping[str, Any]) -> list[tuple[Any, Any]] | None:
+    """(target-group arn, weight) pairs of a pulumi-shaped forward action, an unknown weight
+    as ``UNKNOWN``; None when its target groups are unknown (topology's one reading)."""
+    return topology.forward_pairs(action)
 
 
 # ``plain(props)``, once per props object: a host that hands every stack policy the same

@@ -58,8 +58,14 @@ def _even_weights(args: ResourceValidationArgs, report: ReportViolation) -> None
     exemption = next((e for e in cfg.get("canaryExemptions") or [] if e.get("name") in (args.name, args.urn)), None)
     canary = num(exemption.get("maxShare")) if exemption else None
     key = "defaultActions" if args.resource_type in LISTENER else "actions"
-    for action in forward_actions(plain(args.props), key):
+    props = plain(args.props)
+    actions = props.get(key)
+    if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+        cannot_evaluate([f"{args.name}: its actions are unknown"])
+    for action in forward_actions(props, key):
         pairs = forward_weights(action)
+        if pairs is None:
+            cannot_evaluate([f"{args.name}: the target groups of a forward are unknown"])
         if any(w == UNKNOWN for _, w in pairs):
             cannot_evaluate([f"{args.name}: a forward weight is unknown"])
         why = check_even_weights(pairs, num(cfg.get("tolerance"), 0.0), canary)
@@ -255,6 +261,9 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
         if not known(props.get("defaultActions" if is_listener else "actions")):
             notes.append(f"{r.name}: its actions are unknown")
             continue
+        if not is_listener and not (known(props.get("conditions")) and known(props.get("priority"))):
+            notes.append(f"{r.name}: its conditions or priority are unknown")
+            continue
         try:
             if is_listener:
                 same = _api_actions(props.get("defaultActions")) == shapes.canonical_actions(held["defaultActions"])
@@ -263,7 +272,7 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
                         and int(num(props.get("priority"), 0)) == int(held["priority"])
                         and shapes.canonical_conditions([shapes.condition_to_api(c) for c in props.get("conditions") or []])
                         == shapes.canonical_conditions(held["conditions"]))
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             report(f"the 'rollback' entry for {what} {r.name} cannot be compared: {err}. Export it in ELBv2 API "
                    f"shape (lbguard.core.shapes).", r.urn)
             continue

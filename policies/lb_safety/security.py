@@ -162,7 +162,7 @@ def _ingress_rules(args) -> list[dict]:
 
 
 def _ingress_restricted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = set(args.get_config().get("allowedPorts") or [80, 443])
+    allowed = {int(p) for p in args.get_config().get("allowedPorts") or [80, 443]}  # Struct numbers are doubles
     for rule in _ingress_rules(args):
         if not _world_open(rule):
             continue

@@ -9,7 +9,9 @@ wording shows as a difference. It is recorded from the policy tests' own runs:
     LBGUARD_RECORD_POLICY_CASES=/tmp/cases .venv/bin/python -m pytest -q -n 0 tests/policies
     .venv/bin/python -m tests.policies.golden /tmp/cases      # writes tests/policies/golden.json.gz
 
-Record again only after a deliberate change, and read the diff of the violations it shows.
+After a deliberate change of what the pack says, the same programs can be judged again instead
+(``.venv/bin/python -m tests.policies.golden --refresh``: it prints every changed case's
+difference); read that difference before committing it.
 """
 
 from __future__ import annotations
@@ -62,5 +64,31 @@ def main(directory: str) -> int:
     return 0
 
 
+def refresh() -> int:
+    """Judge the corpus's programs again with today's pack and print what changed."""
+    from google.protobuf import empty_pb2
+
+    from tests.policies.conftest import Pack, open_pack
+
+    cases = load()
+    changed = 0
+    with open_pack(project="web-tier", stack="prod", timeout=60) as process:
+        pack = Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
+        for i, case in enumerate(cases):
+            found = violations_to_json(pack.evaluate(run_from_json(case["run"]), case["user"]))
+            if found != case["violations"]:
+                changed += 1
+                for v in case["violations"]:
+                    if v not in found:
+                        print(f"case{i} - {v}")
+                for v in found:
+                    if v not in case["violations"]:
+                        print(f"case{i} + {v}")
+                case["violations"] = found
+    CORPUS.write_bytes(gzip.compress(json.dumps(cases, sort_keys=True).encode(), mtime=0))
+    print(f"wrote {CORPUS}: {len(cases)} cases, {changed} changed")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(refresh() if sys.argv[1:] == ["--refresh"] else main(sys.argv[1]))

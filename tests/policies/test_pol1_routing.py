@@ -129,9 +129,6 @@ def test_forwards_split_evenly(pack, change, config, want):
     assert got == sorted(("mandatory", n, f"{n}: {m}") for n, m in want)
 
 
-@pytest.mark.xfail(strict=True, reason="common.forward_weights reads an unknown weight as 1 (num's default), so "
-                                       "_even_weights' unknown check never fires: a preview with a computed weight "
-                                       "passes silently")
 def test_an_unknown_weight_cannot_be_evaluated(pack):
     run = set_https(forward((ARNS["blue"], 1), (ARNS["green"], 1)))(BASE)
     run = mutate(run, HTTPS, setter(["defaultActions", 0, "forward", "targetGroups", 1, "weight"], UNKNOWN))

@@ -140,6 +140,11 @@ def rule_key(rule: Res) -> str:
     return names.of(rule.type, rule.name).short
 
 
+def _known_list(value: Any) -> bool:
+    """A list whose items are known objects (their own fields may still be unknown)."""
+    return isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value)
+
+
 def _known(value: Any) -> bool:
     if value is None or value == UNKNOWN:
         return False
@@ -162,6 +167,28 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def listed(value: Any) -> list:
+    """A list-valued property as a list: empty when absent, and when unknown (a preview's
+    sentinel string), which callers check with :func:`_known` where it matters."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def forward_pairs(action: Mapping[str, Any]) -> list[tuple[Any, Any]] | None:
+    """(target group reference, weight) of a pulumi-shaped forward action, the one reading of
+    its two shapes (``forward.targetGroups`` or ``targetGroupArn``). An absent weight is ALB's
+    1; an unknown one stays :data:`UNKNOWN`; None when the target groups themselves are unknown."""
+    fwd = action.get("forward")
+    if fwd is not None and not isinstance(fwd, Mapping):
+        return None
+    groups = (fwd or {}).get("targetGroups")
+    if not groups:
+        return [(action.get("targetGroupArn"), 1.0)]
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(t, Mapping) for t in groups):
+        return None
+    return [(t.get("arn"), 1.0 if t.get("weight") is None else UNKNOWN if t.get("weight") == UNKNOWN
+             else _float(t.get("weight"))) for t in groups]
 
 
 _DISCOVER = object()
@@ -365,25 +392,28 @@ class _Builder:
         return peak_rps
 
     def forward_of(self, res: Res, prop: str, actions: list, listener: ListenerNode, rule: Res | None) -> None:
-        for a in actions or []:
+        if not _known_list(actions):
+            self.unresolved.append((res.urn, f"its {prop} are unknown, so the target groups it forwards to cannot "
+                                             f"be resolved"))
+            return
+        for a in actions:
             if a.get("type") != "forward":
                 continue
-            if a.get("forward") and a["forward"].get("targetGroups"):
-                pairs = [(t.get("arn"), _float(t.get("weight")) if t.get("weight") is not None else 1.0)
-                         for t in a["forward"]["targetGroups"]]
-            else:
-                pairs = [(a.get("targetGroupArn"), 1.0)]
+            pairs = forward_pairs(a)
+            if pairs is None:
+                self.unresolved.append((res.urn, f"its {prop} forward to target groups that are unknown"))
+                return
             nodes = self.tg_refs(res, prop, [p[0] for p in pairs])
             if len(nodes) != len(pairs):
                 return
             weights: dict[str, float] = {}
             for node, (_, w) in zip(nodes, pairs):
-                weights[node.id] = weights.get(node.id, 0.0) + (w or 0.0)
+                weights[node.id] = weights.get(node.id, 0.0) + (_float(w) or 0.0)
             conditions = []
             if rule is not None:
                 try:
-                    conditions = [shapes.condition_to_api(c) for c in rule.props.get("conditions") or []]
-                except (ValueError, KeyError, TypeError):
+                    conditions = [shapes.condition_to_api(c) for c in listed(rule.props.get("conditions"))]
+                except (ValueError, KeyError, TypeError, AttributeError):
                     conditions = []
             fraction = _float(_tags(rule.props).get(TAG_FRACTION)) if rule is not None else None
             self.forwards.append(Forward(
@@ -400,8 +430,8 @@ class _Builder:
                                 port=int(_float(r.props.get("port")) or 0) or None, protocol=r.props.get("protocol"),
                                 load_balancer=r.props.get("loadBalancerArn"), key=names.of(r.type, r.name).short)
             try:
-                node.default_actions = [shapes.action_to_api(a) for a in r.props.get("defaultActions") or []]
-            except (ValueError, KeyError, TypeError):
+                node.default_actions = [shapes.action_to_api(a) for a in listed(r.props.get("defaultActions"))]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 node.default_actions = []
             self.listeners[r.urn] = node
             self.listener_by_ref[r.urn] = node
@@ -427,8 +457,8 @@ class _Builder:
         rules, declared = [], {}
         for r in node.rules:
             try:
-                conditions = [shapes.condition_to_api(c) for c in r.props.get("conditions") or []]
-            except (ValueError, KeyError, TypeError):
+                conditions = [shapes.condition_to_api(c) for c in listed(r.props.get("conditions"))]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 conditions = None
             priority = _float(r.props.get("priority"))
             if conditions is None or priority is None or not _known(r.props.get("conditions")):
