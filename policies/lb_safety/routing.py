@@ -221,14 +221,14 @@ def _api_actions(actions) -> list[dict]:
 
 def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None:
     from lbguard.core.model import LbguardError
-    from lbguard.core.snapshot import validate_snapshot
+    from lbguard.core.snapshot import SCHEMA_VERSION, validate_snapshot
 
     found = stack_outputs(args)
     stack_urn, outputs = found if found else ("", {})
     snap = outputs.get("rollback")
     if snap is None:
-        report("the stack exports no 'rollback' output. Export the routing snapshot (schemaVersion 1, built by "
-               "lbguard.core.snapshot.build_snapshot from the same listeners and rules) so routing can be restored with "
+        report(f"the stack exports no 'rollback' output. Export the routing snapshot (schemaVersion {SCHEMA_VERSION}, "
+               "built by lbguard.core.snapshot.build_snapshot from the same listeners and rules) so routing can be restored with "
                "boto3 alone.", stack_urn)
         return
     if not known(snap):
@@ -236,7 +236,7 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
     try:
         validate_snapshot(snap, "rollback output")
     except LbguardError as err:
-        report(f"{err}. Export a schemaVersion 1 snapshot built by lbguard.core.snapshot.build_snapshot.", stack_urn)
+        report(f"{err}. Export a schemaVersion {SCHEMA_VERSION} snapshot built by lbguard.core.snapshot.build_snapshot.", stack_urn)
         return
     listeners = {l["arn"]: l for l in snap["listeners"]}
     rules = {r["arn"]: r for l in snap["listeners"] for r in l.get("rules", [])}
@@ -290,7 +290,7 @@ def _rollback_output(args: StackValidationArgs, report: ReportViolation) -> None
 
 rollback_output_required = StackValidationPolicy(
     name="rollback-output-required",
-    description="The stack exports 'rollback', a schemaVersion 1 routing snapshot covering every listener and rule "
+    description="The stack exports 'rollback', a schemaVersion 2 routing snapshot covering every listener and rule "
                 "with the same actions and weights.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_rollback_output,

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from lbguard.core.snapshot import SCHEMA_VERSION
 from tests.conftest import ROOT
 from tests.policies.fixtures import (ELB, UNKNOWN, add_resource, by_name, forward, mutate, refresh_rollback, setter,
                                      web_tier)
@@ -369,7 +370,7 @@ L_PARTS, R_PARTS = "actions (targets or weights)", "actions (targets or weights)
                            f"from the 'rollback' output; build the snapshot from every listener and rule of the stack.")]),
     (snapshot_edit(lambda s: held_listener(s)["rules"][0].update(priority="ten")),
      [(STACK, "rollback output: listeners[1].rules[0].priority: 'ten' is not of type 'integer'. Export a schemaVersion "
-              "1 snapshot built by lbguard.core.snapshot.build_snapshot.")]),
+              "2 snapshot built by lbguard.core.snapshot.build_snapshot.")]),
 ])
 def test_the_rollback_output_holds_the_stacks_routing(pack, change, want):
     got = findings(pack, change(BASE), "rollback-output-required")
@@ -408,4 +409,13 @@ def test_a_rollback_output_that_is_no_snapshot_is_reported(pack):
     [(level, name, message)] = findings(pack, run, "rollback-output-required")
     assert (level, name) == ("mandatory", STACK)
     assert "rollback output" in message and message.endswith(
-        ". Export a schemaVersion 1 snapshot built by lbguard.core.snapshot.build_snapshot.")
+        f". Export a schemaVersion {SCHEMA_VERSION} snapshot built by lbguard.core.snapshot.build_snapshot.")
+
+
+def test_the_rollback_advice_names_the_schema_version_the_snapshot_check_accepts(pack, routing):
+    """Every word of advice names the version validate_snapshot accepts (an older one is refused)."""
+    run = copy.deepcopy(BASE)
+    del run.outputs["rollback"]
+    [(_, _, message)] = findings(pack, run, "rollback-output-required")
+    assert f"(schemaVersion {SCHEMA_VERSION}, built by" in message
+    assert f"a schemaVersion {SCHEMA_VERSION} routing snapshot" in routing.rollback_output_required.description
