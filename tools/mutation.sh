@@ -4,7 +4,7 @@
 # that reach its function (mutmut's per-test selection). Not part of .ci/run: about an hour on
 # two cores. Results and the survivors with their reasons: docs/mutation.md.
 #
-#   bash tools/mutation.sh            # run (or resume, with the checkout's tests) in .mutation/, then the summary
+#   bash tools/mutation.sh            # run (or resume, with the checkout's tests and sources) in .mutation/
 #   bash tools/mutation.sh results    # the summary of the last run
 #   MUTATE="lbguard/core/matching.py" MUTATION_DIR=/tmp/m bash tools/mutation.sh   # one module, its own copy
 #   JOBS=1 ...                        # mutmut's children (default 2)
@@ -24,18 +24,25 @@ WORK=${MUTATION_DIR:-$ROOT/.mutation}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 MUTMUT_VERSION=3.8.1
 
-refresh_tests() {  # the checkout's tests into the scratch copy (a resumed run picks up added tests)
+sync_copy() {  # the checkout into the scratch copy: lb_safety at its root, no vendored core; a changed
+               # source file makes mutmut mutate it again and re-test the functions that changed
   rm -rf "$WORK/tests"
-  git ls-files -z tests | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
+  git ls-files -z | while IFS= read -r -d '' f; do
+    case "$f" in
+      policies/lbguard/*) continue ;;
+      policies/lb_safety/*) dest="$WORK/lb_safety/${f#policies/lb_safety/}" ;;
+      pyproject.toml) [ -f "$WORK/pyproject.toml" ] && continue; dest="$WORK/$f" ;;
+      *) dest="$WORK/$f" ;;
+    esac
+    cmp -s "$f" "$dest" || { mkdir -p "$(dirname "$dest")"; cp -p "$f" "$dest"; }
+  done
 }
 
 if [ "${1:-run}" = "run" ]; then
   "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
   if [ ! -d "$WORK" ]; then
     mkdir -p "$WORK"
-    git ls-files -z | while IFS= read -r -d '' f; do mkdir -p "$WORK/$(dirname "$f")"; cp -p "$f" "$WORK/$f"; done
-    mv "$WORK/policies/lb_safety" "$WORK/lb_safety"
-    rm -rf "$WORK/policies/lbguard"  # the vendored core: the mutated lbguard/core is the one imported
+    sync_copy  # without policies/lbguard, the vendored core: the mutated lbguard/core is the one imported
     ONLY=$(set -f; for m in ${MUTATE:-lbguard/core/traffic.py lbguard/core/matching.py lbguard/core/topology.py lb_safety/*}; do
              printf '"%s", ' "${m/#policies\/lb_safety/lb_safety}"; done | sed 's/, $//')
     # The tests of the scope: the policy tests and the core's tests, less those of other core
@@ -58,13 +65,13 @@ pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.m
 pytest_add_cli_args_test_selection = ["tests/core", "tests/policies"]
 TOML
   fi
-  refresh_tests
+  sync_copy
   start=$(date +%s)
   (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}") || true
   echo "mutation: $(( $(date +%s) - start )) s" | tee -a "$WORK/mutation-times.log"
 fi
 if [ "${1:-}" = "rerun" ]; then
-  refresh_tests
+  sync_copy
   mapfile -t AGAIN < <(cd "$WORK" && "$PY" -m mutmut results --all true | sed -n 's/^ *\(\S*\): \(survived\|no tests\)$/\1/p')
   echo "mutation: re-testing ${#AGAIN[@]} survivors with the checkout's tests"
   start=$(date +%s)
