@@ -1,31 +1,46 @@
 #!/usr/bin/env bash
 # Mutation testing of the safety logic (issue 26): mutmut over the policy pack (policies/lb_safety)
-# and the core's traffic model, ALB matching and topology, each mutant run against the tests
-# that reach its function (mutmut's per-test selection). Not part of .ci/run: about an hour on
-# two cores. Results and the survivors with their reasons: docs/mutation.md.
+# and the core's traffic model, ALB matching and topology. Not part of .ci/run (about an hour on
+# two cores). Results and the survivors with their reasons: docs/mutation.md.
 #
-#   bash tools/mutation.sh            # run (or resume, with the checkout's tests and sources) in .mutation/
-#   bash tools/mutation.sh results    # the summary of the last run
-#   MUTATE="lbguard/core/matching.py" MUTATION_DIR=/tmp/m bash tools/mutation.sh   # one module, its own copy
-#   JOBS=1 ...                        # mutmut's children (default 2)
-#   bash tools/mutation.sh rerun      # tests added since: refresh the copy's tests/, re-test only the
-#                                     # mutants that survived (a killed mutant stays killed: tests are
-#                                     # only ever added), then print the summary
+#   bash tools/mutation.sh              # run (or resume) every group, then the summary
+#   GROUP=topology bash tools/mutation.sh          # one group
+#   bash tools/mutation.sh results      # the summary of the last run
+#   MUTATION_DIR=/tmp/m JOBS=1 ...      # where the scratch copies live (default .mutation/), mutmut's children
+#
+# The scope is split in groups, each a set of modules and the test files written for them; a
+# group's mutants run against its tests only, with mutmut's per-test selection inside them (the
+# tests that reach the mutated function, fastest first: tools/mutation_order.py). Why groups:
+# every policy test sends a whole program through the whole pack, so it reaches every function
+# of every policy, and mutmut would run all ~500 policy tests (45 s) on each surviving mutant of
+# any policy. A mutant that only a test of another group would kill counts as survived, so the
+# score is a lower bound of the score against every test.
 #
 # mutmut names a mutant by its module's import path and activates it only when the running
 # function's __module__ matches. The pack imports its modules as `lb_safety.*` (the pack
-# directory is on sys.path, as the engine runs it), so the scratch copy has lb_safety/ at its
+# directory is on sys.path, as the engine runs it), so each scratch copy has lb_safety/ at its
 # root; the pack runs in the test's interpreter (LBGUARD_TEST_PACK=in-process), where mutmut
-# sees which test reaches which function.
+# sees which test reaches which function. A resumed run syncs the checkout's sources and tests
+# into the copy: mutmut mutates a changed file again and re-tests the functions that changed,
+# and runs the mutants not yet tested, with the new tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=${MUTATION_DIR:-$ROOT/.mutation}
+BASE=${MUTATION_DIR:-$ROOT/.mutation}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 MUTMUT_VERSION=3.8.1
 
-sync_copy() {  # the checkout into the scratch copy: lb_safety at its root, no vendored core; a changed
-               # source file makes mutmut mutate it again and re-test the functions that changed
+# name | modules | test files (globs, from the checkout's root)
+SPEC=(
+  "matching|lbguard/core/matching.py|tests/core/test_matching*.py"
+  "traffic|lbguard/core/traffic.py|tests/core/test_traffic*.py tests/core/traffic/test_reach.py"
+  "topology|lbguard/core/topology.py|tests/core/test_topology*.py tests/policies/test_unknown_routing.py"
+  "pack-routing|lb_safety/routing.py lb_safety/common.py lb_safety/stickiness.py lb_safety/__init__.py|tests/policies/test_pol1_*.py tests/policies/test_unknown_routing.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py tests/policies/test_gaps.py tests/policies/test_accuracy.py"
+  "pack-security|lb_safety/security.py|tests/policies/test_routing_security.py tests/policies/test_policies.py"
+  "pack-operations|lb_safety/alarms.py lb_safety/autoscaling.py lb_safety/capacity.py lb_safety/health.py lb_safety/logs.py|tests/policies/test_alarms_capacity.py tests/policies/test_pol2_*.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py"
+)
+
+sync_copy() {  # the checkout into $WORK: lb_safety at its root, no vendored core (policies/lbguard)
   rm -rf "$WORK/tests"
   git ls-files -z | while IFS= read -r -d '' f; do
     case "$f" in
@@ -38,46 +53,42 @@ sync_copy() {  # the checkout into the scratch copy: lb_safety at its root, no v
   done
 }
 
-if [ "${1:-run}" = "run" ]; then
-  "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
-  if [ ! -d "$WORK" ]; then
-    mkdir -p "$WORK"
-    sync_copy  # without policies/lbguard, the vendored core: the mutated lbguard/core is the one imported
-    ONLY=$(set -f; for m in ${MUTATE:-lbguard/core/traffic.py lbguard/core/matching.py lbguard/core/topology.py lb_safety/*}; do
-             printf '"%s", ' "${m/#policies\/lb_safety/lb_safety}"; done | sed 's/, $//')
-    # The tests of the scope: the policy tests and the core's tests, less those of other core
-    # modules (plan, schema check, names, refusals, profile format) and the profile tests that
-    # run whole stacks (test_profile_stack.py), which reach the scope's
-    # functions only in passing and cost seconds a mutant; tools/mutation_order.py runs each
-    # mutant's tests fastest first.
+quoted() { local out=""; for x in "$@"; do out+="\"$x\", "; done; printf '%s' "${out%, }"; }
+
+run_group() {  # name modules tests
+  local name=$1 modules=$2 tests=$3
+  WORK=$BASE/$name
+  local fresh=0
+  [ -d "$WORK" ] || { mkdir -p "$WORK"; fresh=1; }
+  sync_copy
+  if [ $fresh = 1 ]; then
+    # shellcheck disable=SC2086
+    local files; files=$(cd "$ROOT" && { ls -1 $tests 2>/dev/null || true; } | sort -u)
+    # shellcheck disable=SC2086
     cat >> "$WORK/pyproject.toml" <<TOML
 
 [tool.mutmut]
 source_paths = ["lbguard", "lb_safety"]
-only_mutate = [$ONLY]
+only_mutate = [$(set -f; quoted $modules)]
 also_copy = ["components", "stacks", "Pulumi.yaml", "__main__.py", "examples", "tools", "docs", "policies"]
-pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.mutation_order",
-                       "--ignore=tests/policies/test_runner.py", "--ignore=tests/policies/test_in_process.py",
-                       "--ignore=tests/policies/test_pack_doc.py", "--ignore=tests/core/plan",
-                       "--ignore=tests/core/test_schema_check.py", "--ignore=tests/core/test_names.py",
-                       "--ignore=tests/core/test_refusals.py", "--ignore=tests/core/test_profile_format.py",
-                       "--ignore=tests/core/traffic/test_profile_stack.py"]
-pytest_add_cli_args_test_selection = ["tests/core", "tests/policies"]
+pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.mutation_order"]
+pytest_add_cli_args_test_selection = [$(quoted $files)]
 TOML
   fi
-  sync_copy
-  start=$(date +%s)
-  (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}") || true
-  echo "mutation: $(( $(date +%s) - start )) s" | tee -a "$WORK/mutation-times.log"
+  local start; start=$(date +%s)
+  (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}" > mutmut-run.log 2>&1) || true
+  echo "mutation: group $name $(( $(date +%s) - start )) s" | tee -a "$BASE/mutation-times.log"
+}
+
+if [ "${1:-run}" = "run" ]; then
+  "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
+  mkdir -p "$BASE"
+  for spec in "${SPEC[@]}"; do
+    IFS='|' read -r name modules tests <<< "$spec"
+    if [ -z "${GROUP:-}" ] || [ "$GROUP" = "$name" ]; then run_group "$name" "$modules" "$tests"; fi
+  done
 fi
-if [ "${1:-}" = "rerun" ]; then
-  sync_copy
-  mapfile -t AGAIN < <(cd "$WORK" && "$PY" -m mutmut results --all true | sed -n 's/^ *\(\S*\): \(survived\|no tests\)$/\1/p')
-  echo "mutation: re-testing ${#AGAIN[@]} survivors with the checkout's tests"
-  start=$(date +%s)
-  if [ ${#AGAIN[@]} -gt 0 ]; then
-    (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}" "${AGAIN[@]}") || true
-  fi
-  echo "mutation: $(( $(date +%s) - start )) s" | tee -a "$WORK/mutation-times.log"
-fi
-(cd "$WORK" && "$PY" -m mutmut results --all true) | "$PY" "$ROOT/tools/mutation_summary.py"
+for spec in "${SPEC[@]}"; do
+  IFS='|' read -r name _ _ <<< "$spec"
+  [ -d "$BASE/$name/mutants" ] && (cd "$BASE/$name" && "$PY" -m mutmut results --all true)
+done | "$PY" "$ROOT/tools/mutation_summary.py"
