@@ -447,3 +447,21 @@ def test_reach_with_a_profile_class_outside_the_certificate_still_reaches_the_de
     reach = traffic.listener_reach([ALL_HOSTS], classes, class_names=["ours", "stray"], hosts=CERT_NAMES)
     assert reach["all-hosts"] == Reach(0.9, "profile", (), ("ours",))
     assert reach[DEFAULT] == Reach(0.1, "profile", (), ("stray",))
+
+
+def test_reach_a_dead_catch_all_is_never_named_as_what_pre_empts_the_default():
+    # The certificate's two names are taken by two earlier rules together: the host catch-all
+    # after them is dead, so it pre-empts nothing; everything goes to the two narrow rules.
+    wild, apex = rule("wild", 1, host("*.example.com")), rule("apex", 2, host("example.com"))
+    rules = [wild, apex, ALL_HOSTS, LATE]
+    classes = [(Request(host="a.example.com", path="/late"), 0.6), (Request(host="example.com", path="/"), 0.4)]
+    reach = traffic.listener_reach(rules, classes, class_names=["sub", "apex"], hosts=CERT_NAMES)
+    assert reach["all-hosts"] == Reach(0.0, "shadowed", ("wild", "apex"), ())
+    assert reach["late"] == Reach(0.0, "profile", (), ())
+    assert reach[DEFAULT] == Reach(0.0, "profile", (), ())
+    facts = traffic.listener_reach(rules, hosts=CERT_NAMES)
+    assert reach_table(facts) == {
+        "wild": (1.0, "unknown", ()), "apex": (1.0, "unknown", ()),
+        "all-hosts": (0.0, "shadowed", ("wild", "apex")),
+        "late": (1.0, "unknown", ()), DEFAULT: (1.0, "default", ()),
+    }
