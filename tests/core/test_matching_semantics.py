@@ -63,7 +63,7 @@ def test_a_path_pattern_that_pre_empts_any_rule_matches_every_path(pattern, rest
     ("x*", False),
     ("*x*", False),
     ("*.*", False),
-    ("?*", False),  # not the empty host
+    ("?*", False),  # "?" needs a character: an empty host does not match it
 ])
 def test_host_patterns_true_for_every_host(pattern, always):
     assert matching.covers([host(pattern)], [path("/zzz")]) is always
