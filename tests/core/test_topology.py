@@ -385,6 +385,16 @@ def test_a_traffic_source_attachment_counts_only_elbv2_sources(source, counted):
     assert topo.unresolved == []
 
 
+def test_a_traffic_source_of_another_kind_does_not_hide_the_attachments_after_it():
+    t = tg("blue-tg")
+    lattice = res(TSA, "lattice", {"autoscalingGroupName": "web-blue",
+                                   "trafficSource": {"identifier": "arn:aws:vpc-lattice:tg-1", "type": "vpc-lattice"}})
+    elbv2 = res(TSA, "elbv2", {"autoscalingGroupName": "web-blue", "trafficSource": {"identifier": tg_arn("blue-tg")}})
+    topo = build(t, asg("web-blue", min_size=4), lattice, elbv2)
+    assert topo.target_groups[tg_arn("blue-tg")].capacity_sources == [elbv2.urn]
+    assert capacity(topo, t)[0] == 4
+
+
 def test_in_a_preview_a_traffic_source_attachment_finds_its_target_group_through_its_dependency():
     t = tg("blue-tg", arn=U)
     att = res(TSA, "tsa", {"autoscalingGroupName": "web-blue", "trafficSource": {"identifier": U, "type": "elbv2"}},
@@ -533,6 +543,13 @@ def test_a_forward_whose_target_group_cannot_be_resolved_is_left_out_and_reporte
     assert topo.unresolved == [(lst.urn, "defaultActions names target groups that cannot be resolved")]
 
 
+def test_a_forward_to_a_target_group_outside_the_program_is_left_out_and_reported():
+    lst = listener("https", [fwd_action((tg_arn("blue-tg"), 1), (tg_arn("imported-tg"), 1))])
+    topo = build(tg("blue-tg"), lst)
+    assert topo.forwards == []
+    assert topo.unresolved == [(lst.urn, "defaultActions names target groups that cannot be resolved")]
+
+
 def test_in_a_preview_a_forward_to_one_target_group_resolves_through_its_dependency():
     t = tg("blue-tg", arn=U)
     lst = listener("https", [fwd_action((U, 1))], arn=U, deps={"defaultActions": [(TG, "blue-tg")]})
@@ -624,6 +641,15 @@ def test_a_rule_whose_priority_is_unknown_leaves_its_listeners_shares_uncomputed
                                              "listener https can be computed")]
 
 
+def test_a_listener_whose_shares_cannot_be_computed_leaves_the_other_listeners_computed():
+    broken = listener("http", [simple_fwd(tg_arn("t"))], port=80, protocol="HTTP")
+    unknown = path_rule("new", listener_arn("http"), U, ["/new/*"], [simple_fwd(tg_arn("t"))])
+    fine = listener("https", [simple_fwd(tg_arn("t"))])
+    topo = build(tg("t"), broken, fine, unknown)
+    assert topo.listeners[broken.urn].reach == {}
+    assert topo.listeners[fine.urn].reach == {"https/default": traffic.Reach(1.0, "default")}
+
+
 def test_a_rule_whose_condition_values_are_unknown_leaves_its_listeners_shares_uncomputed():
     lst = listener("https", [])
     rule = path_rule("api", listener_arn("https"), 10, [U], [simple_fwd(tg_arn("t"))])
@@ -663,6 +689,7 @@ def test_without_a_profile_a_declared_share_is_taken_and_a_narrow_rule_is_unknow
     assert sorted(by_id) == ["https/api", "https/default", "https/img"]
     assert [by_id[k].traffic_fraction for k in ("https/api", "https/img", "https/default")] == [0.3, 0.7, 0.6]
     assert [by_id[k].share_known for k in ("https/api", "https/img", "https/default")] == [True, False, True]
+    assert by_id["https/api"].route() == traffic.Route("https/api", {tg_arn("t"): 1.0}, 0.3)
 
 
 def test_rules_are_evaluated_by_priority_not_by_position():

@@ -150,8 +150,9 @@ def test_a_certificate_is_named_by_arn_or_id_or_in_a_preview_by_its_one_dependen
 @pytest.mark.parametrize("domain, sans", [(U, []), ("shop.example.com", [U]), ("", ["www.example.com"]),
                                           (None, [])])
 def test_a_certificate_whose_names_are_not_all_known_serves_no_known_names(domain, sans):
-    lst = https("l", CERT_ARN + "shop")
-    assert served(cert("shop", domain, sans), lst) == {}
+    lst, other = https("l", CERT_ARN + "shop"), https("other", CERT_ARN + "other")
+    assert served(cert("shop", domain, sans), cert("other", "other.example.com"), lst, other) == {
+        other.urn: ["other.example.com"]}
 
 
 def test_a_listener_may_name_its_certificate_through_a_validation():
@@ -177,8 +178,9 @@ def test_listener_certificates_add_their_names_to_the_listener():
                  res(LCERT, "lc3", {"listenerArn": U, "certificateArn": CERT_ARN + "other"},
                      {"listenerArn": [(LISTENER, "https"), (LISTENER, "new")]}),
                  res(LCERT, "lc4", {"listenerArn": listener_arn("elsewhere"), "certificateArn": CERT_ARN + "other"})]
-    assert served(*resources) == {lst.urn: ["a.example.com", "b.example.com"],
-                                  new.urn: ["a.example.com", "c.example.com"]}
+    expected = {lst.urn: ["a.example.com", "b.example.com"], new.urn: ["a.example.com", "c.example.com"]}
+    assert served(*resources) == expected
+    assert served(*reversed(resources)) == expected  # registration order does not matter
 
 
 def test_one_certificate_whose_names_are_not_known_leaves_the_listeners_names_unknown():
@@ -191,7 +193,8 @@ def test_one_certificate_whose_names_are_not_known_leaves_the_listeners_names_un
 
 def test_a_listener_of_the_alb_module_serves_names_too():
     lst = res(LISTENER_ALB, "https", {"protocol": "HTTPS", "port": 443, "certificateArn": CERT_ARN + "shop"})
-    assert served(cert("shop", "shop.example.com"), lst) == {lst.urn: ["shop.example.com"]}
+    assert served(lst, cert("shop", "shop.example.com")) == {lst.urn: ["shop.example.com"]}
+
 
 
 # ---------------------------------------------------------------- from a program run, from a preflight document
@@ -285,6 +288,21 @@ def test_a_preflight_document_of_a_preview_links_through_property_dependencies()
         r.pop("inputs")
     assert topology.from_preflight({"resources": doc["resources"]}).forwards == []
     assert topology.from_preflight({}).listeners == {}
+
+
+def test_a_preflight_document_links_subnets_by_the_ids_it_carries():
+    doc = {"resources": [
+        {"urn": urn(SUBNET, "a"), "type": SUBNET, "name": "a", "id": "subnet-0aaaaaaaa",
+         "inputs": {"availabilityZone": "us-east-1a"}},
+        {"urn": urn(SUBNET, "b"), "type": SUBNET, "name": "b", "id": "subnet-0bbbbbbbb",
+         "inputs": {"availabilityZone": "us-east-1a"}},
+        {"urn": urn(TG, "t"), "type": TG, "name": "t", "arn": tg_arn("t"), "inputs": {"port": 80}},
+        {"urn": urn(ASG, "g"), "type": ASG, "name": "g", "id": "g",
+         "inputs": {"minSize": 2, "targetGroupArns": [tg_arn("t")],
+                    "vpcZoneIdentifiers": ["subnet-0aaaaaaaa", "subnet-0bbbbbbbb"]}}]}
+    topo = topology.from_preflight(doc)
+    # both subnets are in one zone: the group is in one zone, not two
+    assert topo.pools() == {tg_arn("t"): traffic.Pool(2, None, 1)}
 
 
 @pytest.mark.xfail(strict=True, reason="asg_capacity reads an inline trafficSources identifier by value only: in a "
