@@ -140,6 +140,11 @@ def rule_key(rule: Res) -> str:
     return names.of(rule.type, rule.name).short
 
 
+def _known_value(value: Any) -> Any:
+    """``value`` when known, else None (a preview's unknown is not a value to count)."""
+    return value if _known(value) else None
+
+
 def _known_list(value: Any) -> bool:
     """A list whose items are known objects (their own fields may still be unknown)."""
     return isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value)
@@ -328,10 +333,11 @@ class _Builder:
                 azs = {f"subnet:{s}" for s in (r.props.get("vpcZoneIdentifiers") or []) if _known(s)}
             self.asg_azs[r.urn] = azs
             # Inline traffic sources of type elbv2 name target groups as targetGroupArns does.
-            sources = [s.get("identifier") for s in r.props.get("trafficSources") or []
+            # (by ARN, else, in a preview, through the property dependency, else unresolved).
+            sources = [s.get("identifier") for s in listed(r.props.get("trafficSources"))
                        if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
             for tg in self.tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
-                    [self.tg_by_ref[i] for i in sources if _known(i) and i in self.tg_by_ref]:
+                    (self.tg_refs(r, "trafficSources", sources) if sources else []):
                 tg.instances += int(_float(r.props.get("minSize")) or 0)
                 tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
                 tg.azs |= azs
@@ -365,7 +371,7 @@ class _Builder:
         """Registered targets (TargetGroupAttachment): one instance each, in its AZ."""
         instance_az = {}
         for r in self.of(INSTANCE_TYPE):
-            az = r.props.get("availabilityZone") or self.subnet_az.get(r.props.get("subnetId"))
+            az = _known_value(r.props.get("availabilityZone")) or self.subnet_az.get(r.props.get("subnetId"))
             for ref in (r.props.get("id"), r.urn):
                 if _known(ref):
                     instance_az[ref] = az
@@ -373,7 +379,7 @@ class _Builder:
             for tg in self.tg_refs(r, "targetGroupArn", [r.props.get("targetGroupArn")]):
                 tg.instances += 1
                 tg.rps_per_instance = tg.rps_per_instance or self.default_rps
-                az = r.props.get("availabilityZone") or instance_az.get(r.props.get("targetId"))
+                az = _known_value(r.props.get("availabilityZone")) or instance_az.get(r.props.get("targetId"))
                 if not az:
                     deps = r.property_dependencies.get("targetId", [])
                     az = next((instance_az[u] for u in deps if u in instance_az), None)

@@ -434,8 +434,6 @@ def test_in_a_preview_a_registered_targets_zone_comes_from_the_instance_it_depen
     assert capacity(topo, t) == (1, None, ["us-east-1b"])
 
 
-@pytest.mark.xfail(strict=True, reason="target_capacity takes the engine's unknown sentinel for an availability "
-                                       "zone: in a preview two instances of one zone count as two zones")
 def test_an_instance_whose_zone_is_unknown_adds_no_zone():
     t = tg("shop-tg")
     topo = build(t, res(INSTANCE, "i1", {"id": "i-1", "availabilityZone": "us-east-1a"}),

@@ -305,15 +305,21 @@ def test_a_preflight_document_links_subnets_by_the_ids_it_carries():
     assert topo.pools() == {tg_arn("t"): traffic.Pool(2, None, 1)}
 
 
-@pytest.mark.xfail(strict=True, reason="asg_capacity reads an inline trafficSources identifier by value only: in a "
-                                       "preview it is unknown and the group's capacity is dropped, neither linked "
-                                       "through propertyDependencies (as targetGroupArns is) nor reported unresolved")
 def test_in_a_preview_an_inline_traffic_source_links_through_its_dependency():
     t = tg("blue-tg", arn=U)
     a = asg("blue", min_size=4, trafficSources=[{"identifier": U, "type": "elbv2"}],
             deps={"trafficSources": [(TG, "blue-tg")]})
     topo = topology.build([t, a])
-    assert topo.target_groups[t.urn].instances == 4 or topo.unresolved
+    assert topo.target_groups[t.urn].instances == 4 and topo.unresolved == []
+
+
+def test_an_inline_traffic_source_that_cannot_be_linked_is_reported():
+    t, other = tg("blue-tg", arn=U), tg("green-tg", arn=U)
+    a = asg("blue", min_size=4, trafficSources=[{"identifier": U, "type": "elbv2"}],
+            deps={"trafficSources": [(TG, "blue-tg"), (TG, "green-tg")]})
+    topo = topology.build([t, other, a])
+    assert topo.target_groups[t.urn].instances == 0
+    assert topo.unresolved == [(a.urn, "trafficSources names target groups that cannot be resolved")]
 
 
 # ---------------------------------------------------------------- the policy corpus
