@@ -161,8 +161,11 @@ def _ingress_rules(args) -> list[dict]:
     return []
 
 
+LISTENER_PORTS = (80, 443)  # what may be open to the internet unless the pack config says otherwise
+
+
 def _ingress_restricted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = {int(p) for p in args.get_config().get("allowedPorts") or [80, 443]}  # Struct numbers are doubles
+    allowed = {int(p) for p in args.get_config().get("allowedPorts") or LISTENER_PORTS}  # Struct numbers are doubles
     for rule in _ingress_rules(args):
         if not _world_open(rule):
             continue
@@ -182,7 +185,7 @@ alb_ingress_restricted = ResourceValidationPolicy(
                 "EC2.19).",
     enforcement_level=EnforcementLevel.ADVISORY, validate=_ingress_restricted,
     config_schema=schema(allowedPorts={"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535},
-                                       "default": [80, 443],
+                                       "default": list(LISTENER_PORTS),
                                        "description": "ports that may be open to 0.0.0.0/0 and ::/0"}))
 
 
