@@ -163,6 +163,40 @@ def test_a_target_group_with_an_unknown_arn_is_said_and_the_others_still_checked
                                                       "matched")]
 
 
+def test_metric_math_over_other_metrics_is_not_a_share_skew_alarm(pack):
+    """The 5xx rate of blue and green in one metric-math alarm says nothing about their shares."""
+    def five_xx(p):
+        for q in p["metricQueries"]:
+            if "metric" in q:
+                q["metric"]["metricName"] = "HTTPCode_Target_5XX_Count"
+    assert said(pack, mutate(BASE, "web-alarms-https-share-skew", five_xx), ALARMS) == [
+        coverage("blue", SKEW), coverage("green", SKEW)]
+
+
+def test_a_target_group_with_weight_0_is_not_part_of_the_share(pack):
+    """blue 1, green 1, api 0: the skew alarm over blue and green covers the forward."""
+    run = mutate(BASE, HTTPS, setter(["defaultActions"], [
+        forward((ARNS["blue"], 1), (ARNS["green"], 1), (ARNS["api"], 0))]))
+    assert said(pack, run, ALARMS) == []
+
+
+def test_reports_come_in_the_order_of_the_pools(pack):
+    """Pools are named by their lbguard:pool key: green's key 'amber' sorts before blue."""
+    run = mutate(BASE, "web-pool-green-tg", lambda p: p["tags"].update({"lbguard:pool": "amber"}))
+    run = without(run, "web-alarms-blue-unhealthy-hosts", "web-alarms-green-unhealthy-hosts")
+    assert [name for _, name, _ in said(pack, run, ALARMS)] == ["web-pool-green-tg", "web-pool-blue-tg"]
+
+
+@pytest.mark.xfail(strict=True, reason="bug: an alarm whose metricQueries are unknown in a preview (components/alarms.py "
+                                       "builds them with Output.apply over the target-group and load-balancer suffixes, "
+                                       "e.g. a preview that replaces the load balancer) reads no metric, so its target "
+                                       "groups get a mandatory 'no share-skew alarm' instead of 'could not be evaluated'")
+@pytest.mark.parametrize("queries", [UNKNOWN, [UNKNOWN]], ids=["unknown-list", "unknown-element"])
+def test_unknown_metric_queries_are_said_never_a_mandatory_failure(pack, queries):
+    run = mutate(BASE, "web-alarms-https-share-skew", setter(["metricQueries"], queries))
+    assert [level for level, _, _ in said(pack, run, ALARMS)] == ["advisory"]
+
+
 # ------------------------------------------------------------------ capacity-covers-share
 
 CAPACITY = "capacity-covers-share"
