@@ -310,12 +310,16 @@ def second_load_balancer(run, peak: str):
 def test_each_listener_takes_the_peak_of_its_own_load_balancer(pack):
     run = second_load_balancer(BASE, "4000")
     assert said(pack, run, CAPACITY) == []
+    # The load balancer's ARN written as a string (no dependency): the ARN names it.
+    by_arn = copy.deepcopy(run)
+    del by_name(by_arn, HTTPS).property_dependencies["loadBalancerArn"]
+    assert said(pack, by_arn, CAPACITY) == []
     # A preview: the listener's loadBalancerArn is unknown, its dependency still names its load balancer.
     preview = mutate(run, HTTPS, setter(["loadBalancerArn"], UNKNOWN))
     assert said(pack, preview, CAPACITY) == []
     # Neither the ARN nor a dependency: with two peaks, which one is unknown.
     lost = copy.deepcopy(preview)
-    by_name(lost, HTTPS).property_dependencies["loadBalancerArn"] = []
+    del by_name(lost, HTTPS).property_dependencies["loadBalancerArn"]
     assert said(pack, lost, CAPACITY) == [
         cannot(CAPACITY, f"{NO_PEAK.format('web-routing-https/default')}; "
                          f"{NO_PEAK.format('web-routing-https/web-routing-rule-api')}")]
@@ -405,3 +409,96 @@ def test_a_listener_with_a_forward_not_evaluated_is_not_added_up(pack):
     found = said(pack, run, CAPACITY, DEGRADED_2)
     assert [(level, name) for level, name, _ in found] == [("advisory", STACK)]
     assert "web-routing-https/web-routing-rule-static: share unknown" in found[0][2]
+
+
+def rule(run, name: str, priority: int, path: str, pools, fraction: str | None = None, listener: str = HTTPS):
+    """A listener rule forwarding ``path`` evenly to ``pools``, with its share if given."""
+    listener_arn = by_name(run, listener).outputs["arn"]
+    return add_resource(run, "aws:lb/listenerRule:ListenerRule", name, {
+        "listenerArn": listener_arn, "priority": priority, "conditions": [{"pathPattern": {"values": [path]}}],
+        "actions": [forward(*[(ARNS[p], 1) for p in pools])],
+        **({"tags": {"lbguard:traffic-fraction": fraction}} if fraction else {})},
+        {"arn": f"{listener_arn.replace(':listener/', ':listener-rule/')}/{priority:016x}"},
+        deps={"listenerArn": [listener], "actions": [f"web-pool-{p}-tg" for p in pools]})
+
+
+def untagged_api_rule(run):
+    return mutate(run, "web-routing-rule-api", lambda p: p.pop("tags"))
+
+
+STATIC_OVER = over("", "az-lost", "api", "20%", "400", "80", 2, "capacity 20 req/s", "400%", "100%",
+                   name="web-routing-rule-static", prefix="web-routing-https/web-routing-rule-static")
+API_SHARE_UNKNOWN = ("web-routing-https/web-routing-rule-api: share unknown (a rule that matches only some requests, "
+                     "no traffic profile and no expectedShare): add stacks/traffic.<stack>.yaml (lbguard profile "
+                     "--from-logs) or set the rule's expectedShare")
+
+
+def test_a_forward_whose_share_is_unknown_does_not_stop_the_others(pack):
+    """The api rule's share is unknown (said); a later /static/* rule (20%) to api, 4 x 10 req/s, is over."""
+    run = rule(rps(untagged_api_rule(BASE), "api", "10"), "web-routing-rule-static", 20, "/static/*", ["api"], "0.2")
+    assert said(pack, run, CAPACITY) == [STATIC_OVER, cannot(CAPACITY, API_SHARE_UNKNOWN)]
+
+
+def test_every_forward_over_capacity_is_reported(pack):
+    run = rps(both(BASE, "40"), "api", "10")
+    assert [name for _, name, _ in said(pack, run, CAPACITY)] == [HTTPS, "web-routing-rule-api"]
+
+
+def test_a_target_group_without_instances_in_the_stack_is_said(pack):
+    """api's Auto Scaling group is gone: nothing in the stack registers targets in it."""
+    run = without(BASE, "web-pool-api-asg")
+    assert said(pack, run, CAPACITY) == [cannot(
+        CAPACITY, "web-routing-https/web-routing-rule-api: no Auto Scaling group or registered target in this stack "
+                  "is linked to target group api, so its instances are unknown")]
+
+
+def test_weights_of_1_are_traffic_that_needs_a_capacity_figure(pack):
+    run = mutate(rps(BASE, "blue", None), HTTPS, setter(["defaultActions"], [forward((ARNS["blue"], 1), (ARNS["green"], 1))]))
+    assert said(pack, run, CAPACITY) == [cannot(CAPACITY, RPS_UNKNOWN.format("blue"))]
+
+
+def test_what_could_not_be_evaluated_is_said_in_full(pack):
+    """A rule on a listener that cannot be told, and blue's capacity unknown: both reasons."""
+    run = add_resource(BASE, "aws:lb/listenerRule:ListenerRule", "web-routing-rule-lost", {
+        "listenerArn": UNKNOWN, "priority": 30, "conditions": [{"pathPattern": {"values": ["/lost/*"]}}],
+        "actions": [forward((ARNS["api"], 1))]}, {"arn": UNKNOWN})
+    run = rps(run, "blue", None)
+    assert said(pack, run, CAPACITY) == [cannot(
+        CAPACITY, "web-routing-rule-lost: listenerArn names a listener that cannot be resolved; "
+                  + RPS_UNKNOWN.format("blue"))]
+
+
+@pytest.mark.parametrize("why", ["capacity-unknown", "reported"])
+def test_a_listener_with_a_forward_not_judged_or_already_reported_is_not_added_up(pack, why):
+    """default (50%) and api (30%) to blue and green: 160 of 4 x 45 = 180 req/s together (89%),
+    each within 80% alone. A /static/* rule (20%) to api, whose capacity is unknown or which is
+    over capacity itself: the listener's sum is not judged."""
+    run = both(api_rule_to(BASE, "blue", "green"), "45")
+    run = rule(run, "web-routing-rule-static", 20, "/static/*", ["api"], "0.2")
+    run = rps(run, "api", None if why == "capacity-unknown" else "10")
+    found = said(pack, run, CAPACITY, DEGRADED_2)
+    if why == "reported":
+        assert found == [over("", "all-healthy", "api", "20%", "400", "80", 4, "capacity 40 req/s", "200%", "80%",
+                              name="web-routing-rule-static", prefix="web-routing-https/web-routing-rule-static")]
+    else:
+        assert [(level, name) for level, name, _ in found] == [("advisory", STACK)]
+
+
+def test_each_listener_is_added_up_on_its_own(pack):
+    """https: its api rule (to api, 4 x 10 req/s) is over capacity itself, so https is not added up.
+    A second listener (port 8443) sends half by default and half by a rule to blue and green,
+    4 x 50 req/s: 100 + 100 = 200 req/s on blue together."""
+    run = rps(both(BASE, "50"), "api", "10")
+    lb_arn = by_name(run, "web-lb-alb").outputs["arn"]
+    run = add_resource(run, "aws:lb/listener:Listener", "web-routing-alt", {
+        "loadBalancerArn": lb_arn, "port": 8443, "protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "certificateArn": by_name(run, HTTPS).inputs["certificateArn"],
+        "defaultActions": [forward((ARNS["blue"], 1), (ARNS["green"], 1))]},
+        {"arn": f"{ELB}:listener/app/web-prod/50dc6c495c0c9188/0000000000008443"},
+        deps={"loadBalancerArn": ["web-lb-alb"], "defaultActions": ["web-pool-blue-tg", "web-pool-green-tg"]})
+    run = rule(run, "web-routing-alt-half", 10, "/half/*", ["blue", "green"], "0.5", listener="web-routing-alt")
+    assert [name for _, name, _ in said(pack, run, CAPACITY, DEGRADED_2)] == ["web-routing-rule-api", "web-routing-alt"]
+    assert said(pack, run, CAPACITY, DEGRADED_2)[1] == over(
+        "", "all-healthy", "blue", "50%", "400", "200", 4, "capacity 200 req/s", "100%", "80%", name="web-routing-alt",
+        prefix="listener web-routing-alt: its forwards (web-routing-alt/default, web-routing-alt/web-routing-alt-half) "
+               "together")
