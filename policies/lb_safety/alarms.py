@@ -31,6 +31,12 @@ def alarm_metrics(alarm: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     return out
 
 
+def _queries_known(alarm: Mapping[str, Any]) -> bool:
+    """The alarm's metric-math queries, if any, are a known list of known entries."""
+    queries = alarm.get("metricQueries")
+    return queries is None or (isinstance(queries, list) and all(isinstance(q, Mapping) for q in queries))
+
+
 def notifies(alarm: Mapping[str, Any], require_ok_actions: bool = False) -> bool:
     """Actions enabled and someone to tell (and, if required, told again on recovery)."""
     if alarm.get("actionsEnabled") is False or not alarm.get("alarmActions"):
@@ -59,6 +65,13 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
     notes: list[str] = []
     if any(not known(dims) for a in alarms for _, dims in alarm_metrics(a)):
         notes.append("some alarms' dimensions are unknown")
+    if any(not _queries_known(a) for a in alarms):
+        notes.append("some alarms' metric queries are unknown")
+    # A metric that an alarm reads through unknowns (a preview) may be any target group's:
+    # whether a target group has that alarm cannot be told, so it is said, never reported.
+    undecided = {name for a in watching for name, dims in alarm_metrics(a) if not known(dims)}
+    if any(not _queries_known(a) for a in watching):
+        undecided |= {"UnHealthyHostCount", "RequestCount"}
 
     # Index the alarms once (a scan per target group would be quadratic in large stacks):
     # which target groups have an unhealthy-host alarm, and, per target group, the sets of
@@ -93,9 +106,9 @@ def check_alarm_coverage(topo: topology.Topology, alarms: Iterable[Mapping[str, 
             notes.append(f"{node.name}: its ARN is unknown, so its alarms cannot be matched")
             continue
         missing = []
-        if suffix not in unhealthy:
+        if suffix not in unhealthy and "UnHealthyHostCount" not in undecided:
             missing.append("UnHealthyHostCount alarm")
-        if require_share_skew:
+        if require_share_skew and "RequestCount" not in undecided:
             for fwd in receives[tg_id]:
                 live = [t for t, w in fwd.weights.items() if w > 0]
                 peers = [target_group_suffix(t) for t in live]
