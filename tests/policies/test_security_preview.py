@@ -122,3 +122,28 @@ def test_every_inline_rule_is_judged_after_a_private_one(pack):
     run = inline("g", {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]},
                  {"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["0.0.0.0/0"]})(BASE)
     assert findings(pack, run, "alb-ingress-restricted") == [("advisory", "g", risky("g", "5432"))]
+
+
+def test_groups_named_by_id_on_one_side_and_by_dependency_on_the_other_are_one(pack):
+    """The load balancer names its group by id only (no dependency), the instances' rule names
+    its source through the dependency only (its id unknown): the same group, admitted."""
+    from tests.policies.test_routing_security import LB_SG, direct
+
+    run = copy.deepcopy(BASE)
+    by_name(run, LB).property_dependencies.pop("securityGroups")
+    run = mutate(run, "web-app-from-lb", setter(["referencedSecurityGroupId"], UNKNOWN))
+    assert by_name(run, LB).inputs["securityGroups"] == [LB_SG]
+    assert findings(pack, run, "instance-ingress-from-alb-only") == []
+    # the same rule from another group is still refused
+    other = add_resource(run, "aws:ec2/securityGroup:SecurityGroup", "web-other-sg", {"vpcId": "vpc-0123456789abcdef0"},
+                         {"id": "sg-0dddddddddddddddd"})
+    by_name(other, "web-app-from-lb").property_dependencies["referencedSecurityGroupId"] = [
+        by_name(other, "web-other-sg").urn]
+    assert findings(pack, other, "instance-ingress-from-alb-only") == [
+        ("advisory", "web-app-from-lb", direct("web-app-from-lb", "another security group"))]
+
+
+def test_a_second_load_balancer_keeps_the_first_ones_groups(pack):
+    from tests.policies.test_routing_security import load_balancer
+
+    assert findings(pack, load_balancer(BASE, "web-internal-alb"), "instance-ingress-from-alb-only") == []
