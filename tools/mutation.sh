@@ -36,7 +36,7 @@ SPEC=(
   "traffic|lbguard/core/traffic.py|tests/core/test_traffic*.py tests/core/traffic/test_reach.py"
   "topology|lbguard/core/topology.py|tests/core/test_topology*.py tests/policies/test_unknown_routing.py"
   "pack-routing|lb_safety/routing.py lb_safety/common.py lb_safety/stickiness.py lb_safety/__init__.py|tests/policies/test_pol1_*.py tests/policies/test_unknown_routing.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py tests/policies/test_gaps.py tests/policies/test_accuracy.py"
-  "pack-security|lb_safety/security.py|tests/policies/test_routing_security.py tests/policies/test_policies.py"
+  "pack-security|lb_safety/security.py|tests/policies/test_routing_security.py tests/policies/test_security_*.py tests/policies/test_policies.py"
   "pack-operations|lb_safety/alarms.py lb_safety/autoscaling.py lb_safety/capacity.py lb_safety/health.py lb_safety/logs.py|tests/policies/test_alarms_capacity.py tests/policies/test_pol2_*.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py"
 )
 
