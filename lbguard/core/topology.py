@@ -337,7 +337,7 @@ class _Builder:
             sources = [s.get("identifier") for s in listed(r.props.get("trafficSources"))
                        if isinstance(s, Mapping) and s.get("type", "elbv2") == "elbv2"]
             for tg in self.tg_refs(r, "targetGroupArns", list(r.props.get("targetGroupArns") or [])) + \
-                    (self.tg_refs(r, "trafficSources", sources) if sources else []):
+                    self.tg_refs(r, "trafficSources", sources):
                 tg.instances += int(_float(r.props.get("minSize")) or 0)
                 tg.rps_per_instance = tg.rps_per_instance if rps is None else rps
                 tg.azs |= azs
