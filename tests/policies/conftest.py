@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 from google.protobuf import empty_pb2
@@ -39,6 +40,12 @@ def open_pack(**kwargs):
     this interpreter (the mutation run, tools/mutation.sh: a child process would import the
     unmutated modules and its coverage would not reach mutmut's per-test selection)."""
     if os.environ.get("LBGUARD_TEST_PACK") == "in-process":
+        # The pack's modules afresh for each pack, as in the engine's process. InProcessPack
+        # forgets those it finds in the pack directory; the mutation run keeps lb_safety at its
+        # root instead (tools/mutation.sh), so that the code it runs when it loads (the policies
+        # it builds) is run, and tested, with the mutant in place.
+        for name in [n for n in sys.modules if n.split(".")[0] == "lb_safety"]:
+            del sys.modules[name]
         return InProcessPack(PACK, **kwargs)
     return PackProcess(PACK, **kwargs)
 
