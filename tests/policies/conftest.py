@@ -35,17 +35,23 @@ class Pack:
         return sorted((v.policy, v.enforcement_level, v.urn) for v in self.evaluate(run, user))
 
 
-def open_pack(**kwargs):
+_FRESH_IN: list[int] = []  # the process that last imported lb_safety afresh
+
+
+def open_pack(*, fresh: bool = False, **kwargs):
     """The pack in its own process, as the engine starts it; with LBGUARD_TEST_PACK=in-process in
     this interpreter (the mutation run, tools/mutation.sh: a child process would import the
     unmutated modules and its coverage would not reach mutmut's per-test selection)."""
     if os.environ.get("LBGUARD_TEST_PACK") == "in-process":
-        # The pack's modules afresh for each pack, as in the engine's process. InProcessPack
-        # forgets those it finds in the pack directory; the mutation run keeps lb_safety at its
-        # root instead (tools/mutation.sh), so that the code it runs when it loads (the policies
-        # it builds) is run, and tested, with the mutant in place.
-        for name in [n for n in sys.modules if n.split(".")[0] == "lb_safety"]:
-            del sys.modules[name]
+        # InProcessPack forgets the pack's modules it finds in the pack directory; the mutation run
+        # keeps lb_safety at its root instead, so it is forgotten here: once in each process (each
+        # mutant's forked child imports it with the mutant in place, so that the policies the pack
+        # builds as it loads are built, and tested, with it), and whenever a test asks for a
+        # ``fresh`` pack (the code that runs as the pack loads is then that test's).
+        if fresh or _FRESH_IN != [os.getpid()]:
+            for name in [n for n in sys.modules if n.split(".")[0] == "lb_safety"]:
+                del sys.modules[name]
+            _FRESH_IN[:] = [os.getpid()]
         return InProcessPack(PACK, **kwargs)
     return PackProcess(PACK, **kwargs)
 

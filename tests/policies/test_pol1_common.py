@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
+from google.protobuf import empty_pb2
+
 from lbguard.core.model import LbguardError
 from tests.conftest import ROOT
+from tests.policies.conftest import Pack, open_pack
 from tests.policies.fixtures import add_resource, web_tier
 
 
@@ -26,9 +29,14 @@ def common():
             del sys.modules[name]
 
 
-def test_a_policy_that_crashes_names_itself_with_its_traceback(pack):
+def test_a_policy_that_crashes_names_itself_with_its_traceback():
     """gRPC passes on only the exception's message; the pack prints which policy raised and
-    where (first in this module: the wrappers are made when the pack loads)."""
+    where (a pack loaded in this test: the wrappers are made when the pack loads)."""
+    with open_pack(fresh=True, project="web-tier", stack="prod", timeout=60) as process:
+        _crashes_name_themselves(Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty())))
+
+
+def _crashes_name_themselves(pack):
     run = add_resource(web_tier(), "aws:ec2/securityGroup:SecurityGroup", "odd-sg",
                        {"vpcId": "vpc-0123456789abcdef0", "ingress": ["not-a-rule"]}, {"id": "sg-0odd"})
     with pytest.raises(LbguardError) as err:

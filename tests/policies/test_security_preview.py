@@ -24,7 +24,7 @@ def test_a_fresh_pack_judges_load_balancer_attributes():
     loaded inside the test, so that what it builds is what this test judges."""
     bad = mutate(BASE, LB, lambda p: p.update(dropInvalidHeaderFields=False, enableDeletionProtection=False,
                                                desyncMitigationMode="monitor", loadBalancerType="application"))
-    with open_pack(project="web-tier", stack="prod", timeout=60) as process:
+    with open_pack(fresh=True, project="web-tier", stack="prod", timeout=60) as process:
         pack = Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
         clean = {(v.policy, v.message) for v in pack.evaluate(BASE, {})}
         found = sorted((v.policy, v.enforcement_level, v.message) for v in pack.evaluate(bad, {})
@@ -45,7 +45,7 @@ def test_a_fresh_pack_judges_load_balancer_attributes():
     assert described["alb-desync-mitigation"].endswith("(AWS FSBP ELB.12).")
     # a network load balancer has no HTTP headers nor desync mode: only deletion protection applies
     nlb = mutate(bad, LB, setter(["loadBalancerType"], "network"))
-    with open_pack(project="web-tier", stack="prod", timeout=60) as process:
+    with open_pack(fresh=True, project="web-tier", stack="prod", timeout=60) as process:
         pack = Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
         policies = sorted(v.policy for v in pack.evaluate(nlb, {}) if v.policy.startswith("alb-d"))
     assert policies == ["alb-deletion-protection"]
