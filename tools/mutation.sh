@@ -6,6 +6,8 @@
 #   bash tools/mutation.sh              # run (or resume) every group, then the summary
 #   GROUP=topology bash tools/mutation.sh          # one group
 #   bash tools/mutation.sh results      # the summary of the last run
+#   bash tools/mutation.sh rerun        # tests added since: re-test the survivors with them (a killed
+#                                       # mutant stays killed: tests are only ever added)
 #   MUTATION_DIR=/tmp/m JOBS=1 ...      # where the scratch copies live (default .mutation/), mutmut's children
 #
 # The scope is split in groups, each a set of modules and the test files written for them; a
@@ -30,12 +32,13 @@ BASE=${MUTATION_DIR:-$ROOT/.mutation}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 MUTMUT_VERSION=3.8.1
 
-# name | modules | test files (globs, from the checkout's root)
+# name | modules | test files or directories (globs, from the checkout's root) and pytest options
+# (--ignore-glob=...: a directory's tests less those; tests added to it later are taken too)
 SPEC=(
   "matching|lbguard/core/matching.py|tests/core/test_matching*.py"
   "traffic|lbguard/core/traffic.py|tests/core/test_traffic*.py tests/core/traffic/test_reach.py"
   "topology|lbguard/core/topology.py|tests/core/test_topology*.py tests/policies/test_unknown_routing.py"
-  "pack-routing|lb_safety/routing.py lb_safety/common.py lb_safety/stickiness.py lb_safety/__init__.py|tests/policies/test_pol1_*.py tests/policies/test_unknown_routing.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py tests/policies/test_gaps.py tests/policies/test_accuracy.py"
+  "pack-routing|lb_safety/routing.py lb_safety/common.py lb_safety/stickiness.py lb_safety/__init__.py|tests/policies --ignore-glob=*/test_golden.py --ignore-glob=*/test_runner.py --ignore-glob=*/test_in_process.py --ignore-glob=*/test_pack_doc.py --ignore-glob=*/test_decode_once.py --ignore-glob=*/test_routing_security.py --ignore-glob=*/test_security_*.py --ignore-glob=*/test_alarms_capacity.py --ignore-glob=*/test_pol2_*.py"
   "pack-security|lb_safety/security.py|tests/policies/test_routing_security.py tests/policies/test_security_*.py tests/policies/test_policies.py"
   "pack-operations|lb_safety/alarms.py lb_safety/autoscaling.py lb_safety/capacity.py lb_safety/health.py lb_safety/logs.py|tests/policies/test_alarms_capacity.py tests/policies/test_pol2_*.py tests/policies/test_policies.py tests/policies/test_traffic_rules.py"
 )
@@ -62,8 +65,10 @@ run_group() {  # name modules tests
   [ -d "$WORK" ] || { mkdir -p "$WORK"; fresh=1; }
   sync_copy
   if [ $fresh = 1 ]; then
+    local paths="" options="" t
+    for t in $tests; do case "$t" in --*) options+=" $t" ;; *) paths+=" $t" ;; esac; done
     # shellcheck disable=SC2086
-    local files; files=$(cd "$ROOT" && { ls -1 $tests 2>/dev/null || true; } | sort -u)
+    local files; files=$(cd "$ROOT" && { ls -1d $paths 2>/dev/null || true; } | sort -u)
     # shellcheck disable=SC2086
     cat >> "$WORK/pyproject.toml" <<TOML
 
@@ -71,7 +76,7 @@ run_group() {  # name modules tests
 source_paths = ["lbguard", "lb_safety"]
 only_mutate = [$(set -f; quoted $modules)]
 also_copy = ["components", "stacks", "Pulumi.yaml", "__main__.py", "examples", "tools", "docs", "policies"]
-pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.mutation_order"]
+pytest_add_cli_args = ["-n", "0", "-q", "-p", "no:cacheprovider", "-p", "tools.mutation_order"$(for o in $options; do printf ', "%s"' "$o"; done)]
 pytest_add_cli_args_test_selection = [$(quoted $files)]
 TOML
   fi
@@ -80,6 +85,21 @@ TOML
   echo "mutation: group $name $(( $(date +%s) - start )) s" | tee -a "$BASE/mutation-times.log"
 }
 
+if [ "${1:-}" = "rerun" ]; then  # tests added since: re-test the group's survivors with them
+  for spec in "${SPEC[@]}"; do
+    IFS='|' read -r name _ _ <<< "$spec"
+    if [ -n "${GROUP:-}" ] && [ "$GROUP" != "$name" ]; then continue; fi
+    WORK=$BASE/$name
+    [ -d "$WORK/mutants" ] || continue
+    sync_copy
+    mapfile -t AGAIN < <(cd "$WORK" && "$PY" -m mutmut results --all true | sed -n 's/^ *\(\S*\): \(survived\|no tests\)$/\1/p')
+    [ ${#AGAIN[@]} -gt 0 ] || continue
+    start=$(date +%s)
+    (cd "$WORK" && LBGUARD_TEST_PACK=in-process "$PY" -m mutmut run --max-children "${JOBS:-2}" "${AGAIN[@]}" \
+       > mutmut-rerun.log 2>&1) || true
+    echo "mutation: group $name, ${#AGAIN[@]} survivors again, $(( $(date +%s) - start )) s" | tee -a "$BASE/mutation-times.log"
+  done
+fi
 if [ "${1:-run}" = "run" ]; then
   "$PY" -m pip install -q "mutmut==$MUTMUT_VERSION"
   mkdir -p "$BASE"
