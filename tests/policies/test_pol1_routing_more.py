@@ -5,9 +5,14 @@ missing, no-traffic-funnel and listener-rule-shadowing at the edges of what they
 from __future__ import annotations
 
 import copy
+import sys
+
+import pytest
 
 from lbguard.core.snapshot import SCHEMA_VERSION
-from tests.policies.fixtures import STACK_TYPE, web_tier
+from tests.conftest import ROOT
+from tests.policies.fixtures import STACK_TYPE, forward, mutate, setter, web_tier
+from tests.policies.test_pol1_routing import (ARNS, EMPTY, both, chain, empty_pool, path, rule, set_https)
 
 BASE = web_tier()
 STACK = "web-tier-prod"
@@ -17,6 +22,19 @@ API = "web-routing-rule-api"
 NO_ROLLBACK = (f"the stack exports no 'rollback' output. Export the routing snapshot (schemaVersion {SCHEMA_VERSION}, "
                f"built by lbguard.core.snapshot.build_snapshot from the same listeners and rules) so routing can be "
                f"restored with boto3 alone.")
+
+
+@pytest.fixture(scope="module")
+def common():
+    """policies/lb_safety/common.py imported as the pack imports it, forgotten after."""
+    sys.path.insert(0, str(ROOT / "policies"))
+    try:
+        import lb_safety.common as module
+        yield module
+    finally:
+        sys.path.remove(str(ROOT / "policies"))
+        for name in [n for n in sys.modules if n.split(".")[0] == "lb_safety"]:
+            del sys.modules[name]
 
 
 def findings(pack, run, policy, user=None):
@@ -37,3 +55,104 @@ def test_resources_without_the_root_stack_have_no_rollback_output(pack):
     run.resources = [r for r in run.resources if r.type != STACK_TYPE]
     assert [(level, message) for level, _, message in findings(pack, run, "rollback-output-required")] == \
         [("mandatory", NO_ROLLBACK)]
+
+
+# ------------------------------------------------------------------ common.guard
+
+
+def test_a_crashing_policy_prints_its_traceback_on_stderr_and_still_fails(common, capsys):
+    """The pack's stdout is not where the engine looks for errors (pulumi_policy's server
+    writes its port there); the traceback goes to stderr, and the policy still fails."""
+
+    class Policy:
+        name = "exploding"
+
+        def validate(self, args, report):
+            raise RuntimeError("boom")
+
+    [wrapped] = common.guard([Policy()])
+    with pytest.raises(RuntimeError, match="boom"):
+        wrapped.validate(None, None)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("policy exploding raised:\nTraceback (most recent call last):") and "RuntimeError: boom" in err
+
+
+def test_a_policy_that_cannot_evaluate_passes_through_the_guard_silently(common, capsys):
+    class Policy:
+        name = "unsure"
+
+        def validate(self, args, report):
+            report(args)
+            common.cannot_evaluate(["x: unknown"])
+
+    reported = []
+    [wrapped] = common.guard([Policy()])
+    with pytest.raises(common.CannotEvaluate):
+        wrapped.validate("args", reported.append)
+    assert reported == ["args"] and capsys.readouterr() == ("", "")
+
+
+# ------------------------------------------------------------------ no-traffic-funnel at the edges
+
+
+def without(name):
+    def change(run):
+        run = copy.deepcopy(run)
+        run.resources = [r for r in run.resources if r.name != name]
+        return run
+    return change
+
+
+def test_a_forward_alb_would_refuse_leaves_the_other_forwards_judged(pack):
+    """even-target-weights reports the refused forward; the funnel policy still judges every
+    other forward of the stack (an empty pool behind the api rule)."""
+    run = set_https(forward((ARNS["blue"], 1000), (ARNS["green"], 1000)))(empty_pool("api")(BASE))
+    assert findings(pack, run, "no-traffic-funnel") == [
+        ("mandatory", API, EMPTY.format(fwd=f"{HTTPS}/{API}", sent="30%", pool="api"))]
+
+
+def test_a_pool_weighted_zero_needs_no_known_capacity(pack):
+    """A target group at weight 0 receives nothing: no capacity in the stack is not a reason to
+    say the forward could not be judged."""
+    run = without("web-pool-green-asg")(set_https(forward((ARNS["blue"], 1), (ARNS["green"], 0)))(BASE))
+    assert findings(pack, run, "no-traffic-funnel") == []
+    run = without("web-pool-green-asg")(BASE)
+    [(level, name, message)] = findings(pack, run, "no-traffic-funnel")
+    assert (level, name) == ("advisory", STACK) and message.endswith(
+        f"could not be evaluated: {HTTPS}/default: no Auto Scaling group or registered target in this stack is "
+        f"linked to target group green, so its instances are unknown")
+
+
+@pytest.mark.parametrize("third, why", [
+    # a third forward to a pool whose capacity is outside the stack
+    (chain(rule("static", 20, path("/static/*")),
+           lambda r: mutate(r, "static", setter(["actions"], [forward((ARNS["api"], 1))])), without("web-pool-api-asg")),
+     f"{HTTPS}/static: no Auto Scaling group or registered target in this stack is linked to target group api"),
+    # a third forward whose share is unknown
+    (chain(rule("static", 20, path("/static/*")), lambda r: mutate(r, "static", lambda p: p.pop("tags"))),
+     f"{HTTPS}/static: share unknown"),
+])
+def test_forwards_are_not_added_up_on_a_listener_with_one_that_cannot_be_judged(pack, third, why):
+    """The default forward and the api rule to blue and green are over 15% together (a
+    combined funnel, see test_pol1_routing); a third forward on the listener that cannot be
+    judged leaves the listener's total unknown: said so, not reported as a smaller total."""
+    run = third(both(BASE))
+    [(level, name, message)] = findings(pack, run, "no-traffic-funnel", {"no-traffic-funnel": {"maxInstanceShare": 0.15}})
+    assert (level, name) == ("advisory", STACK) and "could not be evaluated: " in message and why in message
+
+
+# ------------------------------------------------------------------ listener-rule-shadowing
+
+
+@pytest.mark.parametrize("conditions, error", [
+    ([{"sourceIpX": {"values": ["10.0.0.0/8"]}}], "listener rule condition has no known field: ['sourceIpX']"),
+    ([{"httpHeader": {"values": ["x"]}}], "'httpHeaderName'"),
+    ([{"pathPattern": {"values": 5}}], "'float' object is not iterable"),
+])
+def test_a_rule_whose_conditions_cannot_be_read_is_said_so_and_the_others_judged(pack, conditions, error):
+    run = chain(rule("odd", 20, path("/x/*")), rule("all", 5, path("/*")))(BASE)
+    run = mutate(run, "odd", setter(["conditions"], conditions))
+    got = findings(pack, run, "listener-rule-shadowing", {"rollback-output-required": "disabled"})
+    assert [(level, name) for level, name, _ in got] == [("advisory", STACK), ("mandatory", API)]
+    assert got[0][2].endswith(f"could not be evaluated: odd: conditions not understood ({error})")
