@@ -11,7 +11,7 @@ import pytest
 
 from lbguard.core.snapshot import SCHEMA_VERSION
 from tests.conftest import ROOT
-from tests.policies.fixtures import STACK_TYPE, forward, mutate, setter, web_tier
+from tests.policies.fixtures import STACK_TYPE, UNKNOWN, forward, mutate, setter, web_tier
 from tests.policies.test_pol1_routing import (ARNS, EMPTY, both, chain, empty_pool, path, rule, set_https)
 
 BASE = web_tier()
@@ -156,3 +156,73 @@ def test_a_rule_whose_conditions_cannot_be_read_is_said_so_and_the_others_judged
     got = findings(pack, run, "listener-rule-shadowing", {"rollback-output-required": "disabled"})
     assert [(level, name) for level, name, _ in got] == [("advisory", STACK), ("mandatory", API)]
     assert got[0][2].endswith(f"could not be evaluated: odd: conditions not understood ({error})")
+
+
+# ------------------------------------------------------------------ where the traffic profile comes from
+
+
+def profile(api_weight):
+    return {"version": 1, "classes": [{"name": "api", "weight": api_weight, "path": "/api/items"},
+                                      {"name": "pages", "weight": 100 - api_weight, "path": "/index.html"}]}
+
+
+def untagged_api_to_an_empty_pool(output=None):
+    run = mutate(empty_pool("api")(BASE), API, lambda p: p.pop("tags"))
+    if output is not None:
+        run.outputs["trafficProfile"] = output
+    return run
+
+
+@pytest.mark.parametrize("output, config, sent", [
+    (None, None, "an unknown share (up to 100%)"),
+    (profile(40), None, "40%"),  # the stack's own profile output
+    (None, profile(20), "20%"),  # the pack config's, for a stack that exports none
+    (profile(40), profile(20), "40%"),  # the stack's output comes first
+    (UNKNOWN, profile(20), "20%"),  # an output not known yet (preview) is no profile
+])
+def test_shares_come_from_the_stacks_profile_output_else_the_pack_config(pack, output, config, sent):
+    user = {"no-traffic-funnel": {} if config is None else {"trafficProfile": config}}
+    got = findings(pack, untagged_api_to_an_empty_pool(output), "no-traffic-funnel", user)
+    assert ("mandatory", API, EMPTY.format(fwd=f"{HTTPS}/{API}", sent=sent, pool="api")) in got
+    assert any("share unknown" in message for _, _, message in got) == (sent.startswith("an unknown"))
+
+
+# ------------------------------------------------------------------ rollback-output-required, entries it cannot compare
+
+
+def not_comparable(what, name, err):
+    return (f"the 'rollback' entry for {what} {name} cannot be compared: {err}. Export it in ELBv2 API shape "
+            f"(lbguard.core.shapes).")
+
+
+@pytest.mark.parametrize("name, key, actions, what, err", [
+    (API, "actions", [{"type": "authenticate-oidc", "order": 1}], "listener rule",
+     "listener action type 'authenticate-oidc' is not supported"),
+    (API, "actions", [{"type": "redirect", "order": 1}], "listener rule", "'redirect'"),
+    (HTTPS, "defaultActions", [{"type": "fixed-response", "order": 1, "fixedResponse": "404"}], "listener",
+     "string indices must be integers, not 'str'"),
+    (HTTPS, "defaultActions", [{"type": "forward", "order": 1, "forward": "web-blue"}], "listener",
+     "'str' object has no attribute 'get'"),
+])
+def test_routing_the_snapshot_cannot_be_compared_with_is_named(pack, name, key, actions, what, err):
+    """Routing in a shape lbguard.core.shapes does not read cannot be held against its entry:
+    reported on that resource with the reason, the other resources still compared."""
+    run = mutate(BASE, name, setter([key], actions))
+    got = findings(pack, run, "rollback-output-required")
+    assert ("mandatory", name, not_comparable(what, name, err)) in got
+    assert [n for _, n, _ in got] == [name]
+
+
+# ------------------------------------------------------------------ even-target-weights, actions partly unknown
+
+
+def test_a_listener_with_one_unknown_action_is_not_judged_on_the_others(pack):
+    """One action unknown in a preview (the engine's unknown in place of the object): the
+    listener's forwards are not known as a whole, so nothing is judged from the known part."""
+    uneven = forward((ARNS["blue"], 60), (ARNS["green"], 40))
+    run = mutate(BASE, HTTPS, setter(["defaultActions"], [uneven, UNKNOWN]))
+    assert findings(pack, run, "even-target-weights") == [
+        ("advisory", HTTPS, f"can't run policy 'even-target-weights' from policy pack 'lb-safety@v0.0.1' during "
+                            f"preview: could not be evaluated: {HTTPS}: its actions are unknown")]
+    run = mutate(BASE, HTTPS, setter(["defaultActions"], [uneven]))
+    assert [(level, name) for level, name, _ in findings(pack, run, "even-target-weights")] == [("mandatory", HTTPS)]
