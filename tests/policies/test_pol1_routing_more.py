@@ -226,3 +226,48 @@ def test_a_listener_with_one_unknown_action_is_not_judged_on_the_others(pack):
                             f"preview: could not be evaluated: {HTTPS}: its actions are unknown")]
     run = mutate(BASE, HTTPS, setter(["defaultActions"], [uneven]))
     assert [(level, name) for level, name, _ in findings(pack, run, "even-target-weights")] == [("mandatory", HTTPS)]
+
+
+def test_a_snapshot_listener_without_rules_holds_a_listener_without_rules(pack):
+    """'rules' is optional in the snapshot schema (lbguard.core.snapshot): a listener entry
+    without it matches a listener that has none."""
+    run = copy.deepcopy(BASE)
+    http = next(l for l in run.outputs["rollback"]["listeners"] if l["key"] == "web-routing-http")
+    assert http.pop("rules") == []
+    assert findings(pack, run, "rollback-output-required") == []
+
+
+# ------------------------------------------------------------------ common.plain / strict: props as the SDK hands them
+
+
+def sdk_props(props):
+    """Props wrapped as pulumi_policy (1.21.0, policy.py: Analyze/AnalyzeStack) hands them to a
+    policy: reading an engine unknown raises UnknownValueError."""
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    return unknown_checking_proxy(copy.deepcopy(props))
+
+
+def test_props_become_plain_data_keeping_unknowns(common):
+    from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_NUMBER_VALUE
+
+    props = sdk_props({"name": "web", "port": 443.0, "enabled": True, "gone": None, "raw": b"x",
+                       "tags": {"team": "web"}, "arn": UNKNOWN, "subnets": UNKNOWN_ARRAY_VALUE,
+                       "actions": ["a", UNKNOWN, {"weight": UNKNOWN_NUMBER_VALUE, "order": 1.0}]})
+    got = common.plain(props)
+    assert got == {"name": "web", "port": 443.0, "enabled": True, "gone": None, "raw": b"x", "tags": {"team": "web"},
+                   "arn": UNKNOWN, "subnets": [UNKNOWN], "actions": ["a", UNKNOWN, {"weight": UNKNOWN, "order": 1.0}]}
+    assert type(got) is dict and type(got["tags"]) is dict and type(got["actions"]) is list
+    assert type(got["actions"][2]) is dict and type(got["subnets"]) is list
+
+
+def test_strict_props_are_plain_data_or_the_sdks_unknown_error(common):
+    from pulumi_policy.proxy import UnknownValueError
+
+    got = common.strict(sdk_props({"healthCheck": {"path": "/health", "matcher": "200"}, "ports": [80.0, 443.0],
+                                   "name": "web"}))
+    assert got == {"healthCheck": {"path": "/health", "matcher": "200"}, "ports": [80.0, 443.0], "name": "web"}
+    assert type(got) is dict and type(got["healthCheck"]) is dict and type(got["ports"]) is list
+    for unknown in ({"healthCheck": {"path": UNKNOWN}}, {"ports": [80.0, UNKNOWN]}):
+        with pytest.raises(UnknownValueError):
+            common.strict(sdk_props(unknown))
