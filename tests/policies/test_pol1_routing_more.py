@@ -271,3 +271,41 @@ def test_strict_props_are_plain_data_or_the_sdks_unknown_error(common):
     for unknown in ({"healthCheck": {"path": UNKNOWN}}, {"ports": [80.0, UNKNOWN]}):
         with pytest.raises(UnknownValueError):
             common.strict(sdk_props(unknown))
+
+
+@pytest.mark.parametrize("name, key, reason", [
+    (HTTPS, "defaultActions", f"{HTTPS}: its actions are unknown"),
+    (API, "priority", f"{API}: its conditions or priority are unknown"),
+])
+def test_routing_unknown_in_a_preview_is_not_compared_with_its_entry(pack, name, key, reason):
+    run = mutate(BASE, name, setter([key], UNKNOWN))
+    [(level, who, message)] = findings(pack, run, "rollback-output-required")
+    assert (level, who) == ("advisory", STACK) and message.endswith(f"could not be evaluated: {reason}")
+
+
+# ------------------------------------------------------------------ common.single_az (alb-multi-az, asg-multi-az)
+
+SUBNET_AZ = {"subnet-a1": "us-east-1a", "subnet-a2": "us-east-1a", "subnet-b1": "us-east-1b",
+             "urn:pulumi:prod::web-tier::aws:ec2/subnet:Subnet::web-subnet-b": "us-east-1b"}
+OUTSIDE = ("web-asg: {n} of its subnets are outside this stack or unknown, so their AZs cannot be counted")
+
+
+@pytest.mark.parametrize("subnets, deps, listed, want", [
+    (["subnet-a1", "subnet-b1"], [], (), (None, None)),
+    (["subnet-a1"], [], (), ({"us-east-1a"}, None)),
+    (["subnet-a1", "subnet-a2"], [], (), ({"us-east-1a"}, None)),  # AZs are counted, not subnets
+    (["subnet-a1"], [], ("us-east-1b",), (None, None)),  # AZs the resource lists itself count too
+    (["subnet-a1"], [], ("us-east-1a",), ({"us-east-1a"}, None)),
+    ([], [], (), (set(), None)),
+    (["subnet-a1", "subnet-0elsewhere"], [], (), (set(), OUTSIDE.format(n=1))),
+    (["subnet-a1", UNKNOWN, UNKNOWN], [], (), (set(), OUTSIDE.format(n=2))),
+    # an unknown id linked to a subnet of the stack through its dependency is that subnet's AZ
+    (["subnet-a1", UNKNOWN], ["urn:pulumi:prod::web-tier::aws:ec2/subnet:Subnet::web-subnet-b"], (), (None, None)),
+    (["subnet-a1", "subnet-b1", "subnet-0elsewhere"], [], (), (None, None)),  # two known AZs are enough
+])
+def test_a_resource_is_single_az_when_its_subnets_span_fewer_than_two(common, subnets, deps, listed, want):
+    from lbguard.core.topology import Res
+
+    res = Res("urn:pulumi:prod::web-tier::aws:autoscaling/group:Group::web-asg", "aws:autoscaling/group:Group",
+              "web-asg", {"vpcZoneIdentifiers": subnets}, {"vpcZoneIdentifiers": deps})
+    assert common.single_az(res, "vpcZoneIdentifiers", subnets, SUBNET_AZ, listed) == want
