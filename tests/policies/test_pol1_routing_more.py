@@ -11,7 +11,7 @@ import pytest
 
 from lbguard.core.snapshot import SCHEMA_VERSION
 from tests.conftest import ROOT
-from tests.policies.fixtures import STACK_TYPE, UNKNOWN, forward, mutate, setter, web_tier
+from tests.policies.fixtures import STACK_TYPE, UNKNOWN, forward, mutate, refresh_rollback, setter, web_tier
 from tests.policies.test_pol1_routing import (ARNS, EMPTY, both, chain, empty_pool, path, rule, set_https)
 
 BASE = web_tier()
@@ -309,3 +309,40 @@ def test_a_resource_is_single_az_when_its_subnets_span_fewer_than_two(common, su
     res = Res("urn:pulumi:prod::web-tier::aws:autoscaling/group:Group::web-asg", "aws:autoscaling/group:Group",
               "web-asg", {"vpcZoneIdentifiers": subnets}, {"vpcZoneIdentifiers": deps})
     assert common.single_az(res, "vpcZoneIdentifiers", subnets, SUBNET_AZ, listed) == want
+
+
+def drop_held(key):
+    def change(run):
+        run = copy.deepcopy(run)
+        snap = run.outputs["rollback"]
+        snap["listeners"] = [l for l in snap["listeners"] if l["key"] != key]
+        return run
+    return change
+
+
+DIFFERS = ("the 'rollback' output's entry for listener rule {name} differs from the listener rule's actions (targets "
+           "or weights), priority or conditions: a rollback would restore something else. Build the snapshot from "
+           "the same routing as the listener rule.")
+
+
+@pytest.mark.parametrize("first, level", [
+    (lambda r: mutate(r, "web-routing-http", setter(["arn"], UNKNOWN)), "advisory"),
+    (drop_held("web-routing-http"), "mandatory"),
+    (lambda r: mutate(r, "web-routing-http", setter(["defaultActions"], UNKNOWN)), "advisory"),
+    (lambda r: mutate(r, "web-routing-http", setter(["defaultActions"], [{"type": "redirect", "order": 1}])),
+     "mandatory"),
+])
+def test_every_listener_and_rule_is_compared_whatever_an_earlier_one_holds(pack, first, level):
+    """The HTTP listener comes first in the stack, the api rule last: whatever leaves the listener
+    uncompared, the rule whose priority changed is still reported."""
+    run = first(mutate(BASE, API, setter(["priority"], 11)))
+    got = findings(pack, run, "rollback-output-required")
+    assert ("mandatory", API, DIFFERS.format(name=API)) in got and len(got) == 2
+    assert level in {lvl for lvl, name, _ in got if name != API}
+
+
+def test_a_rule_after_one_whose_conditions_are_unknown_is_compared(pack):
+    run = refresh_rollback(rule("static", 20, path("/static/*"))(BASE))
+    run = mutate(mutate(run, API, setter(["conditions"], UNKNOWN)), "static", setter(["priority"], 21))
+    got = findings(pack, run, "rollback-output-required")
+    assert got[0][:2] == ("advisory", STACK) and got[1:] == [("mandatory", "static", DIFFERS.format(name="static"))]
