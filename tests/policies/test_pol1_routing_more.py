@@ -346,3 +346,27 @@ def test_a_rule_after_one_whose_conditions_are_unknown_is_compared(pack):
     run = mutate(mutate(run, API, setter(["conditions"], UNKNOWN)), "static", setter(["priority"], 21))
     got = findings(pack, run, "rollback-output-required")
     assert got[0][:2] == ("advisory", STACK) and got[1:] == [("mandatory", "static", DIFFERS.format(name="static"))]
+
+
+@pytest.mark.parametrize("first, limit", [
+    (without("web-pool-green-asg"), None),  # the default forward's capacity is not known
+    (lambda r: r, 0.05),  # the default forward funnels (each blue/green instance takes 8.75%)
+])
+def test_every_forward_is_judged_whatever_an_earlier_one_was(pack, first, limit):
+    """The listener's default forward is judged first, the api rule after it: however the first
+    ends, the api rule's empty pool is still reported."""
+    run = first(empty_pool("api")(BASE))
+    user = {"no-traffic-funnel": {} if limit is None else {"maxInstanceShare": limit}}
+    got = findings(pack, run, "no-traffic-funnel", user)
+    assert ("mandatory", API, EMPTY.format(fwd=f"{HTTPS}/{API}", sent="30%", pool="api")) in got
+    assert len(got) == 2
+
+
+def test_a_forward_after_one_whose_share_is_unknown_is_judged(pack):
+    run = chain(rule("static", 20, path("/static/*")),
+                lambda r: mutate(r, "static", setter(["actions"], [forward((ARNS["api"], 1))])))(BASE)
+    run = mutate(mutate(run, HTTPS, setter(["defaultActions"], [forward((ARNS["blue"], 1))])), API,
+                 lambda p: p.pop("tags"))
+    run = mutate(run, "web-pool-api-asg", lambda p: p.update(minSize=0, desiredCapacity=0))
+    got = findings(pack, run, "no-traffic-funnel")
+    assert ("mandatory", "static", EMPTY.format(fwd=f"{HTTPS}/static", sent="1%", pool="api")) in got
