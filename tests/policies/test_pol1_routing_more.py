@@ -11,8 +11,9 @@ import pytest
 
 from lbguard.core.snapshot import SCHEMA_VERSION
 from tests.conftest import ROOT
-from tests.policies.fixtures import STACK_TYPE, UNKNOWN, forward, mutate, refresh_rollback, setter, web_tier
-from tests.policies.test_pol1_routing import (ARNS, EMPTY, both, chain, empty_pool, path, rule, set_https)
+from tests.policies.fixtures import (ELB, STACK_TYPE, UNKNOWN, add_resource, by_name, forward, mutate, refresh_rollback,
+                                     setter, web_tier)
+from tests.policies.test_pol1_routing import ARNS, EMPTY, both, chain, empty_pool, funnel, path, rule, set_https
 
 BASE = web_tier()
 STACK = "web-tier-prod"
@@ -370,3 +371,27 @@ def test_a_forward_after_one_whose_share_is_unknown_is_judged(pack):
     run = mutate(run, "web-pool-api-asg", lambda p: p.update(minSize=0, desiredCapacity=0))
     got = findings(pack, run, "no-traffic-funnel")
     assert ("mandatory", "static", EMPTY.format(fwd=f"{HTTPS}/static", sent="1%", pool="api")) in got
+
+
+def alt_listener(run):
+    """A second listener (8443) on the same load balancer: 50/50 to blue and green, and a rule
+    taking half its traffic, also to blue and green."""
+    lb = by_name(run, "web-lb-alb").outputs["arn"]
+    arn = f"{ELB}:listener/app/web-prod/50dc6c495c0c9188/0000000000008443"
+    run = add_resource(run, "aws:lb/listener:Listener", "web-routing-alt",
+                       {"loadBalancerArn": lb, "port": 8443, "protocol": "HTTP",
+                        "defaultActions": [forward((ARNS["blue"], 1), (ARNS["green"], 1))]},
+                       {"arn": arn, "id": arn},
+                       deps={"loadBalancerArn": ["web-lb-alb"], "defaultActions": ["web-pool-blue-tg", "web-pool-green-tg"]})
+    run = rule("alt-rule", 10, path("/alt/*"), listener="web-routing-alt")(run)
+    return mutate(run, "alt-rule", lambda p: p["tags"].update({"lbguard:traffic-fraction": "0.5"}))
+
+
+def test_each_listener_is_added_up_on_its_own(pack):
+    """The https listener cannot be added up (the api pool's capacity is outside the stack); the
+    8443 listener's two forwards, each 8.3% per instance with one lost, are 16.7% together."""
+    run = alt_listener(without("web-pool-api-asg")(BASE))
+    got = findings(pack, run, "no-traffic-funnel", {"no-traffic-funnel": {"maxInstanceShare": 0.15}})
+    assert [(level, name) for level, name, _ in got] == [("advisory", STACK), ("mandatory", "web-routing-alt")]
+    assert got[1][2] == ("listener web-routing-alt: its forwards (web-routing-alt/default, web-routing-alt/alt-rule) "
+                         "together funnel traffic: " + funnel("instance-lost:blue", 3, "blue", "16.7%", "15%"))
