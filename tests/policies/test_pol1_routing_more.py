@@ -395,3 +395,4 @@ def test_each_listener_is_added_up_on_its_own(pack):
     assert [(level, name) for level, name, _ in got] == [("advisory", STACK), ("mandatory", "web-routing-alt")]
     assert got[1][2] == ("listener web-routing-alt: its forwards (web-routing-alt/default, web-routing-alt/alt-rule) "
                          "together funnel traffic: " + funnel("instance-lost:blue", 3, "blue", "16.7%", "15%"))
+
