@@ -396,3 +396,12 @@ def test_each_listener_is_added_up_on_its_own(pack):
     assert got[1][2] == ("listener web-routing-alt: its forwards (web-routing-alt/default, web-routing-alt/alt-rule) "
                          "together funnel traffic: " + funnel("instance-lost:blue", 3, "blue", "16.7%", "15%"))
 
+
+
+def test_a_funnel_names_the_pool_that_serves_not_the_empty_one_beside_it(pack):
+    """green has no instances (its requests fail, reported as such); blue serves its half of the
+    default forward: the funnel is blue's 3 instances with one lost, never green's 'unbounded'."""
+    got = findings(pack, empty_pool("green")(BASE), "no-traffic-funnel", {"no-traffic-funnel": {"maxInstanceShare": 0.1}})
+    assert ("mandatory", HTTPS, f"{HTTPS}/default funnels traffic: " +
+            funnel("instance-lost:blue", 3, "blue", "11.7%", "10%")) in got
+    assert not [m for _, _, m in got if "unbounded" in m]
