@@ -405,3 +405,17 @@ def test_a_funnel_names_the_pool_that_serves_not_the_empty_one_beside_it(pack):
     assert ("mandatory", HTTPS, f"{HTTPS}/default funnels traffic: " +
             funnel("instance-lost:blue", 3, "blue", "11.7%", "10%")) in got
     assert not [m for _, _, m in got if "unbounded" in m]
+
+
+def test_every_reason_a_forward_cannot_be_judged_is_listed(pack):
+    """Two forwards whose capacity is outside the stack, and a rule whose listener is not in it:
+    one advisory naming all three."""
+    run = chain(without("web-pool-green-asg"), without("web-pool-api-asg"), rule("lost", 20, path("/x/*")))(BASE)
+    run = mutate(run, "lost", setter(["listenerArn"], f"{ELB}:listener/app/other/1/2"))
+    by_name(run, "lost").property_dependencies.pop("listenerArn")
+    [(level, name, message)] = findings(pack, run, "no-traffic-funnel")
+    assert (level, name) == ("advisory", STACK)
+    reasons = message.split("could not be evaluated: ", 1)[1].split("; ")
+    assert [r.split(":")[0] for r in reasons] == ["lost", f"{HTTPS}/default", f"{HTTPS}/{API}"]
+    assert reasons[1].endswith("linked to target group green, so its instances are unknown")
+    assert reasons[2].endswith("linked to target group api, so its instances are unknown")
