@@ -419,3 +419,26 @@ def test_every_reason_a_forward_cannot_be_judged_is_listed(pack):
     assert [r.split(":")[0] for r in reasons] == ["lost", f"{HTTPS}/default", f"{HTTPS}/{API}"]
     assert reasons[1].endswith("linked to target group green, so its instances are unknown")
     assert reasons[2].endswith("linked to target group api, so its instances are unknown")
+
+
+def test_only_forward_actions_are_judged_for_their_weights(pack):
+    """An action is what its type says: a fixed response carrying a leftover forward block sends
+    nothing to those target groups (ELBv2 reads the config of the action's Type)."""
+    leftover = dict(FIXED_404, forward=forward((ARNS["blue"], 60), (ARNS["green"], 40))["forward"])
+    run = mutate(BASE, API, setter(["actions"], [leftover]))
+    assert findings(pack, run, "even-target-weights") == []
+    run = mutate(BASE, API, setter(["actions"], [dict(leftover, type="forward")]))
+    assert [(level, name) for level, name, _ in findings(pack, run, "even-target-weights")] == [("mandatory", API)]
+
+
+FIXED_404 = {"type": "fixed-response", "order": 1, "fixedResponse": {"contentType": "text/plain", "statusCode": "404"}}
+
+
+def test_props_keep_values_that_are_no_data_structure(common):
+    """An asset or archive (a Lambda's code, an S3 object's source) reaches a stack policy as the
+    SDK's object; props are made plain around it, not through it."""
+    import pulumi
+
+    got = common.plain(sdk_props({"code": pulumi.FileArchive("./app"), "handler": "app.main"}))
+    assert type(got) is dict and sorted(got) == ["code", "handler"] and got["handler"] == "app.main"
+    assert isinstance(got["code"], pulumi.FileArchive) and got["code"].path == "./app"
