@@ -442,3 +442,13 @@ def test_props_keep_values_that_are_no_data_structure(common):
     got = common.plain(sdk_props({"code": pulumi.FileArchive("./app"), "handler": "app.main"}))
     assert type(got) is dict and sorted(got) == ["code", "handler"] and got["handler"] == "app.main"
     assert isinstance(got["code"], pulumi.FileArchive) and got["code"].path == "./app"
+
+
+def test_an_unknown_share_is_bounded_by_what_earlier_rules_leave(pack):
+    """static (priority 5) takes a declared 20%; the api rule after it has no declared share,
+    so it gets at most the 80% left: its empty pool is reported with that bound."""
+    run = chain(rule("static", 5, path("/static/*")),
+                lambda r: mutate(r, "static", lambda p: p["tags"].update({"lbguard:traffic-fraction": "0.2"})))(BASE)
+    run = mutate(empty_pool("api")(run), API, lambda p: p.pop("tags"))
+    got = findings(pack, run, "no-traffic-funnel")
+    assert ("mandatory", API, EMPTY.format(fwd=f"{HTTPS}/{API}", sent="an unknown share (up to 80%)", pool="api")) in got
