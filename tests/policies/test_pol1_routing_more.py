@@ -452,3 +452,28 @@ def test_an_unknown_share_is_bounded_by_what_earlier_rules_leave(pack):
     run = mutate(empty_pool("api")(run), API, lambda p: p.pop("tags"))
     got = findings(pack, run, "no-traffic-funnel")
     assert ("mandatory", API, EMPTY.format(fwd=f"{HTTPS}/{API}", sent="an unknown share (up to 80%)", pool="api")) in got
+
+
+def test_more_than_five_reasons_are_summed_up(common):
+    """Five reasons are shown; a sixth and beyond are counted."""
+    from pulumi_policy.proxy import UnknownValueError
+
+    for n, tail in ((5, ""), (6, "; and 1 more")):
+        with pytest.raises(UnknownValueError) as err:
+            common.cannot_evaluate([f"r{i}" for i in range(n)])
+        assert err.value.message == "could not be evaluated: r0; r1; r2; r3; r4" + tail
+
+
+@pytest.fixture(scope="module")
+def routing(common):
+    import lb_safety.routing as module
+
+    return module
+
+
+def test_a_target_group_named_targetgroup_is_labelled_by_its_name(routing):
+    """A target group ARN is arn:...:targetgroup/<name>/<id>; the name is read after the first
+    'targetgroup/', whatever the name is."""
+    arns = [f"{ELB}:targetgroup/targetgroup/0123456789abcdef", f"{ELB}:targetgroup/web-green/0123456789abcdef"]
+    why = routing.check_even_weights([(arns[0], 3), (arns[1], 1)], 0.0, None)
+    assert why.startswith("weights are uneven (targetgroup=3, web-green=1: shares differ by 50%")

@@ -87,3 +87,13 @@ def test_only_forward_actions_carry_group_stickiness(pack):
     assert findings(pack, run) == []
     run = mutate(BASE, HTTPS, setter(["defaultActions"], [dict(as_redirect)]))
     assert findings(pack, run) == []
+
+
+def test_every_forward_of_an_action_list_is_judged(pack):
+    """As even-target-weights does: a first forward within the bound does not hide a second
+    one beyond it."""
+    short = forward(("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-api/1", 1), stickiness=True)
+    long = dict(short, order=2, forward=dict(short["forward"], stickiness={"enabled": True, "duration": 172800}))
+    run = mutate(BASE, API, setter(["actions"], [short, long]))
+    assert findings(pack, run) == [
+        ("advisory", API, forward_message("listener rule", API, "2 days", "172800", "1 day", "86400"))]
