@@ -43,12 +43,16 @@ def test_a_fresh_pack_judges_load_balancer_attributes():
     assert described["alb-drop-invalid-headers"].endswith("(AWS FSBP ELB.4).")
     assert described["alb-deletion-protection"].endswith("(AWS FSBP ELB.6).")
     assert described["alb-desync-mitigation"].endswith("(AWS FSBP ELB.12).")
-    # a network load balancer has no HTTP headers nor desync mode: only deletion protection applies
+    # a network load balancer has no HTTP headers nor desync mode: only deletion protection applies;
+    # one of no declared type is an application load balancer (the provider's default)
     nlb = mutate(bad, LB, setter(["loadBalancerType"], "network"))
+    untyped = mutate(bad, LB, lambda p: p.pop("loadBalancerType"))
     with open_pack(fresh=True, project="web-tier", stack="prod", timeout=60) as process:
         pack = Pack(process, process.call("GetAnalyzerInfo", empty_pb2.Empty()))
         policies = sorted(v.policy for v in pack.evaluate(nlb, {}) if v.policy.startswith("alb-d"))
+        untyped_policies = sorted(v.policy for v in pack.evaluate(untyped, {}) if v.policy.startswith("alb-d"))
     assert policies == ["alb-deletion-protection"]
+    assert untyped_policies == ["alb-deletion-protection", "alb-desync-mitigation", "alb-drop-invalid-headers"]
 
 
 def test_in_a_preview_subnets_are_counted_through_their_dependencies(pack):
