@@ -151,3 +151,39 @@ def test_a_second_load_balancer_keeps_the_first_ones_groups(pack):
     from tests.policies.test_routing_security import load_balancer
 
     assert findings(pack, load_balancer(BASE, "web-internal-alb"), "instance-ingress-from-alb-only") == []
+
+
+def test_an_inline_rule_from_exactly_the_load_balancers_groups_is_admitted(pack):
+    """The load balancer names its group by id only: the groups it is in are exactly those the
+    instances' inline rule admits, which is what the control asks for."""
+    from tests.policies.test_routing_security import LB_IN, app_sg_inline
+
+    run = copy.deepcopy(BASE)
+    by_name(run, LB).property_dependencies.pop("securityGroups")
+    assert findings(pack, app_sg_inline(LB_IN)(run), "instance-ingress-from-alb-only") == []
+
+
+def test_every_group_with_an_inline_rule_from_outside_is_reported(pack):
+    from tests.policies.test_routing_security import INLINE, LB_IN, app_sg_inline, legacy_user
+
+    bad = {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]}
+    run = legacy_user("aws:ec2/instance:Instance", "vpcSecurityGroupIds")(app_sg_inline(LB_IN, bad)(BASE))
+    run = mutate(run, "web-legacy-sg", setter(["ingress"], [bad]))
+    got = findings(pack, run, "instance-ingress-from-alb-only")
+    assert ("advisory", "web-app-sg", f"web-app-sg {INLINE}") in got
+    assert ("advisory", "web-legacy-sg", f"web-legacy-sg {INLINE}") in got
+
+
+def test_instances_of_every_template_and_instance_are_covered(pack):
+    """A launch template's group and a later instance's group: a direct rule on the first is
+    still reported."""
+    from tests.policies.test_routing_security import direct, legacy_user
+
+    run = legacy_user("aws:ec2/instance:Instance", "vpcSecurityGroupIds")(BASE)
+    run = mutate(run, "web-legacy-in", setter(["cidrIpv4"], "10.0.0.0/8"))
+    run = mutate(run, "web-app-from-lb", lambda p: (p.pop("referencedSecurityGroupId"),
+                                                    p.update(cidrIpv4="192.168.0.0/16")))
+    by_name(run, "web-app-from-lb").property_dependencies.pop("referencedSecurityGroupId")
+    got = findings(pack, run, "instance-ingress-from-alb-only")
+    assert ("advisory", "web-app-from-lb", direct("web-app-from-lb", "192.168.0.0/16")) in got
+    assert ("advisory", "web-legacy-in", direct("web-legacy-in", "10.0.0.0/8")) in got
