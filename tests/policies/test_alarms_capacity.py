@@ -508,3 +508,11 @@ def test_each_listener_is_added_up_on_its_own(pack):
         "", "all-healthy", "blue", "50%", "400", "200", 4, "capacity 200 req/s", "100%", "80%", name="web-routing-alt",
         prefix="listener web-routing-alt: its forwards (web-routing-alt/default, web-routing-alt/web-routing-alt-half) "
                "together")
+
+
+def test_unknown_metric_queries_may_read_any_metric(pack):
+    """A metric-math alarm whose queries are unknown may read a target group's unhealthy hosts
+    as well as its requests: with it, a missing unhealthy-host alarm is said, not reported."""
+    run = mutate(BASE, "web-alarms-https-share-skew", setter(["metricQueries"], UNKNOWN))
+    run = without(run, "web-alarms-green-unhealthy-hosts")
+    assert said(pack, run, ALARMS) == [cannot(ALARMS, "some alarms' metric queries are unknown")]
