@@ -161,3 +161,26 @@ def test_grpc_matchers_are_grpc_codes(pack):
     assert health_messages(pack, run) == [
         ("web-pool-blue-tg", "target group web-pool-blue-tg: healthCheck.matcher '0-99,x' is not an HTTP code, range "
                              "or list.")]
+
+
+APP_SG = "sg-0bbbbbbbbbbbbbbbb, urn:pulumi:dev::web-tier::aws:ec2/securityGroup:SecurityGroup::shop-app-sg"
+LB_SG = "sg-0aaaaaaaaaaaaaaaa, urn:pulumi:dev::web-tier::aws:ec2/securityGroup:SecurityGroup::shop-lb-sg"
+DEAD = ("every target will fail its checks and the load balancer will fail open onto targets it believes dead")
+
+
+@pytest.mark.parametrize("change, want", [
+    ({"hc_port": "8081"},
+     f"target group shop-web-tg health-checks port 8081, but no ingress rule of the instances' security group(s) "
+     f"({APP_SG}) admits TCP 8081 from the load balancer's ({LB_SG}): {DEAD}; add an ingress rule on {APP_SG} for "
+     f"port 8081 from the load balancer's group (aws.vpc.SecurityGroupIngressRule referencedSecurityGroupId, or an "
+     f"inline ingress rule)."),
+    ({"egress": False},
+     f"target group shop-web-tg health-checks port 80, but no egress rule of the load balancer's security group(s) "
+     f"({LB_SG}) lets TCP 80 out to the instances' ({APP_SG}): {DEAD}; add an egress rule on {LB_SG} for port 80 to "
+     f"the instances' group (aws.vpc.SecurityGroupEgressRule referencedSecurityGroupId, or an inline egress rule)."),
+], ids=["ingress", "egress"])
+def test_an_unreachable_health_check_port_says_which_rule_is_missing_and_where(pack, change, want):
+    """Word for word (the groups as the policy names them: id and URN)."""
+    from tests.policies.test_gaps import messages, secured
+
+    assert messages(pack, secured(rules="vpc", **change), "health-check-port-reachable") == [want]
