@@ -34,7 +34,7 @@ def alarm_metrics(alarm: Mapping[str, Any]) -> list[tuple[Any, Any]]:
 def _queries_known(alarm: Mapping[str, Any]) -> bool:
     """The alarm's metric-math queries, if any, are a known list of known entries."""
     queries = alarm.get("metricQueries")
-    return queries is None or (isinstance(queries, list) and all(isinstance(q, Mapping) for q in queries))
+    return queries is None or topology.known_list(queries)
 
 
 def notifies(alarm: Mapping[str, Any], require_ok_actions: bool = False) -> bool:

@@ -60,7 +60,7 @@ def _even_weights(args: ResourceValidationArgs, report: ReportViolation) -> None
     key = "defaultActions" if args.resource_type in LISTENER else "actions"
     props = plain(args.props)
     actions = props.get(key)
-    if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+    if actions is not None and not topology.known_list(actions):
         cannot_evaluate([f"{args.name}: its actions are unknown"])
     for action in forward_actions(props, key):
         pairs = forward_weights(action)

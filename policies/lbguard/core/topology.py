@@ -145,7 +145,7 @@ def _known_value(value: Any) -> Any:
     return value if _known(value) else None
 
 
-def _known_list(value: Any) -> bool:
+def known_list(value: Any) -> bool:
     """A list whose items are known objects (their own fields may still be unknown)."""
     return isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value)
 
@@ -398,7 +398,7 @@ class _Builder:
         return peak_rps
 
     def forward_of(self, res: Res, prop: str, actions: list, listener: ListenerNode, rule: Res | None) -> None:
-        if not _known_list(actions):
+        if not known_list(actions):
             self.unresolved.append((res.urn, f"its {prop} are unknown, so the target groups it forwards to cannot "
                                              f"be resolved"))
             return
